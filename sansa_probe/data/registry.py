@@ -1,0 +1,142 @@
+"""Dataset registry: one :class:`DatasetSpec` per benchmark, found by name.
+
+Each dataset module (``sansa_probe/data/<module>.py``) defines ``SPECS``, a list of
+:class:`DatasetSpec`. The registry imports those modules lazily, so a missing optional
+piece of one dataset never breaks another.
+
+The data root is ``--data-root`` (the ``root=`` argument) or the ``SANSA_DATA``
+environment variable; each dataset lives in ``<root>/<spec.folder>`` unless ``root``
+already points at the dataset folder itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from sansa_probe.data.base import ClassId, SegmentationSource
+
+__all__ = ["DatasetSpec", "DatasetNotFoundError", "list_datasets", "get_spec", "fold_classes", "get_dataset", "resolve_root"]
+
+# dataset name -> module under sansa_probe.data that defines its SPECS
+_MODULES: dict[str, str] = {
+    "coco20i": "coco",
+    "lvis92i": "lvis",
+    "fss1000": "fss",
+    "pascal5i": "pascal",
+    "pascal_part": "pascal_part",
+    "paco_part": "paco_part",
+    "ade20k": "ade20k",
+    "folder": "custom",
+    "coco_json": "custom",
+    "synthetic": "synthetic",
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset folder or file is missing; the message names the path and the expected layout."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the rest of sansa-probe needs to know about one benchmark.
+
+    ``fold_classes(fold, split, root)`` returns the fold's sorted class ids in the dataset's own
+    id space (``split="train"``: the training classes of that fold). ``build(root=..., fold=...,
+    split=..., **options)`` returns the :class:`SegmentationSource` of that fold and split.
+    ``default_episodes``: the literature's number of test episodes per fold (``None`` means
+    every test image once). ``layout`` documents the expected on-disk tree, quoted in errors.
+    """
+
+    name: str
+    folds: int
+    fold_classes: Callable[..., list[ClassId]]
+    build: Callable[..., SegmentationSource]
+    default_episodes: int | None
+    layout: str
+    folder: str
+    needs_root: bool = True
+    episode_policy: str = "random_class"  # "random_class" | "cycle_classes" | "every_image"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def list_datasets() -> list[str]:
+    return sorted(_MODULES)
+
+
+def get_spec(name: str) -> DatasetSpec:
+    key = str(name).lower().replace("-", "_")
+    if key not in _MODULES:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(list_datasets())}")
+    module = importlib.import_module(f"sansa_probe.data.{_MODULES[key]}")
+    for spec in module.SPECS:
+        if spec.name == key:
+            return spec
+    raise ValueError(f"dataset module sansa_probe.data.{_MODULES[key]} does not define {key!r}")  # pragma: no cover
+
+
+def resolve_root(spec: DatasetSpec, root: str | os.PathLike | None) -> Path:
+    """The dataset folder from ``root`` or ``$SANSA_DATA``; a clear error when it is missing."""
+    if root is None:
+        env = os.environ.get("SANSA_DATA")
+        if not env:
+            raise DatasetNotFoundError(
+                f"no data root for dataset {spec.name!r}: pass --data-root (root=...) or set SANSA_DATA.\n"
+                f"Expected layout under <root>/{spec.folder}:\n{spec.layout}\n"
+                f"No data on this machine? Run the same command with --dataset synthetic (the procedural benchmark)."
+            )
+        root = env
+    root = Path(root).expanduser()
+    candidate = root / spec.folder
+    if candidate.is_dir():
+        return candidate
+    if root.is_dir() and root.name == spec.folder:
+        return root
+    if root.is_dir():
+        # the user may point straight at the dataset folder under another name
+        return root
+    raise DatasetNotFoundError(
+        f"dataset {spec.name!r}: folder {candidate} does not exist.\n"
+        f"Expected layout under <root>/{spec.folder}:\n{spec.layout}\n"
+        f"No data on this machine? Run the same command with --dataset synthetic (the procedural benchmark)."
+    )
+
+
+def _check_fold(spec: DatasetSpec, fold: int) -> int:
+    if not isinstance(fold, int) or isinstance(fold, bool) or not 0 <= fold < spec.folds:
+        raise ValueError(f"fold {fold!r} is out of range for {spec.name}: expected 0..{spec.folds - 1}")
+    return fold
+
+
+def _check_split(split: str) -> str:
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split {split!r}: expected 'train', 'val' or 'test'")
+    return split
+
+
+def fold_classes(dataset: str, fold: int, split: str = "test", *, root: str | os.PathLike | None = None) -> list[ClassId]:
+    """Sorted class ids of ``fold`` in the dataset's own id space; ``split="train"``: its training classes."""
+    spec = get_spec(dataset)
+    _check_fold(spec, fold)
+    _check_split(split)
+    resolved = resolve_root(spec, root) if (root is not None or (spec.needs_root and spec.extra.get("classes_need_root"))) else None
+    return sorted(spec.fold_classes(fold, split, resolved))
+
+
+def get_dataset(
+    dataset: str,
+    *,
+    fold: int = 0,
+    split: str = "test",
+    root: str | os.PathLike | None = None,
+    **options: Any,
+) -> SegmentationSource:
+    """The :class:`SegmentationSource` of ``dataset``'s ``fold`` and ``split``."""
+    spec = get_spec(dataset)
+    _check_fold(spec, fold)
+    _check_split(split)
+    resolved = resolve_root(spec, root) if spec.needs_root else (Path(root) if root is not None else None)
+    return spec.build(root=resolved, fold=fold, split=split, **options)
