@@ -1,0 +1,61 @@
+"""Command-line pieces shared by every ``python -m sansa_probe.<command>``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable
+
+import torch
+
+__all__ = ["add_model_arguments", "model_from_args", "default_device", "run_main"]
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, adapters_help: str | None = None) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--backbone", choices=["hiera_t", "hiera_s", "hiera_b+", "hiera_l"], default=None,
+                       help="SAM2 image encoder (default: hiera_l, or the adapter checkpoint's)")
+    group.add_argument("--sam2-version", choices=["2.1", "2"], default=None,
+                       help="SAM2 release (default: 2.1, or the adapter checkpoint's)")
+    group.add_argument("--sam2-checkpoint", default="auto",
+                       help="'auto' (download Meta's weights into the torch hub cache), 'none' (random weights, "
+                            "for smoke tests), or a path to Meta's .pt file (default: auto)")
+    group.add_argument("--image-size", type=int, default=None, help="SAM2 input size (default 1024)")
+    group.add_argument("--setting", choices=["strict", "generalist"], default="strict",
+                       help="adapter bottleneck ratio 0.3 (strict) or 0.8 (generalist)")
+    group.add_argument("--adapters", default=None,
+                       help=adapters_help or "adapter checkpoint (ours or the public SANSA release's); omit for fresh adapters")
+    group.add_argument("--device", default=default_device(), help="torch device (default: cuda if available, else cpu)")
+
+
+def model_from_args(args: argparse.Namespace, **overrides):
+    """Build the model the shared arguments describe (``overrides`` win over ``args``)."""
+    from sansa_probe.model import load_sansa
+
+    checkpoint = None if str(args.sam2_checkpoint).lower() == "none" else args.sam2_checkpoint
+    kwargs = dict(
+        backbone=args.backbone,
+        sam2_version=args.sam2_version,
+        sam2_checkpoint=checkpoint,
+        image_size=args.image_size,
+        setting=args.setting,
+        adapters=None if args.adapters in (None, "none") else args.adapters,
+        device=args.device,
+    )
+    kwargs.update(overrides)
+    return load_sansa(**kwargs)
+
+
+def run_main(body: Callable[[], int], *, prog: str) -> int:
+    """Run a command body; expected user errors become one clear line on stderr and exit code 2."""
+    try:
+        return body()
+    except (ValueError, FileNotFoundError) as exc:
+        logging.getLogger(prog).debug("error", exc_info=True)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,105 @@
+"""``load_sansa``: build SAM2 from the sam2 package's own hydra configs, insert adapters, load weights."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import torch
+from hydra import compose
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+import sam2  # noqa: F401 - importing sam2 registers its config module with hydra
+
+from sansa_probe.model.checkpoint import check_compatible, read_adapter_checkpoint, assign_adapter_state
+from sansa_probe.model.config import SETTING_RATIOS, SansaConfig, sam2_config_name
+from sansa_probe.model.sam2_weights import load_sam2_weights, read_sam2_state_dict, resolve_sam2_checkpoint
+from sansa_probe.model.sansa import SansaModel
+
+__all__ = ["build_sam2_base", "load_sansa"]
+
+
+def build_sam2_base(config: SansaConfig) -> torch.nn.Module:
+    """Instantiate sam2's ``SAM2Base`` from its shipped YAML plus ``config.hydra_overrides()`` (random weights)."""
+    cfg = compose(config_name=sam2_config_name(config.backbone, config.sam2_version), overrides=config.hydra_overrides())
+    OmegaConf.resolve(cfg)
+    return instantiate(cfg.model, _recursive_=True)
+
+
+_UNSET: Any = object()
+
+
+def load_sansa(
+    backbone: str | None = None,
+    *,
+    sam2_version: str | None = None,
+    sam2_checkpoint: str | os.PathLike | None = "auto",
+    image_size: int | None = None,
+    setting: str = "strict",
+    adapters: str | os.PathLike | None = None,
+    adapter: str = "adaptformer",
+    ratio: float | None = None,
+    stages: tuple[int, ...] = (2, 3),
+    adapter_layernorm: bool = True,
+    adapter_scale: float = 0.1,
+    object_scores: bool = False,
+    device: str | torch.device = "cpu",
+) -> SansaModel:
+    """Build a SANSA model: SAM2 (frozen) + adapters in every block of the last two Hiera stages.
+
+    Args:
+        backbone: ``"hiera_t" | "hiera_s" | "hiera_b+" | "hiera_l"`` (default ``hiera_l``, or the
+            adapter checkpoint's backbone).
+        sam2_version: ``"2.1"`` or ``"2"`` (default ``"2.1"``, or the adapter checkpoint's; the
+            public SANSA release is built on ``"2"``).
+        sam2_checkpoint: a path to Meta's SAM2 checkpoint, ``"auto"`` (download Meta's file into the
+            torch hub cache when missing), or ``None`` for random SAM2 weights (tests; warns).
+        image_size: SAM2 input size (default 1024, or the adapter checkpoint's).
+        setting: ``"strict"`` (bottleneck ratio 0.3) or ``"generalist"`` (0.8).
+        adapters: an adapter checkpoint (ours or the public release's) to load, strictly.
+        adapter, ratio, stages, adapter_layernorm, adapter_scale: the adapter recipe (Table 3 ablations).
+        object_scores: keep SAM2's object-score heads (off, as in the public release).
+        device: where the model lives.
+    """
+    if setting not in SETTING_RATIOS:
+        raise ValueError(f"setting {setting!r} is unknown; expected 'strict' or 'generalist'")
+    ckpt_config = ckpt_state = ckpt_kind = None
+    if adapters is not None:
+        ckpt_config, ckpt_state, ckpt_kind = read_adapter_checkpoint(adapters)
+
+    def pick(name: str, given: Any, default: Any) -> Any:
+        if given is not None:
+            return given
+        return getattr(ckpt_config, name) if ckpt_config is not None else default
+
+    config = SansaConfig(
+        backbone=pick("backbone", backbone, "hiera_l"),
+        sam2_version=pick("sam2_version", sam2_version, "2.1"),
+        image_size=pick("image_size", image_size, 1024),
+        adapter=ckpt_config.adapter if ckpt_config is not None else adapter,
+        ratio=pick("ratio", ratio, SETTING_RATIOS[setting]),
+        stages=ckpt_config.stages if ckpt_config is not None else tuple(stages),
+        adapter_layernorm=ckpt_config.adapter_layernorm if ckpt_config is not None else adapter_layernorm,
+        adapter_scale=ckpt_config.adapter_scale if ckpt_config is not None else adapter_scale,
+        object_scores=ckpt_config.object_scores if ckpt_config is not None else object_scores,
+    )
+    if ckpt_config is not None:
+        check_compatible(config, ckpt_config, source=f"adapters: {adapters}", release=(ckpt_kind == "release"))
+        if ckpt_kind == "release" and config.sam2_version != "2":
+            warnings.warn(f"adapters {adapters} come from the SANSA release, trained on SAM2 v1; the model uses SAM2 {config.sam2_version}", stacklevel=2)
+
+    sam = build_sam2_base(config)
+    if sam2_checkpoint is None:
+        warnings.warn(
+            "sam2_checkpoint=None: SAM2 has random weights (fine for tests, meaningless for results)",
+            stacklevel=2,
+        )
+    else:
+        path = resolve_sam2_checkpoint(sam2_checkpoint, backbone=config.backbone, sam2_version=config.sam2_version)
+        load_sam2_weights(sam, read_sam2_state_dict(path), source=f"sam2_checkpoint {path}", object_scores=config.object_scores)
+    model = SansaModel(sam=sam, config=config)
+    if ckpt_state is not None:
+        assign_adapter_state(model, ckpt_state, source=f"adapters: {adapters}")
+    return model.to(device)

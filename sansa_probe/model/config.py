@@ -1,0 +1,150 @@
+"""What a SANSA model is made of: backbone, SAM2 version, image size, adapter recipe.
+
+A :class:`SansaConfig` fully determines the module tree (not the weights): it is saved
+beside every adapter checkpoint, and a checkpoint only loads into a model built from
+an equal config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "BACKBONES",
+    "SAM2_VERSIONS",
+    "ADAPTER_KINDS",
+    "SETTING_RATIOS",
+    "SansaConfig",
+    "sam2_config_name",
+    "sam2_checkpoint_name",
+    "sam2_checkpoint_url",
+]
+
+BACKBONES = ("hiera_t", "hiera_s", "hiera_b+", "hiera_l")
+SAM2_VERSIONS = ("2.1", "2")
+ADAPTER_KINDS = ("adaptformer", "houlsby", "lora", "mona")
+# Bottleneck ratio of the adapters per setting (paper section 4, appendix H.1).
+SETTING_RATIOS = {"strict": 0.3, "generalist": 0.8}
+
+_SHORT = {"hiera_t": "t", "hiera_s": "s", "hiera_b+": "b+", "hiera_l": "l"}
+_LONG = {"hiera_t": "tiny", "hiera_s": "small", "hiera_b+": "base_plus", "hiera_l": "large"}
+# Meta's official download folders (see the sam2 repository's checkpoints/download_ckpts.sh).
+_URL_BASE = {
+    "2": "https://dl.fbaipublicfiles.com/segment_anything_2/072824",
+    "2.1": "https://dl.fbaipublicfiles.com/segment_anything_2/092824",
+}
+
+
+def _check_backbone(backbone: str) -> str:
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone {backbone!r} is unknown; expected one of {', '.join(BACKBONES)}")
+    return backbone
+
+
+def _check_version(version: str) -> str:
+    version = str(version)
+    if version not in SAM2_VERSIONS:
+        raise ValueError(f"sam2_version {version!r} is unknown; expected '2.1' or '2'")
+    return version
+
+
+def sam2_config_name(backbone: str, sam2_version: str) -> str:
+    """The hydra config shipped inside the ``sam2`` package, e.g. ``configs/sam2.1/sam2.1_hiera_t.yaml``."""
+    _check_backbone(backbone)
+    version = _check_version(sam2_version)
+    prefix = "sam2.1" if version == "2.1" else "sam2"
+    return f"configs/{prefix}/{prefix}_hiera_{_SHORT[backbone]}.yaml"
+
+
+def sam2_checkpoint_name(backbone: str, sam2_version: str) -> str:
+    """Meta's file name, e.g. ``sam2.1_hiera_large.pt``."""
+    _check_backbone(backbone)
+    version = _check_version(sam2_version)
+    prefix = "sam2.1" if version == "2.1" else "sam2"
+    return f"{prefix}_hiera_{_LONG[backbone]}.pt"
+
+
+def sam2_checkpoint_url(backbone: str, sam2_version: str) -> str:
+    return f"{_URL_BASE[_check_version(sam2_version)]}/{sam2_checkpoint_name(backbone, sam2_version)}"
+
+
+@dataclass(frozen=True)
+class SansaConfig:
+    """The architecture of a SANSA model.
+
+    Attributes:
+        backbone: SAM2 image encoder size.
+        sam2_version: ``"2.1"`` or ``"2"`` (the public SANSA release is built on ``"2"``).
+        image_size: square input size of SAM2 (1024 in the paper; tests use 256).
+        adapter: adapter family (``adaptformer`` is SANSA; the others are Table 3 ablations).
+        ratio: bottleneck = ``int(ratio * dim)`` of the adapted block (0.3 strict, 0.8 generalist).
+        stages: Hiera stages (0-based) whose every block gets an adapter; SANSA adapts the last two.
+        adapter_layernorm: LayerNorm before the down projection (AdaptFormer "in" option, as in the release).
+        adapter_scale: output scale of the adapter (0.1 in the public release).
+        object_scores: keep SAM2's object-score heads. ``False`` (the release's choice) removes them,
+            so that no mask is gated to SAM2's constant "no object" logits (which would also zero every
+            gradient during training).
+    """
+
+    backbone: str = "hiera_l"
+    sam2_version: str = "2.1"
+    image_size: int = 1024
+    adapter: str = "adaptformer"
+    ratio: float = 0.3
+    stages: tuple[int, ...] = (2, 3)
+    adapter_layernorm: bool = True
+    adapter_scale: float = 0.1
+    object_scores: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_backbone(self.backbone)
+        object.__setattr__(self, "sam2_version", _check_version(self.sam2_version))
+        if not isinstance(self.image_size, int) or self.image_size < 64 or self.image_size % 16:
+            raise ValueError(f"image_size {self.image_size!r}: expected a multiple of 16, at least 64")
+        if self.adapter not in ADAPTER_KINDS:
+            raise ValueError(f"adapter {self.adapter!r} is unknown; expected one of {', '.join(ADAPTER_KINDS)}")
+        if not 0.0 < float(self.ratio) <= 4.0:
+            raise ValueError(f"ratio {self.ratio!r}: expected a bottleneck ratio in (0, 4]")
+        stages = tuple(sorted({int(s) for s in self.stages}))
+        if any(not 0 <= s <= 3 for s in stages):
+            raise ValueError(f"stages {self.stages!r}: Hiera has stages 0..3")
+        object.__setattr__(self, "stages", stages)
+        object.__setattr__(self, "ratio", float(self.ratio))
+        object.__setattr__(self, "adapter_scale", float(self.adapter_scale))
+
+    @classmethod
+    def for_setting(cls, setting: str, **kwargs: Any) -> "SansaConfig":
+        if setting not in SETTING_RATIOS:
+            raise ValueError(f"setting {setting!r} is unknown; expected 'strict' or 'generalist'")
+        kwargs.setdefault("ratio", SETTING_RATIOS[setting])
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["stages"] = list(self.stages)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SansaConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"SansaConfig: unknown field(s) {unknown}")
+        data = dict(data)
+        if "stages" in data:
+            data["stages"] = tuple(data["stages"])
+        return cls(**data)
+
+    def hydra_overrides(self) -> list[str]:
+        """Overrides applied on top of sam2's own YAML (never an edited copy)."""
+        overrides = [f"++model.image_size={self.image_size}"]
+        if not self.object_scores:
+            overrides += [
+                "++model.pred_obj_scores=false",
+                "++model.pred_obj_scores_mlp=false",
+                "++model.fixed_no_obj_ptr=false",
+            ]
+        return overrides

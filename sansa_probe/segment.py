@@ -1,0 +1,183 @@
+"""``python -m sansa_probe.segment``: segment target images from k annotated references.
+
+    python -m sansa_probe.segment \\
+        --reference dog1.jpg --reference-mask dog1.png \\
+        --reference dog2.jpg --reference-points "120,80;200,90" \\
+        --target photos/ --out results/
+
+Each ``--reference`` takes one prompt, given by the next prompt option in command-line order:
+``--reference-mask PNG``, ``--reference-points "x,y[,label];..."`` (label 1 positive, 0
+negative), ``--reference-box "x0,y0,x1,y1"`` or ``--reference-scribble PNG`` (a stroke mask).
+Writes ``masks/<target>.png``, ``overlays/<target>.png`` and ``predictions.json`` (COCO
+results format: RLE via pycocotools) into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from sansa_probe.cli import add_model_arguments, model_from_args, run_main
+from sansa_probe.images import IMAGE_SUFFIXES, list_images, load_rgb
+from sansa_probe.prompts.types import Box, Mask, Points, Scribble
+from sansa_probe.utils.io import atomic_write_json
+from sansa_probe.utils.masks import encode_rle, load_binary_png, mask_bbox, overlay, save_png
+
+__all__ = ["main", "parse_points", "parse_box", "collect_targets", "output_stem"]
+
+
+class _PromptAction(argparse.Action):
+    """Collect every prompt option into one ordered list ``args.prompts`` of ``(kind, value)``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        prompts = list(getattr(namespace, "prompts", None) or [])
+        prompts.append((self.dest, values))
+        setattr(namespace, "prompts", prompts)
+
+
+def parse_points(text: str, *, name: str = "--reference-points") -> Points:
+    """``"x,y[,label];x,y[,label]"`` -> :class:`Points` (label defaults to 1)."""
+    coords, labels = [], []
+    for i, item in enumerate(part for part in text.replace(" ", "").split(";") if part):
+        fields = item.split(",")
+        if len(fields) not in (2, 3):
+            raise ValueError(f"{name}: point {i} {item!r}: expected 'x,y' or 'x,y,label'")
+        try:
+            coords.append((float(fields[0]), float(fields[1])))
+            labels.append(int(fields[2]) if len(fields) == 3 else 1)
+        except ValueError:
+            raise ValueError(f"{name}: point {i} {item!r} is not numeric") from None
+    if not coords:
+        raise ValueError(f"{name}: no point given in {text!r}")
+    return Points(np.array(coords), np.array(labels))
+
+
+def parse_box(text: str, *, name: str = "--reference-box") -> Box:
+    fields = text.replace(" ", "").split(",")
+    if len(fields) != 4:
+        raise ValueError(f"{name}: {text!r}: expected 'x0,y0,x1,y1'")
+    try:
+        return Box(tuple(float(v) for v in fields))
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} is not numeric") from None
+
+
+def collect_targets(items: list[str]) -> list[Path]:
+    """Files as given (in order), folders expanded recursively to their images (sorted)."""
+    targets: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = list_images(path)
+            if not found:
+                raise FileNotFoundError(f"--target: folder {path} holds no image ({', '.join(IMAGE_SUFFIXES)})")
+            targets.extend(found)
+        elif path.is_file():
+            targets.append(path)
+        else:
+            raise FileNotFoundError(f"--target: {path} does not exist")
+    return targets
+
+
+def output_stem(path: Path, roots: list[Path]) -> str:
+    """A unique, flat file stem for a target (its path relative to the folder it came from)."""
+    for root in roots:
+        if root.is_dir():
+            try:
+                relative = path.relative_to(root)
+                return str(relative.with_suffix("")).replace(os.sep, "__")
+            except ValueError:
+                continue
+    return path.stem
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sansa_probe.segment", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reference", action="append", required=True, help="reference image (repeat for k shots)")
+    parser.add_argument("--reference-mask", dest="mask", action=_PromptAction, help="binary mask PNG of the preceding reference")
+    parser.add_argument("--reference-points", dest="points", action=_PromptAction, help="clicks 'x,y[,label];...' on the reference")
+    parser.add_argument("--reference-box", dest="box", action=_PromptAction, help="box 'x0,y0,x1,y1' on the reference")
+    parser.add_argument("--reference-scribble", dest="scribble", action=_PromptAction, help="scribble (stroke mask PNG) on the reference")
+    parser.add_argument("--negative-reference", action="append", default=[], help="semantic negative: an image written to memory with an empty mask")
+    parser.add_argument("--target", nargs="+", action="extend", required=True, help="target image files and/or folders (recursive)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--threshold", type=float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
+    parser.add_argument("--batch-size", type=int, default=4, help="targets per encoder forward")
+    parser.add_argument("--category-id", type=int, default=1, help="category_id written to predictions.json")
+    parser.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
+    add_model_arguments(parser)
+    return parser
+
+
+def _prompt_from(kind: str, value: str, index: int):
+    name = f"prompt of --reference #{index + 1}"
+    if kind == "mask":
+        return Mask(load_binary_png(value, name=name))
+    if kind == "scribble":
+        return Scribble(load_binary_png(value, name=name))
+    if kind == "points":
+        return parse_points(value, name=name)
+    return parse_box(value, name=name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_main(lambda: _run(args), prog="sansa_probe.segment")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sansa_probe.predictor import SansaPredictor
+
+    prompts = getattr(args, "prompts", None) or []
+    if len(prompts) != len(args.reference):
+        raise ValueError(
+            f"{len(args.reference)} --reference image(s) but {len(prompts)} prompt(s): give exactly one of "
+            "--reference-mask/--reference-points/--reference-box/--reference-scribble per reference"
+        )
+    references = [load_rgb(path, name=f"--reference {path}") for path in args.reference]
+    reference_prompts = [_prompt_from(kind, value, i) for i, (kind, value) in enumerate(prompts)]
+    roots = [Path(t) for t in args.target]
+    targets = collect_targets(args.target)
+    out = Path(args.out)
+
+    model = model_from_args(args)
+    predictor = SansaPredictor(model, threshold=args.threshold, batch_size=args.batch_size)
+    predictor.set_references(references, reference_prompts, negative_images=args.negative_reference)
+
+    results = []
+    stems: set[str] = set()
+    with tqdm(total=len(targets), desc="segment", unit="img", file=sys.stderr) as bar:
+        for start in range(0, len(targets), args.batch_size):
+            chunk = targets[start : start + args.batch_size]
+            images = [load_rgb(path, name=f"--target {path}") for path in chunk]
+            for offset, (path, image, prediction) in enumerate(zip(chunk, images, predictor.predict_batch(images))):
+                stem = output_stem(path, roots)
+                if stem in stems:
+                    stem = f"{stem}__{start + offset}"
+                stems.add(stem)
+                save_png(out / "masks" / f"{stem}.png", prediction.mask)
+                if not args.no_overlays:
+                    save_png(out / "overlays" / f"{stem}.png", overlay(image, prediction.mask))
+                results.append({
+                    "image_id": start + offset + 1,
+                    "file_name": str(path),
+                    "category_id": args.category_id,
+                    "segmentation": encode_rle(prediction.mask),
+                    "bbox": mask_bbox(prediction.mask),
+                    "area": int(prediction.mask.sum()),
+                    "score": prediction.score,
+                })
+            bar.update(len(chunk))
+    atomic_write_json(out / "predictions.json", results)
+    print(f"wrote {len(results)} predictions to {out / 'predictions.json'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

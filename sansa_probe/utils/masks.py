@@ -1,0 +1,73 @@
+"""Mask helpers shared by the commands: COCO RLE (pycocotools), boxes, overlays, PNG writing."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from sansa_probe.utils.io import atomic_write_bytes
+
+__all__ = ["encode_rle", "decode_rle", "mask_bbox", "overlay", "save_png", "load_binary_png"]
+
+
+def encode_rle(mask: np.ndarray) -> dict:
+    """``HxW`` bool -> COCO compressed RLE ``{"size": [H, W], "counts": str}`` (JSON-ready)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def decode_rle(rle: dict) -> np.ndarray:
+    counts = rle["counts"]
+    return mask_utils.decode({"size": rle["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}).astype(bool)
+
+
+def mask_bbox(mask: np.ndarray) -> list[float]:
+    """COCO box ``[x, y, width, height]`` of the mask's pixels (zeros for an empty mask)."""
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return [0.0, 0.0, 0.0, 0.0]
+    return [float(cols.min()), float(rows.min()), float(cols.max() - cols.min() + 1), float(rows.max() - rows.min() + 1)]
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, *, color: tuple[int, int, int] = (30, 144, 255), alpha: float = 0.5) -> np.ndarray:
+    """The image with the mask blended in ``color`` and its outline drawn (``HxWx3`` uint8)."""
+    out = image.astype(np.float32).copy()
+    tint = np.asarray(color, dtype=np.float32)
+    out[mask] = (1 - alpha) * out[mask] + alpha * tint
+    edge = mask & ~_erode(mask)
+    out[edge] = tint
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def _erode(mask: np.ndarray) -> np.ndarray:
+    padded = np.pad(mask, 1, constant_values=False)
+    return padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+
+
+def save_png(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write a bool mask (as 0/255) or an RGB uint8 array as PNG, atomically."""
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_binary_png(path: str | os.PathLike, *, name: str) -> np.ndarray:
+    """A mask file as ``HxW`` bool; values must be two-valued (0/1, 0/255 or booleans)."""
+    from sansa_probe.prompts.types import as_bool_mask
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: mask file {path} does not exist")
+    try:
+        with Image.open(path) as pil:
+            array = np.asarray(pil.convert("L") if pil.mode not in ("1", "L", "P", "I", "I;16") else pil)
+    except (OSError, SyntaxError) as exc:
+        raise ValueError(f"{name}: {path} cannot be decoded as an image ({exc})") from None
+    return as_bool_mask(array, name=f"{name} ({path})")
