@@ -1,0 +1,67 @@
+"""Shared fixtures: one tiny random-init SAM2 (Hiera-T, 256 px) for the whole session."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TINY = dict(backbone="hiera_t", sam2_checkpoint=None, image_size=256, device="cpu")
+
+
+def build_tiny_model(**overrides):
+    from sansa_probe.model import load_sansa
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return load_sansa(**{**TINY, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """Hiera-T at 256 px with random SAM2 weights and fresh adapters. Do not leave it modified:
+    use :func:`randomized_adapters` to change adapter weights temporarily."""
+    return build_tiny_model()
+
+
+@contextlib.contextmanager
+def randomized_adapters(model, seed: int = 0, scale: float = 0.5):
+    """Give every adapter parameter random values (so adapters change outputs); restore after."""
+    saved = model.adapter_state_dict()
+    generator = torch.Generator().manual_seed(seed)
+    params = dict(model._named_adapter_parameters())
+    with torch.no_grad():
+        for name in sorted(params):
+            p = params[name]
+            p.copy_(torch.randn(p.shape, generator=generator) * scale / max(1, p.shape[-1]) ** 0.5 + (1.0 if name.endswith("norm_before.weight") else 0.0))
+    try:
+        yield model
+    finally:
+        with torch.no_grad():
+            for name, tensor in saved.items():
+                params[name].copy_(tensor)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def blob_image(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A random textured image with one bright ellipse; returns (HxWx3 uint8, HxW bool mask)."""
+    image = (rng.random((height, width, 3)) * 80).astype(np.uint8)
+    yy, xx = np.mgrid[:height, :width]
+    cy, cx = rng.uniform(0.3, 0.7) * height, rng.uniform(0.3, 0.7) * width
+    ry, rx = rng.uniform(0.15, 0.3) * height, rng.uniform(0.15, 0.3) * width
+    mask = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+    image[mask] = np.array([200, 60, 40], dtype=np.uint8) + (rng.random((mask.sum(), 3)) * 40).astype(np.uint8)
+    return image, mask

@@ -1,0 +1,189 @@
+"""Adapter checkpoints (ours and the public release's) and SAM2 weights: round trips and strictness."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from conftest import blob_image, build_tiny_model, randomized_adapters
+
+from sansa_probe.model import CheckpointError, build_sam2_base, load_sansa
+from sansa_probe.model import sam2_weights
+from sansa_probe.model.config import SansaConfig
+from sansa_probe.predictor import SansaPredictor
+
+
+def quiet_load(**kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return load_sansa(**kwargs)
+
+
+def predict(model, rng_seed=0):
+    rng = np.random.default_rng(rng_seed)
+    ref, mask = blob_image(rng, 120, 140)
+    target, _ = blob_image(rng, 110, 100)
+    predictor = SansaPredictor(model)
+    predictor.set_references([ref], [mask])
+    return predictor.predict(target).logits
+
+
+def test_round_trip_restores_adapters_and_outputs(tiny_model, tmp_path):
+    path = tmp_path / "ckpt" / "adapters.pt"
+    with randomized_adapters(tiny_model, seed=11):
+        tiny_model.save_adapters(path, meta={"step": 7})
+        expected_state = tiny_model.adapter_state_dict()
+        expected = predict(tiny_model)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["adapters.pt"]  # no temporary file left
+    loaded = quiet_load(sam2_checkpoint=None, adapters=path)  # backbone and size come from the checkpoint
+    assert loaded.config == tiny_model.config
+    for name, tensor in loaded.adapter_state_dict().items():
+        assert torch.equal(tensor, expected_state[name])
+    # SAM2 weights are random in both (None); copy them to compare outputs
+    loaded.sam.load_state_dict(tiny_model.sam.state_dict() | loaded.adapter_state_dict())
+    np.testing.assert_array_equal(predict(loaded), expected)
+
+
+def _payload(path):
+    return torch.load(path, weights_only=True)
+
+
+@pytest.mark.parametrize("damage", ["missing", "unexpected", "shape"])
+def test_strict_loading_names_the_key(tiny_model, tmp_path, damage):
+    path = tmp_path / "a.pt"
+    tiny_model.save_adapters(path)
+    payload = _payload(path)
+    state = payload["state_dict"]
+    key = sorted(state)[0]
+    if damage == "missing":
+        del state[key]
+    elif damage == "unexpected":
+        state["image_encoder.trunk.blocks.0.adapter.down_proj.weight"] = torch.zeros(3, 3)
+        key = "image_encoder.trunk.blocks.0.adapter.down_proj.weight"
+    else:
+        state[key] = torch.zeros(2, 2)
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=key.replace(".", r"\.")):
+        quiet_load(sam2_checkpoint=None, adapters=path)
+    model = build_tiny_model()
+    with pytest.raises(CheckpointError, match=key.replace(".", r"\.")):
+        model.load_adapters(path)
+
+
+def test_checkpoint_of_another_backbone_is_refused(tiny_model, tmp_path):
+    path = tmp_path / "t.pt"
+    tiny_model.save_adapters(path)
+    with pytest.raises(CheckpointError, match="backbone='hiera_t'.*backbone='hiera_s'"):
+        quiet_load(backbone="hiera_s", sam2_checkpoint=None, image_size=256, adapters=path)
+
+
+def test_truncated_foreign_and_pickled_files(tiny_model, tmp_path):
+    good = tmp_path / "good.pt"
+    tiny_model.save_adapters(good)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:2000])
+    with pytest.raises(CheckpointError, match="truncated.pt is not a readable PyTorch checkpoint"):
+        quiet_load(sam2_checkpoint=None, adapters=truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError, match="neither a sansa-probe adapter checkpoint nor a SANSA release"):
+        quiet_load(sam2_checkpoint=None, adapters=foreign)
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"format": "sansa-probe/adapters", "config": SansaConfig()}, pickled)  # an arbitrary object
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+        quiet_load(sam2_checkpoint=None, adapters=pickled)
+    with pytest.raises(FileNotFoundError, match="nothing.pt does not exist"):
+        quiet_load(sam2_checkpoint=None, adapters=tmp_path / "nothing.pt")
+
+
+def test_public_release_checkpoint_is_imported(tmp_path):
+    source = build_tiny_model(sam2_version="2")
+    with randomized_adapters(source, seed=21):
+        release = {"model": {f"sam.{k}": v for k, v in source.adapter_state_dict().items()}}
+        release["model"]["sam.image_encoder.trunk.blocks.0.attn.qkv.weight"] = torch.zeros(1)  # frozen weights may ride along
+        path = tmp_path / "sansa_release.pth"
+        torch.save(release, path)
+        expected = predict(source)
+        model = quiet_load(sam2_checkpoint=None, image_size=256, adapters=path)
+    assert model.config.backbone == "hiera_t"
+    assert model.config.sam2_version == "2"
+    assert model.config.object_scores is False
+    assert model.config.ratio == 0.3
+    model.sam.load_state_dict(source.sam.state_dict() | model.adapter_state_dict())
+    np.testing.assert_array_equal(predict(model), expected)
+
+
+def test_release_checkpoint_missing_an_adapter_key(tmp_path):
+    source = build_tiny_model(sam2_version="2")
+    state = {f"sam.{k}": v for k, v in source.adapter_state_dict().items()}
+    del state["sam.image_encoder.trunk.blocks.5.adapter.up_proj.bias"]
+    path = tmp_path / "release.pth"
+    torch.save({"model": state}, path)
+    with pytest.raises(CheckpointError, match=r"blocks\.5\.adapter\.up_proj\.bias"):
+        quiet_load(sam2_checkpoint=None, image_size=256, adapters=path)
+
+
+def _meta_like_checkpoint(tmp_path, *, version="2.1", backbone="hiera_t"):
+    """A file in Meta's format: {'model': state dict} of a SAM2 built with object-score heads."""
+    sam = build_sam2_base(SansaConfig(backbone=backbone, sam2_version=version, image_size=256, object_scores=True))
+    path = tmp_path / f"sam2_{version}_{backbone}.pt"
+    torch.save({"model": sam.state_dict()}, path)
+    return path, sam.state_dict()
+
+
+def test_sam2_checkpoint_loads_strictly(tmp_path):
+    path, state = _meta_like_checkpoint(tmp_path)
+    model = quiet_load(backbone="hiera_t", sam2_checkpoint=path, image_size=256)
+    for key, tensor in model.sam.state_dict().items():
+        if key not in model.adapter_names:
+            assert torch.equal(tensor, state[key]), key
+    kept = quiet_load(backbone="hiera_t", sam2_checkpoint=path, image_size=256, object_scores=True)
+    assert torch.equal(kept.sam.no_obj_ptr, state["no_obj_ptr"])
+    broken = dict(state)
+    del broken["memory_encoder.fuser.layers.0.gamma"]
+    torch.save({"model": broken}, tmp_path / "broken.pt")
+    with pytest.raises(CheckpointError, match="memory_encoder.fuser.layers.0.gamma"):
+        quiet_load(backbone="hiera_t", sam2_checkpoint=tmp_path / "broken.pt", image_size=256)
+
+
+def test_sam2_checkpoint_of_wrong_version_or_size(tmp_path):
+    v1, _ = _meta_like_checkpoint(tmp_path, version="2")
+    with pytest.raises(CheckpointError, match="SAM2 v1 checkpoint: pass sam2_version='2'"):
+        quiet_load(backbone="hiera_t", sam2_checkpoint=v1, image_size=256)
+    with pytest.raises(CheckpointError, match="does not match the SAM2 config"):
+        quiet_load(backbone="hiera_s", sam2_version="2", sam2_checkpoint=v1, image_size=256)
+    state = torch.load(v1, weights_only=True)
+    state["model"]["sam_mask_decoder.iou_token.weight"] = torch.zeros(1, 8)
+    torch.save(state, tmp_path / "reshaped.pt")
+    with pytest.raises(CheckpointError, match=r"'sam_mask_decoder.iou_token.weight' has shape \(1, 8\)"):
+        quiet_load(backbone="hiera_t", sam2_version="2", sam2_checkpoint=tmp_path / "reshaped.pt", image_size=256)
+    (tmp_path / "junk.pt").write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError, match="junk.pt is not a readable"):
+        quiet_load(backbone="hiera_t", sam2_checkpoint=tmp_path / "junk.pt", image_size=256)
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    with pytest.raises(CheckpointError, match="expected a dict with a 'model' state dict"):
+        quiet_load(backbone="hiera_t", sam2_checkpoint=tmp_path / "list.pt", image_size=256)
+
+
+def test_auto_download_into_the_hub_cache_and_offline_error(tmp_path, monkeypatch):
+    source, _ = _meta_like_checkpoint(tmp_path)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(sam2_weights, "sam2_checkpoint_url", lambda b, v: source.resolve().as_uri())
+    path = sam2_weights.resolve_sam2_checkpoint("auto", backbone="hiera_t", sam2_version="2.1")
+    assert path == tmp_path / "hub" / "checkpoints" / "sam2" / "sam2.1_hiera_tiny.pt"
+    assert path.read_bytes() == source.read_bytes()
+    record = json.loads(path.with_name(path.name + ".sha256").read_text())
+    assert record["size"] == source.stat().st_size and len(record["sha256"]) == 64
+    model = quiet_load(backbone="hiera_t", sam2_checkpoint="auto", image_size=256)
+    assert model.num_adapter_parameters() > 0
+    with open(path, "ab") as handle:  # a file changed after download is refused
+        handle.write(b"x")
+    with pytest.raises(CheckpointError, match="recorded at download"):
+        sam2_weights.resolve_sam2_checkpoint("auto", backbone="hiera_t", sam2_version="2.1")
+    monkeypatch.setattr(sam2_weights, "sam2_checkpoint_url", lambda b, v: (tmp_path / "offline.pt").as_uri())
+    with pytest.raises(FileNotFoundError, match=r"(?s)could not download.*put it at .*sam2.1_hiera_small.pt"):
+        sam2_weights.resolve_sam2_checkpoint("auto", backbone="hiera_s", sam2_version="2.1")
+    assert not (tmp_path / "hub" / "checkpoints" / "sam2" / "sam2.1_hiera_small.pt").exists()

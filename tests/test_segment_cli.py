@@ -1,0 +1,126 @@
+"""``python -m sansa_probe.segment`` end to end: files written, COCO results, prompts, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SHARED_DATA, blob_image
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from sansa_probe import segment
+from sansa_probe.utils.masks import decode_rle
+
+TINY_ARGS = ["--backbone", "hiera_t", "--image-size", "256", "--sam2-checkpoint", "none", "--device", "cpu"]
+
+
+@pytest.fixture
+def scene(tmp_path, rng):
+    ref, mask = blob_image(rng, 90, 130)
+    Image.fromarray(ref).save(tmp_path / "ref.jpg")
+    Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "ref_mask.png")
+    targets = tmp_path / "targets"
+    (targets / "sub").mkdir(parents=True)
+    for i, (h, w) in enumerate([(70, 95), (101, 77)]):
+        Image.fromarray(blob_image(rng, h, w)[0]).save(targets / f"t{i}.jpg")
+    Image.fromarray(blob_image(rng, 64, 64)[0]).save(targets / "sub" / "t0.png")
+    return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def shared_model(tiny_model, monkeypatch):
+    """Reuse the session model instead of building one per command."""
+    monkeypatch.setattr(segment, "model_from_args", lambda args: tiny_model)
+
+
+def test_segment_writes_masks_overlays_and_coco_results(scene):
+    out = scene / "out"
+    code = segment.main(["--reference", str(scene / "ref.jpg"), "--reference-mask", str(scene / "ref_mask.png"),
+                         "--target", str(scene / "targets"), "--out", str(out), *TINY_ARGS])
+    assert code == 0
+    masks = sorted(p.name for p in (out / "masks").iterdir())
+    assert masks == ["sub__t0.png", "t0.png", "t1.png"]  # a subfolder's file does not clash with t0.jpg
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == masks
+    results = json.loads((out / "predictions.json").read_text())
+    assert len(results) == 3
+    for result in results:
+        stem = segment.output_stem(Path(result["file_name"]), [scene / "targets"])
+        written = np.asarray(Image.open(out / "masks" / f"{stem}.png")) > 0
+        decoded = decode_rle(result["segmentation"])
+        np.testing.assert_array_equal(decoded, written)
+        assert result["area"] == int(written.sum())
+        assert set(result) >= {"image_id", "category_id", "segmentation", "score", "bbox"}
+        assert mask_utils.area({"size": result["segmentation"]["size"], "counts": result["segmentation"]["counts"].encode()}) == result["area"]
+    assert Image.open(out / "masks" / "t1.png").size == (77, 101)
+
+
+def test_segment_with_k_references_of_mixed_prompt_kinds(scene):
+    out = scene / "out2"
+    stroke = np.zeros((90, 130), np.uint8)
+    stroke[40:50, 60:62] = 255
+    Image.fromarray(stroke).save(scene / "stroke.png")
+    code = segment.main([
+        "--reference", str(scene / "ref.jpg"), "--reference-points", "65,45;5,5,0",
+        "--reference", str(scene / "ref.jpg"), "--reference-box", "30,20,100,70",
+        "--reference", str(scene / "ref.jpg"), "--reference-scribble", str(scene / "stroke.png"),
+        "--reference", str(scene / "ref.jpg"), "--reference-mask", str(scene / "ref_mask.png"),
+        "--negative-reference", str(scene / "targets" / "t0.jpg"),
+        "--target", str(scene / "targets" / "t1.jpg"), "--out", str(out), "--no-overlays", *TINY_ARGS,
+    ])
+    assert code == 0
+    assert len(json.loads((out / "predictions.json").read_text())) == 1
+    assert not (out / "overlays").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--reference-points", "500,5"], "outside the image"),
+        (["--reference-box", "1,2,3"], "expected 'x0,y0,x1,y1'"),
+        (["--reference-points", "a,b"], "not numeric"),
+        ([], "1 --reference image(s) but 0 prompt(s)"),
+        (["--reference-mask", "MISSING"], "does not exist"),
+    ],
+)
+def test_segment_bad_arguments_give_one_clear_line(scene, capsys, extra, message):
+    extra = [str(scene / "nope.png") if e == "MISSING" else e for e in extra]
+    code = segment.main(["--reference", str(scene / "ref.jpg"), *extra, "--target", str(scene / "targets"),
+                         "--out", str(scene / "bad"), *TINY_ARGS])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_parse_helpers():
+    points = segment.parse_points("1,2;3,4,0")
+    assert points.coords.tolist() == [[1.0, 2.0], [3.0, 4.0]] and points.labels.tolist() == [1, 0]
+    assert segment.parse_box("1, 2, 3, 4").xyxy == (1.0, 2.0, 3.0, 4.0)
+
+
+def test_segment_help_runs_as_a_module():
+    result = subprocess.run([sys.executable, "-m", "sansa_probe.segment", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "--reference-mask" in result.stdout
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not (SHARED_DATA / "sansa_demo").is_dir(), reason="../shared/data/sansa_demo is absent")
+def test_segment_on_the_real_demo_photographs(tmp_path):
+    demo = SHARED_DATA / "sansa_demo"
+    targets = [str(demo / "images" / f"image00{i}.jpg") for i in (2, 3, 4)]
+    out = tmp_path / "demo"
+    code = segment.main(["--reference", str(demo / "images" / "image001.jpg"), "--reference-mask", str(demo / "masks" / "image001_dog.png"),
+                         "--target", *targets, "--out", str(out), *TINY_ARGS])
+    assert code == 0
+    results = json.loads((out / "predictions.json").read_text())
+    assert [r["file_name"] for r in results] == targets
+    for target, result in zip(targets, results):
+        width, height = Image.open(target).size
+        assert result["segmentation"]["size"] == [height, width]
+        stem = target.rsplit("/", 1)[1].replace(".jpg", ".png")
+        assert Image.open(out / "masks" / stem).size == (width, height)
+        assert Image.open(out / "overlays" / stem).size == (width, height)
