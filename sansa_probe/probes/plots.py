@@ -1,0 +1,219 @@
+"""Figures as pure functions of the probes' tidy tables.
+
+Every ``plot_<x>(df, ax=None)`` draws on ``ax`` (or on a new :class:`matplotlib.figure.Figure`,
+no pyplot state, safe under the Agg backend) and returns the Axes; the two image panels
+(:func:`plot_pca_rgb`, :func:`plot_part_matching`) draw one Axes per image and return them as
+an array. :func:`save_figure` writes PNG + PDF atomically; :func:`write_projection_html` writes
+an interactive plotly page.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from sansa_probe.utils.io import atomic_path, atomic_write_text
+
+__all__ = [
+    "save_figure",
+    "plot_pca_concentration",
+    "plot_projection",
+    "write_projection_html",
+    "plot_pca_rgb",
+    "plot_linear_probe",
+    "plot_part_matching",
+    "plot_spatial_coherence",
+]
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
+    if ax is not None:
+        return ax
+    return Figure(figsize=figsize, layout="constrained").add_subplot()
+
+
+def _new_axes_grid(axes: Any, rows: int, cols: int, size: float = 2.5) -> np.ndarray:
+    if axes is not None:
+        grid = np.asarray(axes, dtype=object).reshape(-1)
+        if grid.size < rows * cols:
+            raise ValueError(f"axes: expected at least {rows * cols} Axes, got {grid.size}")
+        return grid[: rows * cols].reshape(rows, cols)
+    fig = Figure(figsize=(size * cols, size * rows), layout="constrained")
+    return np.asarray(fig.subplots(rows, cols, squeeze=False), dtype=object)
+
+
+def _require(df: pd.DataFrame, columns: Sequence[str], name: str = "df") -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name}: missing columns {missing} (has {list(df.columns)})")
+
+
+def _groups(df: pd.DataFrame, hue: str | None):
+    if hue is None or hue not in df.columns:
+        yield None, df
+    else:
+        yield from df.groupby(hue, sort=False)
+
+
+def save_figure(fig: Figure, path_stem: str | os.PathLike, *, dpi: int = 200) -> list[Path]:
+    """Write ``fig`` to ``<path_stem>.png`` and ``<path_stem>.pdf`` (atomic writes); returns both paths."""
+    stem = Path(path_stem)
+    paths = []
+    for suffix in (".png", ".pdf"):
+        path = stem.with_name(stem.name + suffix)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=suffix[1:], dpi=dpi)
+        paths.append(path)
+    return paths
+
+
+def plot_pca_concentration(df: pd.DataFrame, ax: Axes | None = None, *, hue: str | None = "model") -> Axes:
+    """Relative accuracy vs number of principal components (fig. 8a), one line per ``hue``
+    value, from :meth:`PCAConcentration.accuracy_curve` tables (concatenated)."""
+    _require(df, ["n_components", "metric", "value"])
+    ax = _new_axes(ax)
+    curve = df[df["metric"] == "relative_accuracy"]
+    for key, part in _groups(curve, hue):
+        part = part.sort_values("n_components")
+        ax.plot(part["n_components"], part["value"], label=None if key is None else str(key))
+    ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("number of principal components")
+    ax.set_ylabel("relative accuracy")
+    if hue is not None and hue in curve.columns:
+        ax.legend(title=hue)
+    return ax
+
+
+def plot_projection(df: pd.DataFrame, ax: Axes | None = None, *, hue: str = "class", s: float = 8.0) -> Axes:
+    """2-D embedding coloured by ``hue`` (figs. 4a, 8b-c) from :meth:`Projection2D.to_frame`."""
+    _require(df, ["x", "y", hue])
+    ax = _new_axes(ax)
+    for key, part in df.groupby(hue, sort=True):
+        ax.scatter(part["x"], part["y"], s=s, label=str(key), alpha=0.8, linewidths=0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if df[hue].nunique() <= 20:
+        ax.legend(title=hue, fontsize="small", markerscale=2, loc="best")
+    return ax
+
+
+def write_projection_html(
+    df: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    color: str = "class",
+    hover: Sequence[str] = ("image_id", "class", "instance_id"),
+    title: str | None = None,
+    include_plotlyjs: bool | str = True,
+) -> Path:
+    """Interactive scatter of a :meth:`Projection2D.to_frame` table, hover showing ``hover``
+    columns (image id, class, ...). ``include_plotlyjs=True`` embeds plotly (works offline);
+    ``"cdn"`` links it instead. Written atomically; returns the path."""
+    import plotly.express as px
+
+    _require(df, ["x", "y", color])
+    data = df.copy()
+    data[color] = data[color].astype(str)  # categorical colours
+    fig = px.scatter(data, x="x", y="y", color=color, hover_data=[c for c in hover if c in data.columns], title=title)
+    fig.update_traces(marker={"size": 6})
+    return atomic_write_text(path, fig.to_html(full_html=True, include_plotlyjs=include_plotlyjs))
+
+
+def _maps_from_frame(df: pd.DataFrame, value_columns: Sequence[str]) -> list[np.ndarray]:
+    maps = []
+    for _, part in df.groupby("image", sort=True):
+        h, w = int(part["row"].max()) + 1, int(part["col"].max()) + 1
+        out = np.zeros((h, w, len(value_columns)), dtype=np.float64)
+        out[part["row"].to_numpy(), part["col"].to_numpy()] = part[list(value_columns)].to_numpy(dtype=np.float64)
+        maps.append(out)
+    return maps
+
+
+def plot_pca_rgb(df: pd.DataFrame, *, images: Sequence[np.ndarray] | None = None, axes: Any = None) -> np.ndarray:
+    """PCA-RGB maps (figs. 2, 4b) from :meth:`PCARGB.to_frame`, each under its image when
+    ``images`` (``HxWx3``) are given. Returns the Axes array ``[rows, n_images]``."""
+    _require(df, ["image", "row", "col", "r", "g", "b"])
+    maps = _maps_from_frame(df, ["r", "g", "b"])
+    if images is not None and len(images) != len(maps):
+        raise ValueError(f"images: expected {len(maps)} images (one per map), got {len(images)}")
+    rows = 1 if images is None else 2
+    grid = _new_axes_grid(axes, rows, len(maps))
+    for i, rgb in enumerate(maps):
+        if images is not None:
+            grid[0, i].imshow(np.asarray(images[i]))
+        grid[rows - 1, i].imshow(np.clip(rgb, 0, 1), interpolation="nearest")
+    for ax in grid.reshape(-1):
+        ax.set_axis_off()
+    return grid
+
+
+def plot_part_matching(
+    df: pd.DataFrame, *, images: Sequence[np.ndarray] | None = None, axes: Any = None, cmap: str = "tab10", alpha: float = 0.6
+) -> np.ndarray:
+    """Matched clusters in shared colours (fig. 4c) from :meth:`PartMatching.pixel_frame`,
+    overlaid on the two ``images`` if given. Returns the Axes array ``[1, 2]``."""
+    import matplotlib
+
+    _require(df, ["image", "row", "col", "cluster"])
+    maps = [m[..., 0].astype(int) for m in _maps_from_frame(df, ["cluster"])]
+    if images is not None and len(images) != len(maps):
+        raise ValueError(f"images: expected {len(maps)} images, got {len(images)}")
+    colours = matplotlib.colormaps[cmap]
+    grid = _new_axes_grid(axes, 1, len(maps))
+    for i, labels in enumerate(maps):
+        ax = grid[0, i]
+        rgba = np.zeros(labels.shape + (4,))
+        inside = labels >= 0
+        rgba[inside] = colours(labels[inside] % colours.N)
+        rgba[inside, 3] = alpha if images is not None else 1.0
+        if images is not None:
+            image = np.asarray(images[i])
+            ax.imshow(image)
+            ax.imshow(rgba, interpolation="nearest", extent=(-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5))
+        else:
+            ax.imshow(rgba, interpolation="nearest")
+        ax.set_axis_off()
+    return grid
+
+
+def _grouped_bars(ax: Axes, df: pd.DataFrame, x: str | None, hue: str | None, ylabel: str) -> Axes:
+    x = x if x is not None and x in df.columns else None
+    hue = hue if hue is not None and hue in df.columns else None
+    keys = [k for k in (x, hue) if k is not None]
+    table = df.groupby(keys, sort=False)["value"].mean().reset_index() if keys else pd.DataFrame({"value": [df["value"].mean()]})
+    xs = list(dict.fromkeys(table[x])) if x else [""]
+    hs = list(dict.fromkeys(table[hue])) if hue else [None]
+    width = 0.8 / len(hs)
+    for j, h in enumerate(hs):
+        part = table if h is None else table[table[hue] == h]
+        heights = [float(part[part[x] == v]["value"].mean()) if x else float(part["value"].mean()) for v in xs]
+        ax.bar(np.arange(len(xs)) + (j - (len(hs) - 1) / 2) * width, heights, width, label=None if h is None else str(h))
+    ax.set_xticks(np.arange(len(xs)), [str(v) for v in xs])
+    ax.set_ylabel(ylabel)
+    if hue:
+        ax.legend(title=hue)
+    return ax
+
+
+def plot_linear_probe(df: pd.DataFrame, ax: Axes | None = None, *, x: str | None = "model", hue: str | None = None) -> Axes:
+    """Linear-probe mIoU bars (fig. 9 left) from :meth:`LinearProbe.to_frame` tables (in %)."""
+    _require(df, ["metric", "value"])
+    ax = _new_axes(ax)
+    data = df[df["metric"] == "miou"].assign(value=lambda d: 100.0 * d["value"])
+    return _grouped_bars(ax, data, x, hue, "mIoU (%)")
+
+
+def plot_spatial_coherence(df: pd.DataFrame, ax: Axes | None = None, *, x: str | None = "setting", hue: str | None = "model") -> Axes:
+    """Mean smoothness (table 12; lower is better) per ``x`` and ``hue`` from
+    :meth:`SpatialCoherence.to_frame` tables."""
+    _require(df, ["metric", "value"])
+    ax = _new_axes(ax)
+    data = df[df["metric"] == "smoothness"]
+    return _grouped_bars(ax, data, x, hue, "spatial coherence (px, lower is better)")
