@@ -1,0 +1,566 @@
+"""Your own data: a folder of images with one mask per image and class, or any COCO-format json.
+
+Two datasets, one fold each (``fold=0``); every class is both a ``"test"`` and a
+``"train"`` class (and ``"val"``), so the same folder serves few-shot evaluation,
+annotation and training on your own data:
+
+* ``folder`` -- ``images/<image>.<ext>`` and ``masks/<image>_<class>.png`` (the layout of
+  ``../shared/data/sansa_demo``). Image ids are the image file stems, class ids the class
+  names (strings).
+* ``coco_json`` -- a COCO "instances" json (``images``, ``annotations`` with polygon or RLE
+  ``segmentation``, ``categories``) beside an image folder. Image ids are the COCO image ids
+  as text, class ids the COCO category ids (ints).
+
+This module also holds the small file readers that the other dataset modules of this
+family (Pascal-Part, PACO-Part, ADE20K) share: :func:`read_rgb`, :func:`read_image_size`,
+:func:`read_mask_png`, :func:`read_label_png`, :func:`decode_segmentation`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from sansa_probe.data.base import ClassId, Instance, SegmentationSource
+from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+
+__all__ = [
+    "SPECS",
+    "FolderDataset",
+    "CocoJsonDataset",
+    "IMAGE_SUFFIXES",
+    "read_rgb",
+    "read_image_size",
+    "read_mask_png",
+    "read_label_png",
+    "decode_segmentation",
+    "check_same_size",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+FOLDER_LAYOUT = """\
+  <root>/
+    images/<image>.jpg          (or .jpeg/.png/.bmp/.tif/.webp; <image> is the image id)
+    masks/<image>_<class>.png   (one binary mask per image and class: 0 = background,
+                                 any non-zero value = the class; same size as the image)
+  An image without a mask for a class does not contain it; <class> may contain '_'."""
+
+COCO_JSON_LAYOUT = """\
+  <root>/
+    annotations.json            (COCO instances format: images[id, file_name, height, width],
+                                 annotations[id, image_id, category_id, segmentation, iscrowd],
+                                 categories[id, name]; or the only *.json in <root> or
+                                 <root>/annotations/; or annotation_file=...)
+    images/<file_name>          (file_name as in the json; without images/ the paths are
+                                 relative to <root>; or image_dir=...)"""
+
+
+# --------------------------------------------------------------------------- file readers
+
+
+def read_rgb(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
+    """The image file at ``path`` as an ``HxWx3`` uint8 RGB array.
+
+    Grayscale, palette, RGBA and CMYK files are converted to RGB; EXIF orientation is not
+    applied (annotations are drawn on the stored pixels). A missing file raises
+    :class:`DatasetNotFoundError`, an undecodable one ``ValueError``; both name the path.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"{what} {path} does not exist")
+    try:
+        with Image.open(path) as pil:
+            pil.load()
+            return np.asarray(pil.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"{what} {path} cannot be decoded ({exc}); expected a readable JPEG/PNG image") from None
+
+
+def read_image_size(path: str | os.PathLike, *, what: str = "image") -> tuple[int, int]:
+    """``(H, W)`` of the image file at ``path``, read from its header only."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"{what} {path} does not exist")
+    try:
+        with Image.open(path) as pil:
+            width, height = pil.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"{what} {path} cannot be decoded ({exc}); expected a readable JPEG/PNG image") from None
+    return int(height), int(width)
+
+
+def _read_png_array(path: Path, *, what: str) -> np.ndarray:
+    if not path.is_file():
+        raise DatasetNotFoundError(f"{what} {path} does not exist")
+    try:
+        with Image.open(path) as pil:
+            pil.load()
+            if pil.mode in ("RGBA", "LA", "PA"):
+                pil = pil.convert("RGB" if pil.mode == "RGBA" else "L")
+            return np.asarray(pil)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"{what} {path} cannot be decoded ({exc}); expected a PNG mask") from None
+
+
+def read_mask_png(path: str | os.PathLike, *, what: str = "mask") -> np.ndarray:
+    """A binary mask file as an ``HxW`` bool array: any non-zero value (palette index, gray
+    level, or any RGB channel) is foreground, so 0/1, 0/255 and coloured masks all work."""
+    array = _read_png_array(Path(path), what=what)
+    if array.ndim == 3:
+        return array.any(axis=-1)
+    return array != 0
+
+
+def read_label_png(path: str | os.PathLike, *, what: str = "label map") -> np.ndarray:
+    """A single-channel label map (gray or palette PNG) as an ``HxW`` integer array of raw values."""
+    array = _read_png_array(Path(path), what=what)
+    if array.ndim != 2:
+        raise ValueError(f"{what} {path}: expected a single-channel (gray or palette) PNG, got shape {array.shape}")
+    return array
+
+
+def check_same_size(mask_hw: tuple[int, int], image_hw: tuple[int, int], *, mask_what: str, image_what: str) -> None:
+    """``ValueError`` naming both files when a mask's ``(H, W)`` differs from its image's."""
+    if tuple(mask_hw) != tuple(image_hw):
+        raise ValueError(
+            f"{mask_what} has size {mask_hw[0]}x{mask_hw[1]} (HxW) but {image_what} is "
+            f"{image_hw[0]}x{image_hw[1]}: a mask must have the size of its image"
+        )
+
+
+def decode_segmentation(segm: Any, *, height: int, width: int, where: str) -> np.ndarray:
+    """A COCO-style segmentation as an ``HxW`` bool mask.
+
+    Accepts polygons (a list of ``[x0, y0, x1, y1, ...]`` lists), an RLE dict (compressed
+    ``counts`` as str/bytes, or uncompressed as a list of ints), a list of RLE dicts (their
+    union), or an ``HxW`` array. An RLE whose ``size`` differs from ``(height, width)``
+    raises ``ValueError`` naming ``where``.
+    """
+    from pycocotools import mask as mask_utils
+
+    if isinstance(segm, np.ndarray):
+        if segm.shape != (height, width):
+            raise ValueError(f"{where}: mask array of shape {segm.shape}, expected the image size {(height, width)}")
+        return segm.astype(bool)
+    if isinstance(segm, Mapping):
+        segm = [segm]
+    if not isinstance(segm, (list, tuple)):
+        raise ValueError(f"{where}: segmentation of type {type(segm).__name__}; expected polygons, an RLE dict or an array")
+    if len(segm) == 0:
+        return np.zeros((height, width), dtype=bool)
+    if all(isinstance(s, Mapping) for s in segm):
+        rles = []
+        for rle in segm:
+            if "size" not in rle or "counts" not in rle:
+                raise ValueError(f"{where}: RLE without 'size' and 'counts'")
+            size = [int(v) for v in rle["size"]]
+            if size != [height, width]:
+                raise ValueError(
+                    f"{where}: mask of size {size[0]}x{size[1]} (HxW) but the image is {height}x{width}: "
+                    "a mask must have the size of its image"
+                )
+            counts = rle["counts"]
+            if isinstance(counts, list):  # uncompressed RLE
+                rles.append(mask_utils.frPyObjects({"size": size, "counts": counts}, height, width))
+            else:
+                rles.append({"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts})
+        return _decode_rle(mask_utils.merge(rles) if len(rles) > 1 else rles[0])
+    polygons = [np.asarray(p, dtype=np.float64).ravel().tolist() for p in segm]
+    polygons = [p for p in polygons if len(p) >= 6]
+    if not polygons:
+        return np.zeros((height, width), dtype=bool)
+    return _decode_rle(mask_utils.merge(mask_utils.frPyObjects(polygons, height, width)))
+
+
+def _decode_rle(rle: Mapping[str, Any]) -> np.ndarray:
+    """``HxW`` bool of one compressed RLE (silencing pycocotools' numpy-2 copy warning)."""
+    from pycocotools import mask as mask_utils
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="__array__ implementation", category=DeprecationWarning)
+        return mask_utils.decode(rle).astype(bool)
+
+
+def _require_dir(path: Path, *, dataset: str, layout: str) -> Path:
+    if not path.is_dir():
+        raise DatasetNotFoundError(f"dataset {dataset!r}: folder {path} does not exist.\nExpected layout:\n{layout}")
+    return path
+
+
+def _require_file(path: Path, *, dataset: str, layout: str) -> Path:
+    if not path.is_file():
+        raise DatasetNotFoundError(f"dataset {dataset!r}: file {path} does not exist.\nExpected layout:\n{layout}")
+    return path
+
+
+def _check_single_fold(dataset: str, fold: int) -> None:
+    if fold != 0:
+        raise ValueError(f"fold {fold!r} is out of range for {dataset}: it has a single fold 0")
+
+
+# --------------------------------------------------------------------------- folder
+
+
+def _scan_folder(root: Path) -> tuple[dict[str, Path], dict[tuple[str, str], Path]]:
+    """``({image_id: image path}, {(image_id, class): mask path})`` of a ``folder`` tree."""
+    image_dir = _require_dir(root / "images", dataset="folder", layout=FOLDER_LAYOUT)
+    mask_dir = _require_dir(root / "masks", dataset="folder", layout=FOLDER_LAYOUT)
+    images: dict[str, Path] = {}
+    for path in sorted(image_dir.iterdir()):
+        if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if path.stem in images:
+            raise ValueError(f"images {images[path.stem].name} and {path.name} in {image_dir} share the image id {path.stem!r}")
+        images[path.stem] = path
+    if not images:
+        raise DatasetNotFoundError(
+            f"dataset 'folder': no image files ({', '.join(IMAGE_SUFFIXES)}) in {image_dir}.\nExpected layout:\n{FOLDER_LAYOUT}"
+        )
+    masks: dict[tuple[str, str], Path] = {}
+    for path in sorted(mask_dir.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if path.suffix.lower() != ".png":
+            raise ValueError(f"mask file {path}: expected masks/<image>_<class>.png (a PNG file)")
+        stem = path.stem
+        # the longest known image id followed by '_' wins: image 'a_b' + class 'c' over image 'a' + class 'b_c'
+        image_id = None
+        cut = stem.rfind("_")
+        while cut > 0:
+            if stem[:cut] in images:
+                image_id = stem[:cut]
+                break
+            cut = stem.rfind("_", 0, cut)
+        if image_id is None:
+            raise DatasetNotFoundError(
+                f"mask {path} names no image of {image_dir}: expected masks/<image>_<class>.png with "
+                f"images/<image>.<ext> present.\nExpected layout:\n{FOLDER_LAYOUT}"
+            )
+        masks[(image_id, stem[cut + 1 :])] = path
+    return images, masks
+
+
+class FolderDataset(SegmentationSource):
+    """A folder of images with one binary mask PNG per image and class (single fold 0).
+
+    ``image_ids()`` lists every image (also those without masks: targets to annotate);
+    ``image_ids(c)`` the images that have a mask file for class ``c``. ``load_mask`` of an
+    image without a mask for ``c`` is all False.
+    """
+
+    name = "folder"
+
+    def __init__(self, *, root: str | os.PathLike, fold: int = 0, split: str = "test") -> None:
+        _check_single_fold(self.name, fold)
+        self.root = Path(root)
+        self.fold = fold
+        self.split = split
+        _require_dir(self.root / "images", dataset=self.name, layout=FOLDER_LAYOUT)
+        _require_dir(self.root / "masks", dataset=self.name, layout=FOLDER_LAYOUT)
+        self._images: dict[str, Path] | None = None
+        self._masks: dict[tuple[str, str], Path] | None = None
+        self._by_class: dict[str, list[str]] | None = None
+
+    def _index(self) -> None:
+        if self._by_class is not None:
+            return
+        images, masks = _scan_folder(self.root)
+        by_class: dict[str, list[str]] = {}
+        for image_id, class_id in sorted(masks):
+            by_class.setdefault(class_id, []).append(image_id)
+        self._images, self._masks, self._by_class = images, masks, by_class
+
+    def class_ids(self) -> list[ClassId]:
+        self._index()
+        return sorted(self._by_class)
+
+    def image_ids(self, class_id: ClassId | None = None) -> list[str]:
+        self._index()
+        if class_id is None:
+            return sorted(self._images)
+        return list(self._by_class[self._check_class(class_id)])
+
+    def _check_class(self, class_id: ClassId) -> str:
+        if class_id not in self._by_class:
+            raise ValueError(f"class {class_id!r} is not a class of {self.root} (classes: {', '.join(sorted(self._by_class))})")
+        return str(class_id)
+
+    def _image_path(self, image_id: str) -> Path:
+        self._index()
+        if image_id not in self._images:
+            raise ValueError(f"image id {image_id!r}: no images/{image_id}.<ext> in {self.root}")
+        return self._images[image_id]
+
+    def load_image(self, image_id: str) -> np.ndarray:
+        """``HxWx3`` uint8."""
+        return read_rgb(self._image_path(image_id))
+
+    def load_mask(self, image_id: str, class_id: ClassId) -> np.ndarray:
+        """``HxW`` bool; all False when the image has no mask file for ``class_id``."""
+        image_path = self._image_path(image_id)
+        class_id = self._check_class(class_id)
+        image_hw = read_image_size(image_path)
+        mask_path = self._masks.get((image_id, class_id))
+        if mask_path is None:
+            return np.zeros(image_hw, dtype=bool)
+        mask = read_mask_png(mask_path)
+        check_same_size(mask.shape, image_hw, mask_what=f"mask {mask_path}", image_what=f"image {image_path}")
+        return mask
+
+    def load_instances(self, image_id: str) -> list[Instance]:
+        """One :class:`Instance` per mask file of the image (a class mask: no instance split)."""
+        self._index()
+        classes = [c for c in sorted(self._by_class) if (image_id, c) in self._masks]
+        return [Instance(class_id=c, instance_id=i, mask=self.load_mask(image_id, c)) for i, c in enumerate(classes)]
+
+
+def _folder_fold_classes(fold: int, split: str, root: Path | None) -> list[ClassId]:
+    _check_single_fold("folder", fold)
+    if root is None:
+        raise ValueError("dataset 'folder': its classes come from the mask file names; pass root=<folder>")
+    _images, masks = _scan_folder(Path(root))
+    return sorted({class_id for _image, class_id in masks})
+
+
+def _build_folder(*, root: Path | None, fold: int = 0, split: str = "test", **options: Any) -> FolderDataset:
+    if root is None:
+        raise ValueError("dataset 'folder' needs root=<folder with images/ and masks/>")
+    return FolderDataset(root=root, fold=fold, split=split, **options)
+
+
+# --------------------------------------------------------------------------- coco_json
+
+
+def _find_annotation_file(root: Path, annotation_file: str | os.PathLike | None) -> Path:
+    if annotation_file is not None:
+        path = Path(annotation_file)
+        path = path if path.is_absolute() else root / path
+        return _require_file(path, dataset="coco_json", layout=COCO_JSON_LAYOUT)
+    default = root / "annotations.json"
+    if default.is_file():
+        return default
+    for folder in (root, root / "annotations"):
+        candidates = sorted(folder.glob("*.json")) if folder.is_dir() else []
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            raise ValueError(
+                f"dataset 'coco_json': {len(candidates)} json files in {folder} "
+                f"({', '.join(p.name for p in candidates[:5])}); pass annotation_file=... to pick one"
+            )
+    raise DatasetNotFoundError(f"dataset 'coco_json': no annotation file {default}.\nExpected layout:\n{COCO_JSON_LAYOUT}")
+
+
+def _load_coco_json(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"annotation file {path} is not valid json ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"annotation file {path}: expected a COCO json object with images, annotations, categories")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise ValueError(f"annotation file {path}: missing the COCO list {key!r} (expected images, annotations, categories)")
+    return data
+
+
+def _usable_annotations(data: Mapping[str, Any], path: Path, *, include_crowd: bool) -> list[dict[str, Any]]:
+    """The annotations with a non-empty segmentation, checked against images and categories."""
+    image_ids = {img.get("id") for img in data["images"]}
+    category_ids = {cat.get("id") for cat in data["categories"]}
+    usable = []
+    for ann in data["annotations"]:
+        ann_id = ann.get("id")
+        if ann.get("image_id") not in image_ids:
+            raise ValueError(
+                f"annotation file {path}: annotation {ann_id} names image_id {ann.get('image_id')!r}, which is not in 'images'"
+            )
+        if ann.get("category_id") not in category_ids:
+            raise ValueError(
+                f"annotation file {path}: annotation {ann_id} names category_id {ann.get('category_id')!r}, which is not in 'categories'"
+            )
+        if "segmentation" not in ann:
+            raise ValueError(f"annotation file {path}: annotation {ann_id} has no 'segmentation' (expected polygons or RLE)")
+        if not ann["segmentation"] or (ann.get("iscrowd", 0) and not include_crowd):
+            continue
+        usable.append(ann)
+    return usable
+
+
+class CocoJsonDataset(SegmentationSource):
+    """Any COCO-format instances json plus its image folder (single fold 0).
+
+    ``image_ids()`` lists every image of the json; ``image_ids(c)`` the images with at least
+    one annotation of category ``c``. ``include_crowd`` (default True) keeps ``iscrowd``
+    regions in the class masks, as COCO-20i does.
+    """
+
+    name = "coco_json"
+
+    def __init__(
+        self,
+        *,
+        root: str | os.PathLike,
+        fold: int = 0,
+        split: str = "test",
+        annotation_file: str | os.PathLike | None = None,
+        image_dir: str | os.PathLike | None = None,
+        include_crowd: bool = True,
+    ) -> None:
+        _check_single_fold(self.name, fold)
+        self.root = Path(root)
+        self.fold = fold
+        self.split = split
+        self.include_crowd = include_crowd
+        self.annotation_file = _find_annotation_file(self.root, annotation_file)
+        if image_dir is not None:
+            image_dir = Path(image_dir)
+            image_dir = image_dir if image_dir.is_absolute() else self.root / image_dir
+            self.image_dir = _require_dir(image_dir, dataset=self.name, layout=COCO_JSON_LAYOUT)
+        else:
+            self.image_dir = self.root / "images" if (self.root / "images").is_dir() else self.root
+        self._images: dict[str, dict[str, Any]] | None = None
+        self._names: dict[int, str] = {}
+        self._anns: dict[str, list[dict[str, Any]]] = {}
+        self._by_class: dict[int, list[str]] = {}
+
+    def _index(self) -> None:
+        if self._images is not None:
+            return
+        data = _load_coco_json(self.annotation_file)
+        images: dict[str, dict[str, Any]] = {}
+        for img in data["images"]:
+            if "id" not in img or "file_name" not in img:
+                raise ValueError(f"annotation file {self.annotation_file}: image entry {img!r:.80} needs 'id' and 'file_name'")
+            path = self.image_dir / img["file_name"]
+            if not path.is_file():
+                raise DatasetNotFoundError(
+                    f"annotation file {self.annotation_file} names image {img['file_name']!r} (id {img['id']}), "
+                    f"but {path} does not exist.\nExpected layout:\n{COCO_JSON_LAYOUT}"
+                )
+            images[str(img["id"])] = {"path": path, "height": img.get("height"), "width": img.get("width")}
+        anns: dict[str, list[dict[str, Any]]] = {}
+        by_class: dict[int, set[str]] = {}
+        for ann in _usable_annotations(data, self.annotation_file, include_crowd=self.include_crowd):
+            image_id = str(ann["image_id"])
+            anns.setdefault(image_id, []).append(ann)
+            by_class.setdefault(int(ann["category_id"]), set()).add(image_id)
+        self._names = {int(cat["id"]): str(cat.get("name", cat["id"])) for cat in data["categories"]}
+        self._anns = anns
+        self._by_class = {c: sorted(ids) for c, ids in by_class.items()}
+        self._images = images
+
+    def class_ids(self) -> list[ClassId]:
+        self._index()
+        return sorted(self._by_class)
+
+    def class_name(self, class_id: ClassId) -> str:
+        self._index()
+        return self._names.get(int(class_id), str(class_id))
+
+    def image_ids(self, class_id: ClassId | None = None) -> list[str]:
+        self._index()
+        if class_id is None:
+            return sorted(self._images)
+        return list(self._by_class[self._check_class(class_id)])
+
+    def _check_class(self, class_id: ClassId) -> int:
+        if isinstance(class_id, bool) or not isinstance(class_id, (int, np.integer)) or int(class_id) not in self._by_class:
+            raise ValueError(
+                f"class {class_id!r} is not an annotated category id of {self.annotation_file} (ids: {sorted(self._by_class)[:20]})"
+            )
+        return int(class_id)
+
+    def _image_entry(self, image_id: str) -> dict[str, Any]:
+        self._index()
+        if image_id not in self._images:
+            raise ValueError(f"image id {image_id!r} is not in {self.annotation_file}")
+        return self._images[image_id]
+
+    def _image_hw(self, image_id: str) -> tuple[int, int]:
+        entry = self._image_entry(image_id)
+        actual = read_image_size(entry["path"])
+        if entry["height"] is not None and entry["width"] is not None:
+            check_same_size(
+                (int(entry["height"]), int(entry["width"])),
+                actual,
+                mask_what=f"the annotation of image {image_id} in {self.annotation_file} (height/width)",
+                image_what=f"image {entry['path']}",
+            )
+        return actual
+
+    def load_image(self, image_id: str) -> np.ndarray:
+        """``HxWx3`` uint8; ``ValueError`` if it disagrees with the json's height/width."""
+        self._image_hw(image_id)
+        return read_rgb(self._image_entry(image_id)["path"])
+
+    def _decode(self, ann: Mapping[str, Any], hw: tuple[int, int]) -> np.ndarray:
+        where = f"{self.annotation_file}, annotation {ann.get('id')}"
+        return decode_segmentation(ann["segmentation"], height=hw[0], width=hw[1], where=where)
+
+    def load_mask(self, image_id: str, class_id: ClassId) -> np.ndarray:
+        """``HxW`` bool: the union of the image's annotations of category ``class_id``."""
+        hw = self._image_hw(image_id)
+        class_id = self._check_class(class_id)
+        mask = np.zeros(hw, dtype=bool)
+        for ann in self._anns.get(image_id, []):
+            if int(ann["category_id"]) == class_id:
+                mask |= self._decode(ann, hw)
+        return mask
+
+    def load_instances(self, image_id: str) -> list[Instance]:
+        """One :class:`Instance` per annotation (``instance_id`` = the COCO annotation id)."""
+        hw = self._image_hw(image_id)
+        return [
+            Instance(class_id=int(ann["category_id"]), instance_id=int(ann.get("id", i)), mask=self._decode(ann, hw))
+            for i, ann in enumerate(self._anns.get(image_id, []))
+        ]
+
+
+def _coco_json_fold_classes(fold: int, split: str, root: Path | None) -> list[ClassId]:
+    _check_single_fold("coco_json", fold)
+    if root is None:
+        raise ValueError("dataset 'coco_json': its classes come from the json; pass root=<folder>")
+    path = _find_annotation_file(Path(root), None)
+    data = _load_coco_json(path)
+    return sorted({int(ann["category_id"]) for ann in _usable_annotations(data, path, include_crowd=True)})
+
+
+def _build_coco_json(*, root: Path | None, fold: int = 0, split: str = "test", **options: Any) -> CocoJsonDataset:
+    if root is None:
+        raise ValueError("dataset 'coco_json' needs root=<folder with annotations.json and images/>")
+    return CocoJsonDataset(root=root, fold=fold, split=split, **options)
+
+
+SPECS: list[DatasetSpec] = [
+    DatasetSpec(
+        name="folder",
+        folds=1,
+        fold_classes=_folder_fold_classes,
+        build=_build_folder,
+        default_episodes=None,
+        layout=FOLDER_LAYOUT,
+        folder="custom",
+        episode_policy="every_image",
+        extra={"classes_need_root": True, "class_id_type": "str", "splits": "train = val = test: every class in every split"},
+    ),
+    DatasetSpec(
+        name="coco_json",
+        folds=1,
+        fold_classes=_coco_json_fold_classes,
+        build=_build_coco_json,
+        default_episodes=None,
+        layout=COCO_JSON_LAYOUT,
+        folder="coco_json",
+        episode_policy="every_image",
+        extra={"classes_need_root": True, "class_id_type": "int", "splits": "train = val = test: every class in every split"},
+    ),
+]
