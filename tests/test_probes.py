@@ -384,3 +384,17 @@ def test_plots_are_functions_of_tables(tmp_path):
     assert [p.name for p in paths] == ["coherence.png", "coherence.pdf"]
     assert all(p.stat().st_size > 0 for p in paths)
     assert sorted(q.name for q in (tmp_path / "figs").iterdir()) == ["coherence.pdf", "coherence.png"]
+
+
+# ----------------------------------------------------------------------------- devices
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_device_is_passed_in():
+    rng = np.random.default_rng(13)
+    X, y = separable_pixels(rng, n=4)
+    probe = LinearProbe(epochs=20, lr=0.05, device="cuda").fit(torch.from_numpy(X).cuda(), y)
+    assert probe.weight_.device.type == "cpu" and probe.score(X, y) > 0.99
+    source = rng.normal(size=(8, 6, 6)).astype(np.float32)
+    target = rng.normal(size=(8, 6, 6)).astype(np.float32)
+    assert np.allclose(nearest_neighbour_flow(source, target, (12, 12), device="cuda"),
+                       nearest_neighbour_flow(source, target, (12, 12)))
