@@ -28,8 +28,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, adapters_help: str |
     group.add_argument("--image-size", type=int, default=None, help="SAM2 input size (default 1024)")
     group.add_argument("--setting", choices=["strict", "generalist"], default="strict",
                        help="adapter bottleneck ratio 0.3 (strict) or 0.8 (generalist)")
-    group.add_argument("--adapters", default=None,
-                       help=adapters_help or "adapter checkpoint (ours or the public SANSA release's); omit for fresh adapters")
+    group.add_argument("--checkpoint", default=None,
+                       help=adapters_help or "trained checkpoint: adapters saved by sansa-probe (or a training checkpoint), "
+                            "or a checkpoint of the public SANSA release; omit for fresh adapters")
+    group.add_argument("--adapters", choices=["on", "off"], default="on",
+                       help="'off' runs frozen SAM2 through the same code path (the paper's baseline)")
     group.add_argument("--device", default=default_device(), help="torch device (default: cuda if available, else cpu)")
 
 
@@ -44,11 +47,13 @@ def model_from_args(args: argparse.Namespace, **overrides):
         sam2_checkpoint=checkpoint,
         image_size=args.image_size,
         setting=args.setting,
-        adapters=None if args.adapters in (None, "none") else args.adapters,
+        adapters=None if args.checkpoint in (None, "none") else args.checkpoint,
         device=args.device,
     )
     kwargs.update(overrides)
-    return load_sansa(**kwargs)
+    model = load_sansa(**kwargs)
+    model.adapters_enabled = getattr(args, "adapters", "on") != "off"
+    return model
 
 
 def run_main(body: Callable[[], int], *, prog: str) -> int:

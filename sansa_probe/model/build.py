@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 import sam2  # noqa: F401 - importing sam2 registers its config module with hydra
 
-from sansa_probe.model.checkpoint import check_compatible, read_adapter_checkpoint, assign_adapter_state
+from sansa_probe.model.checkpoint import assign_trained_state, check_compatible, read_adapter_checkpoint
 from sansa_probe.model.config import SETTING_RATIOS, SansaConfig, sam2_config_name
 from sansa_probe.model.sam2_weights import load_sam2_weights, read_sam2_state_dict, resolve_sam2_checkpoint
 from sansa_probe.model.sansa import SansaModel
@@ -58,7 +58,8 @@ def load_sansa(
             torch hub cache when missing), or ``None`` for random SAM2 weights (tests; warns).
         image_size: SAM2 input size (default 1024, or the adapter checkpoint's).
         setting: ``"strict"`` (bottleneck ratio 0.3) or ``"generalist"`` (0.8).
-        adapters: an adapter checkpoint (ours or the public release's) to load, strictly.
+        adapters: a checkpoint to load strictly: adapters saved by sansa-probe, a training checkpoint
+            (adapters or a fine-tuning baseline), or a checkpoint of the public SANSA release.
         adapter, ratio, stages, adapter_layernorm, adapter_scale: the adapter recipe (Table 3 ablations).
         object_scores: keep SAM2's object-score heads (off, as in the public release).
         device: where the model lives.
@@ -101,5 +102,5 @@ def load_sansa(
         load_sam2_weights(sam, read_sam2_state_dict(path), source=f"sam2_checkpoint {path}", object_scores=config.object_scores)
     model = SansaModel(sam=sam, config=config)
     if ckpt_state is not None:
-        assign_adapter_state(model, ckpt_state, source=f"adapters: {adapters}")
+        assign_trained_state(model, ckpt_state, kind=ckpt_kind, source=f"adapters: {adapters}")
     return model.to(device)

@@ -26,9 +26,21 @@ from sansa_probe.model.config import SETTING_RATIOS, SansaConfig
 from sansa_probe.model.sam2_weights import CheckpointError
 from sansa_probe.utils.io import atomic_torch_save
 
-__all__ = ["FORMAT", "save_adapters", "read_adapter_checkpoint", "load_adapters_into", "infer_release_config"]
+__all__ = [
+    "FORMAT",
+    "TRAIN_FORMAT",
+    "save_adapters",
+    "read_adapter_checkpoint",
+    "load_adapters_into",
+    "infer_release_config",
+    "assign_trained_state",
+]
 
 FORMAT = "sansa-probe/adapters"
+# Training checkpoints (sansa_probe.train) also carry the trained tensors: "config", "finetune"
+# (one of sansa_probe.model.finetune.FINETUNE_MODES) and "trainable" {name: tensor}, beside the
+# optimizer/scheduler/RNG state needed to resume.
+TRAIN_FORMAT = "sansa-probe/train"
 _RELEASE_KEY = re.compile(r"^(?:module\.)?sam\.image_encoder\.trunk\.blocks\.(\d+)\.adapter\.(adapter_layer_norm_before|down_proj|up_proj)\.(weight|bias)$")
 # Hiera stage layouts of the shipped configs: (stage_ends, output width of each stage)
 _HIERA_LAYOUTS = {
@@ -90,7 +102,11 @@ def infer_release_config(state: dict[str, torch.Tensor], *, source: str) -> tupl
 
 
 def read_adapter_checkpoint(path: str | os.PathLike) -> tuple[SansaConfig, dict[str, torch.Tensor], str]:
-    """``(config, state_dict in model.sam's namespace, kind)`` with kind ``"sansa-probe"`` or ``"release"``."""
+    """``(config, state_dict in model.sam's namespace, kind)``.
+
+    ``kind`` is ``"sansa-probe"`` (adapters), ``"release"`` (the public SANSA release) or
+    ``"train:<mode>"`` (a training checkpoint of fine-tuning mode ``<mode>``).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"adapters: checkpoint file {path} does not exist")
@@ -107,6 +123,14 @@ def read_adapter_checkpoint(path: str | os.PathLike) -> tuple[SansaConfig, dict[
         if not isinstance(state, dict):
             raise CheckpointError(f"adapters: {path} has no 'state_dict'")
         return config, state, "sansa-probe"
+    if isinstance(payload, dict) and payload.get("format") == TRAIN_FORMAT:
+        try:
+            config = SansaConfig.from_dict(payload["config"])
+            mode = str(payload["finetune"])
+            state = payload["trainable"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"adapters: {path} is an incomplete training checkpoint ({exc})") from None
+        return config, state, f"train:{mode}"
     if isinstance(payload, dict) and isinstance(payload.get("model"), dict):
         config, state = infer_release_config(payload["model"], source=f"adapters: {path}")
         return config, state, "release"
@@ -117,10 +141,22 @@ def read_adapter_checkpoint(path: str | os.PathLike) -> tuple[SansaConfig, dict[
 
 
 def load_adapters_into(model, path: str | os.PathLike, *, strict: bool = True) -> None:
-    """Load adapter tensors from ``path`` into ``model``; strict about keys, shapes and config."""
+    """Load trained tensors from ``path`` into ``model``; strict about keys, shapes and config."""
     config, state, kind = read_adapter_checkpoint(path)
     check_compatible(model.config, config, source=f"adapters: {path}", release=(kind == "release"))
-    assign_adapter_state(model, state, source=f"adapters: {path}", strict=strict)
+    assign_trained_state(model, state, kind=kind, source=f"adapters: {path}", strict=strict)
+
+
+def assign_trained_state(model, state: dict[str, torch.Tensor], *, kind: str, source: str, strict: bool = True) -> None:
+    """Assign a checkpoint's tensors: adapters, or the parameters its fine-tuning mode trained."""
+    if kind.startswith("train:"):
+        from sansa_probe.model.finetune import finetune_parameter_names
+
+        names = finetune_parameter_names(model, kind.split(":", 1)[1])
+        params = dict(model.sam.named_parameters())
+        _assign(state, {n: params[n] for n in names}, source=source, strict=strict)
+    else:
+        assign_adapter_state(model, state, source=source, strict=strict)
 
 
 def check_compatible(model_config: SansaConfig, ckpt_config: SansaConfig, *, source: str, release: bool) -> None:
@@ -134,7 +170,10 @@ def check_compatible(model_config: SansaConfig, ckpt_config: SansaConfig, *, sou
 
 
 def assign_adapter_state(model, state: dict[str, torch.Tensor], *, source: str, strict: bool = True) -> None:
-    params = dict(model._named_adapter_parameters())
+    _assign(state, dict(model._named_adapter_parameters()), source=source, strict=strict)
+
+
+def _assign(state: dict[str, torch.Tensor], params: dict[str, torch.nn.Parameter], *, source: str, strict: bool) -> None:
     missing = sorted(set(params) - set(state))
     unexpected = sorted(set(state) - set(params))
     if strict and missing:
