@@ -1,0 +1,314 @@
+"""COCO-20i: the 80 COCO categories in four interleaved folds, on COCO 2014.
+
+Folds follow FWB / HSNet / Matcher / SANSA, not PFENet's consecutive blocks: sort the 80
+category ids, number them ``0..79``; fold ``f`` tests the categories whose number ``n``
+has ``n % 4 == f`` (20 classes) and trains on the other 60. Fold 0 tests
+``person, airplane, boat, parking meter, dog, ...`` = COCO ids ``1, 5, 9, 14, 18, ...``.
+Class ids are COCO's own category ids (1..90, with gaps).
+
+Two on-disk layouts, both under ``<root>/COCO2014`` (see ``docs/DATASETS.md``):
+
+* ``json``  -- the official release: ``{train,val}2014/*.jpg`` and
+  ``annotations/instances_{train,val}2014.json``, read with pycocotools.
+* ``hsnet`` -- HSNet / Matcher: ``annotations/{train,val}2014/*.png`` semantic masks whose
+  pixel value is ``n + 1`` (``n`` the category number above) and
+  ``splits/{trn,val}/fold{0-3}.pkl`` (``{n: [relative image path, ...]}``).
+
+Splits: ``train`` is train2014 restricted to the fold's 60 training classes; ``val`` and
+``test`` are the same evaluation split, val2014 restricted to the fold's 20 test classes
+(the literature evaluates on val2014).
+
+File reading goes through the readers shared by every loader (``sansa_probe.data.custom``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sansa_probe.data.base import ClassId, Instance, SegmentationSource
+from sansa_probe.data.custom import decode_segmentation, read_label_png, read_rgb
+from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+
+__all__ = ["COCO_LAYOUT", "Coco20iSource", "SPECS", "coco_categories", "coco_fold_classes"]
+
+N_FOLDS = 4
+
+COCO_LAYOUT = """\
+COCO2014/
+  train2014/COCO_train2014_<12 digits>.jpg
+  val2014/COCO_val2014_<12 digits>.jpg
+  either (official, read with pycocotools):
+    annotations/instances_train2014.json
+    annotations/instances_val2014.json
+  or (HSNet / Matcher):
+    annotations/train2014/<image name>.png   (pixel = class number + 1, 0 = background)
+    annotations/val2014/<image name>.png
+    splits/trn/fold{0,1,2,3}.pkl             ({class number 0..79: ['train2014/<name>.jpg', ...]})
+    splits/val/fold{0,1,2,3}.pkl"""
+
+
+# ----------------------------------------------------------------------------- classes and folds
+
+
+def coco_categories() -> dict[int, str]:
+    """The 80 COCO category ids (sorted) and their names, from the shipped ``splits/coco/classes.tsv``."""
+    path = Path(__file__).with_name("splits") / "coco" / "classes.tsv"
+    rows = path.read_text(encoding="utf-8").splitlines()[1:]
+    categories = {int(cid): name for cid, name in (row.split("\t") for row in rows if row.strip())}
+    if len(categories) != 80:  # pragma: no cover - package data check
+        raise ValueError(f"{path} lists {len(categories)} categories; expected 80")
+    return dict(sorted(categories.items()))
+
+
+def coco_fold_classes(fold: int, split: str = "test", root: Path | None = None) -> list[int]:
+    """COCO category ids of ``fold``: 20 test classes (``split`` val/test) or 60 training classes."""
+    _check_fold(fold)
+    ids = list(coco_categories())
+    test = [ids[n] for n in range(fold, len(ids), N_FOLDS)]
+    if split == "train":
+        return [c for c in ids if c not in test]
+    return test
+
+
+def _check_fold(fold: int) -> None:
+    if not isinstance(fold, int) or isinstance(fold, bool) or not 0 <= fold < N_FOLDS:
+        raise ValueError(f"fold {fold!r} is out of range for coco20i: expected 0..{N_FOLDS - 1}")
+
+
+def _check_split(split: str) -> None:
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split {split!r}: expected 'train', 'val' or 'test'")
+
+
+# ----------------------------------------------------------------------------- source
+
+
+class Coco20iSource(SegmentationSource):
+    """One fold and split of COCO-20i (see the module docstring for folds and layouts).
+
+    Image ids are paths relative to the dataset folder (``val2014/COCO_val2014_<id>.jpg``),
+    the same in both layouts. Nothing is read at construction except file existence checks;
+    the annotation index is built on first use.
+
+    Args:
+        root: the ``COCO2014`` folder.
+        fold: 0..3.
+        split: ``"train"`` (train2014, 60 classes) or ``"val"``/``"test"`` (val2014, 20 classes).
+        layout: ``"auto"`` (HSNet split pickles when present, else the official json),
+            ``"json"`` or ``"hsnet"``.
+        include_crowd: json layout only: whether ``iscrowd`` regions count as instances.
+        splits_dir: hsnet layout only: folder holding ``{trn,val}/fold{k}.pkl``
+            (default ``<root>/splits``).
+    """
+
+    name = "coco20i"
+
+    def __init__(
+        self,
+        *,
+        root: str | os.PathLike,
+        fold: int,
+        split: str,
+        layout: str = "auto",
+        include_crowd: bool = True,
+        splits_dir: str | os.PathLike | None = None,
+    ) -> None:
+        _check_fold(fold)
+        _check_split(split)
+        if layout not in ("auto", "json", "hsnet"):
+            raise ValueError(f"layout {layout!r}: expected 'auto', 'json' or 'hsnet'")
+        self.root = Path(root)
+        self.fold = fold
+        self.split = split
+        self.include_crowd = include_crowd
+        evaluation = split in ("val", "test")
+        self.image_folder = "val2014" if evaluation else "train2014"
+        self._classes = coco_fold_classes(fold, "test" if evaluation else "train")
+        self._numbers = {cid: n for n, cid in enumerate(coco_categories())}
+        self._names = coco_categories()
+        self.json_path = self.root / "annotations" / f"instances_{self.image_folder}.json"
+        splits_root = Path(splits_dir) if splits_dir is not None else self.root / "splits"
+        self.pickle_path = splits_root / ("val" if evaluation else "trn") / f"fold{fold}.pkl"
+        self.layout = self._resolve_layout(layout, explicit_splits=splits_dir is not None)
+        self._per_class: dict[ClassId, list[str]] | None = None
+        self._coco: Any = None  # pycocotools.coco.COCO, json layout
+        self._coco_ids: dict[str, int] = {}
+        self._listed: set[str] | None = None  # hsnet layout: every listed image
+
+    # --------------------------------------------------------------- layout and index
+
+    def _resolve_layout(self, layout: str, *, explicit_splits: bool) -> str:
+        if not self.root.is_dir():
+            raise DatasetNotFoundError(f"coco20i: folder {self.root} does not exist.\nExpected layout:\n{COCO_LAYOUT}")
+        if layout == "hsnet" or (layout == "auto" and (explicit_splits or self.pickle_path.is_file())):
+            if not self.pickle_path.is_file():
+                raise DatasetNotFoundError(
+                    f"coco20i: split file {self.pickle_path} does not exist (hsnet layout).\nExpected layout:\n{COCO_LAYOUT}"
+                )
+            return "hsnet"
+        if layout == "json" or self.json_path.is_file():
+            if not self.json_path.is_file():
+                raise DatasetNotFoundError(
+                    f"coco20i: annotation file {self.json_path} does not exist (json layout).\nExpected layout:\n{COCO_LAYOUT}"
+                )
+            return "json"
+        raise DatasetNotFoundError(
+            f"coco20i: found neither {self.json_path} (official json layout) nor {self.pickle_path} "
+            f"(HSNet layout).\nExpected layout:\n{COCO_LAYOUT}"
+        )
+
+    def _index(self) -> dict[ClassId, list[str]]:
+        if self._per_class is None:
+            self._per_class = self._build_json_index() if self.layout == "json" else self._build_hsnet_index()
+        return self._per_class
+
+    def _build_json_index(self) -> dict[ClassId, list[str]]:
+        from pycocotools.coco import COCO
+
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+                coco = COCO(str(self.json_path))
+        except (ValueError, KeyError, TypeError, AssertionError) as exc:  # pycocotools asserts the top level is a dict
+            raise ValueError(f"cannot read COCO annotations {self.json_path}: {exc!r}; expected a COCO instances json") from exc
+        for ann in coco.dataset.get("annotations", []):
+            if ann["image_id"] not in coco.imgs:
+                raise ValueError(
+                    f"{self.json_path}: annotation {ann.get('id')} refers to image id {ann['image_id']}, "
+                    f"which is not listed under 'images'"
+                )
+        self._coco = coco
+        self._coco_ids = {f"{self.image_folder}/{img['file_name']}": img_id for img_id, img in coco.imgs.items()}
+        wanted: dict[int, set[int]] = {int(cid): set() for cid in self._classes}
+        for ann in coco.dataset.get("annotations", []):  # one pass: getAnnIds(catIds=...) rescans per class
+            images = wanted.get(ann["category_id"])
+            if images is not None and (self.include_crowd or not ann.get("iscrowd", 0)):
+                images.add(ann["image_id"])
+        return {
+            cid: sorted(f"{self.image_folder}/{coco.imgs[i]['file_name']}" for i in images)
+            for cid, images in wanted.items()
+            if images
+        }
+
+    def _build_hsnet_index(self) -> dict[ClassId, list[str]]:
+        try:
+            with open(self.pickle_path, "rb") as handle:
+                table = pickle.load(handle)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
+            raise ValueError(f"cannot read split file {self.pickle_path}: {exc}") from exc
+        if not isinstance(table, dict):
+            raise ValueError(f"split file {self.pickle_path} holds a {type(table).__name__}; expected a dict class number -> image list")
+        per_class: dict[ClassId, list[str]] = {}
+        for cid in self._classes:
+            names = table.get(self._numbers[cid], [])
+            if names:
+                per_class[cid] = sorted({str(name) for name in names})
+        if not per_class and table:
+            keys = sorted(table)[:5]
+            raise ValueError(
+                f"split file {self.pickle_path} has no images for the classes of fold {self.fold} "
+                f"(keys {keys} ...); expected class numbers 0..{len(self._numbers) - 1}"
+            )
+        return per_class
+
+    def _check_image(self, image_id: str) -> None:
+        self._index()
+        if self.layout == "json":
+            if image_id not in self._coco_ids:
+                raise ValueError(f"image id {image_id!r} is not an image of coco20i {self.image_folder} ({self.json_path})")
+        else:
+            if self._listed is None:
+                self._listed = {image for images in self._index().values() for image in images}
+            if image_id not in self._listed:
+                raise ValueError(f"image id {image_id!r} is not listed in {self.pickle_path}")
+
+    # --------------------------------------------------------------- interface
+
+    def class_ids(self) -> list[ClassId]:
+        return sorted(self._index())
+
+    def class_name(self, class_id: ClassId) -> str:
+        return self._names.get(int(class_id), str(class_id))
+
+    def image_ids(self, class_id: ClassId | None = None) -> list[str]:
+        index = self._index()
+        if class_id is not None:
+            if class_id not in self._classes:
+                raise ValueError(f"class {class_id!r} is not a class of coco20i fold {self.fold} split {self.split!r}")
+            return list(index.get(class_id, []))
+        return sorted({image for images in index.values() for image in images})
+
+    def load_image(self, image_id: str) -> np.ndarray:
+        """``HxWx3`` uint8."""
+        self._check_image(image_id)
+        return read_rgb(self.root / image_id, what="coco20i image")
+
+    def load_mask(self, image_id: str, class_id: ClassId) -> np.ndarray:
+        """``HxW`` bool: every instance of ``class_id`` (crowd regions per ``include_crowd``)."""
+        self._check_image(image_id)
+        if class_id not in self._classes:
+            raise ValueError(f"class {class_id!r} is not a class of coco20i fold {self.fold} split {self.split!r}")
+        if self.layout == "hsnet":
+            return read_label_png(self._mask_path(image_id), what="coco20i mask") == self._numbers[int(class_id)] + 1
+        masks = [inst.mask for inst in self._json_instances(image_id, [class_id])]
+        img = self._coco.imgs[self._coco_ids[image_id]]
+        union = np.zeros((img["height"], img["width"]), dtype=bool)
+        for mask in masks:
+            union |= mask
+        return union
+
+    def load_instances(self, image_id: str) -> list[Instance]:
+        """Json layout: one :class:`Instance` per annotation (``instance_id`` = COCO annotation id).
+        HSNet layout (semantic PNGs): one per class present."""
+        self._check_image(image_id)
+        if self.layout == "json":
+            return self._json_instances(image_id, self._classes)
+        labels = read_label_png(self._mask_path(image_id), what="coco20i mask")
+        return [
+            Instance(class_id=cid, instance_id=i, mask=labels == self._numbers[cid] + 1)
+            for i, cid in enumerate(c for c in self._classes if np.any(labels == self._numbers[c] + 1))
+        ]
+
+    def _mask_path(self, image_id: str) -> Path:
+        return (self.root / "annotations" / image_id).with_suffix(".png")
+
+    def _json_instances(self, image_id: str, classes: list[ClassId]) -> list[Instance]:
+        img_id = self._coco_ids[image_id]
+        img = self._coco.imgs[img_id]
+        wanted = {int(c) for c in classes}
+        anns = [ann for ann in self._coco.imgToAnns.get(img_id, []) if ann["category_id"] in wanted]
+        return [
+            Instance(
+                class_id=ann["category_id"],
+                instance_id=int(ann["id"]),
+                mask=decode_segmentation(
+                    ann["segmentation"], height=img["height"], width=img["width"], where=f"{self.json_path} annotation {ann['id']}"
+                ),
+            )
+            for ann in sorted(anns, key=lambda a: a["id"])
+            if self.include_crowd or not ann.get("iscrowd", 0)
+        ]
+
+
+def _build(*, root: Path, fold: int, split: str, **options: Any) -> Coco20iSource:
+    return Coco20iSource(root=root, fold=fold, split=split, **options)
+
+
+SPECS = [
+    DatasetSpec(
+        name="coco20i",
+        folds=N_FOLDS,
+        fold_classes=coco_fold_classes,
+        build=_build,
+        default_episodes=1000,
+        layout=COCO_LAYOUT,
+        folder="COCO2014",
+        episode_policy="random_class",
+    )
+]

@@ -1,0 +1,208 @@
+"""FSS-1000: 1,000 classes of 10 images each, split 520 / 240 / 240 (train / val / test).
+
+On disk (under ``<root>/FSS-1000``, optionally with the class folders under ``data/``):
+``<class>/<n>.jpg`` with its mask ``<class>/<n>.png``; a pixel is foreground when its grey
+value is ``>= 128``. Class ids are the folder names.
+
+Class lists. The 240 test classes are fixed by the dataset authors and shipped
+(``splits/fss/test.txt``, from HKUSTCV/FSS-1000 ``fss_test_set.txt``). The authors never
+published a train/val split (HKUSTCV/FSS-1000 issue 7: any split of the other 760 classes,
+as long as the test set is fixed). So ``train`` / ``val`` come from:
+
+1. ``<root>/splits/{trn,val,test}.txt`` when present (the HSNet / Matcher / SANSA files), else
+2. a deterministic split of the class folders on disk that are not test classes: sorted,
+   shuffled by ``numpy.random.default_rng(DERIVED_SPLIT_SEED)``, the first
+   ``round(n * 520 / 760)`` train and the rest val (520 / 240 on the full dataset).
+
+Splits: ``train`` (520 classes), ``val`` (240, model selection), ``test`` (240, the
+benchmark). There is one "fold" (fold 0). The benchmark evaluates every test image once
+(2,400 episodes), references drawn from the other images of the class.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from sansa_probe.data.base import ClassId, Instance, SegmentationSource
+from sansa_probe.data.custom import read_rgb
+from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+
+__all__ = ["DERIVED_SPLIT_SEED", "FSS_LAYOUT", "Fss1000Source", "SPECS", "fss_classes", "fss_fold_classes", "read_grey_mask", "shipped_test_classes"]
+
+DERIVED_SPLIT_SEED = 0
+N_TRAIN, N_VAL, N_TEST = 520, 240, 240
+
+FSS_LAYOUT = """\
+FSS-1000/
+  [data/]<class>/<n>.jpg          (n = 1..10; the class folders, optionally under data/)
+  [data/]<class>/<n>.png          (mask: grey >= 128 is foreground)
+  [splits/trn.txt, val.txt, test.txt]   (optional HSNet/Matcher class lists, one name per line)"""
+
+_SPLIT_FILES = {"train": "trn.txt", "val": "val.txt", "test": "test.txt"}
+
+
+def _read_list(path: Path) -> list[str]:
+    if not path.is_file():
+        raise DatasetNotFoundError(f"fss1000: class list {path} does not exist.\nExpected layout:\n{FSS_LAYOUT}")
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [name for name in names if name]
+
+
+def shipped_test_classes() -> list[str]:
+    """The 240 official test classes, in the order of the published file."""
+    return _read_list(Path(__file__).with_name("splits") / "fss" / "test.txt")
+
+
+def read_grey_mask(path: Path) -> np.ndarray:
+    """``HxW`` bool: the mask file converted to 8-bit grey (any mode), ``>= 128`` is foreground."""
+    if not path.is_file():
+        raise DatasetNotFoundError(f"fss1000 mask {path} does not exist")
+    try:
+        with Image.open(path) as image:
+            grey = np.asarray(image.convert("L"))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"fss1000 mask {path} cannot be decoded ({exc}); expected a PNG mask") from None
+    return grey >= 128
+
+
+def _data_dir(root: Path) -> Path:
+    return root / "data" if (root / "data").is_dir() else root
+
+
+def fss_classes(
+    split: str, root: str | os.PathLike | None = None, *, splits_dir: str | os.PathLike | None = None
+) -> list[str]:
+    """Sorted class names of ``split`` ("train", "val" or "test"); see the module docstring for the rule."""
+    if split not in _SPLIT_FILES:
+        raise ValueError(f"split {split!r}: expected 'train', 'val' or 'test'")
+    if splits_dir is not None:
+        return sorted(_read_list(Path(splits_dir) / _SPLIT_FILES[split]))
+    if root is not None and (Path(root) / "splits" / _SPLIT_FILES[split]).is_file():
+        return sorted(_read_list(Path(root) / "splits" / _SPLIT_FILES[split]))
+    test = shipped_test_classes()
+    if split == "test":
+        return sorted(test)
+    if root is None:
+        raise DatasetNotFoundError(
+            f"fss1000: the {split!r} classes are not published; they are derived from the class folders "
+            f"on disk (or read from <root>/splits/{_SPLIT_FILES[split]}): pass root=.\nExpected layout:\n{FSS_LAYOUT}"
+        )
+    data = _data_dir(Path(root))
+    if not data.is_dir():
+        raise DatasetNotFoundError(f"fss1000: folder {data} does not exist.\nExpected layout:\n{FSS_LAYOUT}")
+    excluded = set(test)
+    others = sorted(p.name for p in data.iterdir() if p.is_dir() and p.name not in excluded and p.name != "splits")
+    order = np.random.default_rng(DERIVED_SPLIT_SEED).permutation(len(others))
+    n_train = round(len(others) * N_TRAIN / (N_TRAIN + N_VAL))
+    chosen = order[:n_train] if split == "train" else order[n_train:]
+    return sorted(others[i] for i in chosen)
+
+
+def fss_fold_classes(fold: int, split: str = "test", root: Path | None = None) -> list[str]:
+    """Registry hook: FSS-1000 has one fold (0)."""
+    if fold != 0:
+        raise ValueError(f"fold {fold!r} is out of range for fss1000: expected 0")
+    return fss_classes(split, root)
+
+
+class Fss1000Source(SegmentationSource):
+    """One split of FSS-1000.
+
+    Image ids are ``'<class>/<n>.jpg'`` (relative to the class-folder root). Construction
+    checks that every class folder of the split exists; images are listed on first use.
+
+    Args:
+        root: the ``FSS-1000`` folder.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        fold: must be 0.
+        splits_dir: a folder with ``trn.txt``/``val.txt``/``test.txt`` overriding the class lists.
+    """
+
+    name = "fss1000"
+
+    def __init__(
+        self, *, root: str | os.PathLike, split: str, fold: int = 0, splits_dir: str | os.PathLike | None = None
+    ) -> None:
+        if fold != 0:
+            raise ValueError(f"fold {fold!r} is out of range for fss1000: expected 0")
+        self.root = Path(root)
+        self.split = split
+        self.data_dir = _data_dir(self.root)
+        if not self.data_dir.is_dir():
+            raise DatasetNotFoundError(f"fss1000: folder {self.data_dir} does not exist.\nExpected layout:\n{FSS_LAYOUT}")
+        self._classes = fss_classes(split, self.root, splits_dir=splits_dir)
+        missing = [c for c in self._classes if not (self.data_dir / c).is_dir()]
+        if missing:
+            raise DatasetNotFoundError(
+                f"fss1000: {len(missing)} class folder(s) of split {split!r} are missing under {self.data_dir}, "
+                f"e.g. {self.data_dir / missing[0]}.\nExpected layout:\n{FSS_LAYOUT}"
+            )
+        self._images: dict[str, list[str]] | None = None
+
+    def _index(self) -> dict[str, list[str]]:
+        if self._images is None:
+            images = {}
+            for cls in self._classes:
+                names = sorted(p.name for p in (self.data_dir / cls).iterdir() if p.suffix.lower() == ".jpg")
+                if names:
+                    images[cls] = [f"{cls}/{name}" for name in names]
+            self._images = images
+        return self._images
+
+    def _class_of(self, image_id: str) -> str:
+        cls = image_id.split("/", 1)[0]
+        if "/" not in image_id or cls not in self._index() or image_id not in self._index()[cls]:
+            raise ValueError(f"image id {image_id!r} is not an image of fss1000 split {self.split!r}; expected '<class>/<n>.jpg'")
+        return cls
+
+    def class_ids(self) -> list[ClassId]:
+        return sorted(self._index())
+
+    def class_name(self, class_id: ClassId) -> str:
+        return str(class_id).replace("_", " ")
+
+    def image_ids(self, class_id: ClassId | None = None) -> list[str]:
+        index = self._index()
+        if class_id is None:
+            return sorted(image for images in index.values() for image in images)
+        if class_id not in self._classes:
+            raise ValueError(f"class {class_id!r} is not a class of fss1000 split {self.split!r}")
+        return list(index.get(str(class_id), []))
+
+    def load_image(self, image_id: str) -> np.ndarray:
+        """``HxWx3`` uint8."""
+        self._class_of(image_id)
+        return read_rgb(self.data_dir / image_id, what="fss1000 image")
+
+    def load_mask(self, image_id: str, class_id: ClassId) -> np.ndarray:
+        """``HxW`` bool: grey value ``>= 128``; all False for another class."""
+        cls = self._class_of(image_id)
+        mask = read_grey_mask((self.data_dir / image_id).with_suffix(".png"))
+        return mask if class_id == cls else np.zeros_like(mask)
+
+    def load_instances(self, image_id: str) -> list[Instance]:
+        cls = self._class_of(image_id)
+        return [Instance(class_id=cls, instance_id=0, mask=self.load_mask(image_id, cls))]
+
+
+def _build(*, root: Path, fold: int, split: str, **options: Any) -> Fss1000Source:
+    return Fss1000Source(root=root, fold=fold, split=split, **options)
+
+
+SPECS = [
+    DatasetSpec(
+        name="fss1000",
+        folds=1,
+        fold_classes=fss_fold_classes,
+        build=_build,
+        default_episodes=None,
+        layout=FSS_LAYOUT,
+        folder="FSS-1000",
+        episode_policy="every_image",
+    )
+]
