@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import sansa_probe.data.pascal as pascal
 from sansa_probe.data import DatasetNotFoundError, fold_classes, get_dataset, get_spec, list_datasets
 
 try:
     from tests.fixtures.datasets import (
-        COCO_VAL,
         HW,
         coco_image_id,
         corrupt,
@@ -22,7 +24,7 @@ try:
         write_voc,
     )
 except ImportError:  # pragma: no cover - tests/ not importable as a package
-    from fixtures.datasets import COCO_VAL, HW, coco_image_id, corrupt, lvis_image_id, write_coco, write_fss, write_lvis, write_voc
+    from fixtures.datasets import HW, coco_image_id, corrupt, lvis_image_id, write_coco, write_fss, write_lvis, write_voc
 
 # pycocotools' decoder (numpy 2) warns on every call; the loaders silence it, the fixtures do not
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -153,8 +155,6 @@ def test_coco_corrupt_split_pickle(tmp_path):
 
 def test_coco_annotation_for_missing_image(tmp_path):
     fixture = write_coco(tmp_path, layouts=("json",))
-    import json
-
     path = fixture.folder / "annotations" / "instances_val2014.json"
     data = json.loads(path.read_text())
     data["annotations"].append({**data["annotations"][0], "id": 9999, "image_id": 777})
@@ -184,7 +184,6 @@ def test_coco_construction_is_lazy(tmp_path):
     source = get_dataset("coco20i", fold=0, split="val", root=tmp_path)  # nothing read yet
     with pytest.raises(ValueError, match="cannot read COCO annotations"):
         source.class_ids()
-    assert len(COCO_VAL) == 5
 
 
 # ----------------------------------------------------------------------------- LVIS-92i
@@ -235,8 +234,6 @@ def test_lvis_errors(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="lvis_v1_val.json"):
         fold_classes("lvis92i", 0, root=tmp_path)
     fixture = write_lvis(tmp_path)
-    import json
-
     path = fixture.folder / "lvis_v1_val.json"
     data = json.loads(path.read_text())
     data["annotations"][0]["image_id"] = 4242
@@ -302,10 +299,6 @@ def test_pascal_folds_and_shipped_lists():
     for f in range(4):
         assert fold_classes("pascal5i", f) == list(range(5 * f + 1, 5 * f + 6))
         assert fold_classes("pascal5i", f, "train") == [c for c in range(1, 21) if not 5 * f < c <= 5 * f + 5]
-    from pathlib import Path
-
-    import sansa_probe.data.pascal as pascal
-
     shipped = Path(pascal.__file__).with_name("splits") / "pascal" / "val"
     counts = [len(pascal._read_pairs(shipped / f"fold{f}.txt")) for f in range(4)]
     assert counts == [346, 451, 725, 346]

@@ -35,10 +35,13 @@ def fss_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def coco_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("coco")
-    write_coco(root, layouts=("json",))
-    return root
+def coco(tmp_path_factory):
+    return write_coco(tmp_path_factory.mktemp("coco"), layouts=("json",))
+
+
+@pytest.fixture(scope="module")
+def coco_root(coco):
+    return coco.data_root
 
 
 def _ids(episodes):
@@ -90,9 +93,9 @@ def test_episode_constraints(coco_root, shots):
     assert seen == set(sampler.classes)  # random classes: all of them show up in 60 episodes
 
 
-def test_load_returns_images_and_union_masks(coco_root):
-    sampler = EpisodeSampler("coco20i", 0, "val", 2, 10, seed=1, root=coco_root)
-    fixture = write_coco(coco_root / "again", layouts=("json",))
+def test_load_returns_images_and_union_masks(coco):
+    sampler = EpisodeSampler("coco20i", 0, "val", 2, 10, seed=1, root=coco.data_root)
+    fixture = coco
     for i in range(3):
         data = sampler.load(i)
         assert isinstance(data, EpisodeData) and data.index == i
