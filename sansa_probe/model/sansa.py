@@ -362,6 +362,9 @@ class SansaModel(nn.Module):
             )
         ]
 
-    def forward(self, reference_images, prompts, target_images):  # noqa: D401 - nn.Module entry for DDP
-        """Training clip (see :meth:`forward_clip`); the entry point DistributedDataParallel calls."""
-        return self.forward_clip(reference_images, prompts, target_images)
+    def forward(self, reference_images, prompts, target_images) -> torch.Tensor:
+        """Training clip (see :meth:`forward_clip`) as one tensor, the entry DistributedDataParallel calls.
+
+        Returns the J targets' full-resolution mask logits stacked: ``(J, B, 1, S, S)``.
+        """
+        return torch.stack([o.high_res_logits for o in self.forward_clip(reference_images, prompts, target_images)])
