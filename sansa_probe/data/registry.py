@@ -117,13 +117,24 @@ def _check_split(split: str) -> str:
     return split
 
 
-def fold_classes(dataset: str, fold: int, split: str = "test", *, root: str | os.PathLike | None = None) -> list[ClassId]:
-    """Sorted class ids of ``fold`` in the dataset's own id space; ``split="train"``: its training classes."""
+def fold_classes(
+    dataset: str, fold: int, split: str = "test", *, root: str | os.PathLike | None = None, **options: Any
+) -> list[ClassId]:
+    """Sorted class ids of ``fold`` in the dataset's own id space; ``split="train"``: its training classes.
+
+    ``options`` go to the dataset's rule (e.g. ``shots=5`` for LVIS-92i, whose eligible classes
+    depend on the shot count).
+    """
     spec = get_spec(dataset)
     _check_fold(spec, fold)
     _check_split(split)
     resolved = resolve_root(spec, root) if (root is not None or (spec.needs_root and spec.extra.get("classes_need_root"))) else None
-    return sorted(spec.fold_classes(fold, split, resolved))
+    try:
+        return sorted(spec.fold_classes(fold, split, resolved, **options))
+    except TypeError as exc:
+        if options:
+            raise ValueError(f"fold_classes({spec.name!r}) does not take the option(s) {sorted(options)} ({exc})") from None
+        raise
 
 
 def get_dataset(

@@ -617,8 +617,8 @@ def build(root: Any = None, fold: int = 0, split: str = "test", **options: Any) 
     return SyntheticSource(fold=fold, split=split, **options)
 
 
-def _spec_fold_classes(fold: int, split: str, root: Any = None) -> list[ClassId]:
-    return list(synthetic_fold_classes(fold, split))
+def _spec_fold_classes(fold: int, split: str, root: Any = None, *, n_classes: int = DEFAULT_CLASSES) -> list[ClassId]:
+    return list(synthetic_fold_classes(fold, split, n_classes=n_classes))
 
 
 SPECS = [
