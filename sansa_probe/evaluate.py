@@ -1,0 +1,630 @@
+"""``python -m sansa_probe.evaluate``: few-shot segmentation benchmarks as the paper reports them.
+
+    python -m sansa_probe.evaluate --dataset coco20i --fold 0 --shots 1 --prompt mask \\
+        --checkpoint sansa_coco_fold0.pt --data-root /data --out results/coco-f0
+    python -m sansa_probe.evaluate --dataset coco20i --all-folds --checkpoint 'ckpt/fold{fold}.pt' ...
+    python -m sansa_probe.evaluate --dataset synthetic --episodes 200 --adapters off --out results/sam2
+    torchrun --standalone --nproc_per_node 8 -m sansa_probe.evaluate ...   # episodes sharded by rank
+
+Per episode (paper eq. 1): the reference prompts are generated from the reference masks by
+the seeded test-mode generators (seed ``(seed, episode, shot)``, appendix E.3); references,
+semantic negatives and the target go through the image encoder in one forward; the
+references (and negatives, with an empty mask) are written to memory; the target's low-res
+logits are resized bilinearly to the target's own size and thresholded, as
+:class:`~sansa_probe.predictor.SansaPredictor` does. Scores follow HSNet
+(:class:`~sansa_probe.metrics.FewShotSegmentationMetric`): per-class summed I / U, mIoU over
+every class of the fold (an unsampled class counts as 0 and is reported), pooled FB-IoU.
+
+Negative prompts (appendix F, table 11): ``--negative-clicks N`` simulates a user who clicks
+the most interior pixel of the largest false-positive region N times, the target being
+encoded once; ``--semantic-negatives N`` adds N images of other classes of the fold to memory
+with an empty mask.
+
+Writes into ``--out``: ``results.csv`` (tidy: one row per measurement, per-class IoU rows,
+and the mean over folds with ``--all-folds``), ``episodes.csv`` (one row per episode) and
+``summary.json`` (configuration, checkpoint SHA-256, versions, device, timing, results).
+``--adapters off`` evaluates frozen SAM2 through the same code path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import hashlib
+import importlib.metadata
+import math
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from sansa_probe.cli import add_model_arguments, model_from_args, run_main
+from sansa_probe.data import get_spec, list_datasets
+from sansa_probe.data.episodes import EpisodeData, EpisodeSampler
+from sansa_probe.images import batch_to_model_input
+from sansa_probe.metrics import FewShotSegmentationMetric
+from sansa_probe.model.prompting import PromptInputs, points_to_inputs, prompt_to_inputs
+from sansa_probe.model.sansa import SansaModel
+from sansa_probe.negatives import choose_semantic_negatives, next_negative_click
+from sansa_probe.prompts import PROMPT_TYPES, Mask, Prompt, make_prompt
+from sansa_probe.utils.distributed import all_gather_objects, distributed
+from sansa_probe.utils.io import atomic_write_json, atomic_write_text
+
+__all__ = [
+    "PreparedEpisode",
+    "FoldResult",
+    "episode_prompts",
+    "prepare_episode",
+    "logits_to_mask",
+    "evaluate_episodes",
+    "merge_results",
+    "results_table",
+    "episodes_table",
+    "file_sha256",
+    "main",
+]
+
+PROG = "sansa_probe.evaluate"
+EPISODE_COLUMNS = [
+    "episode", "class_id", "target_id", "reference_ids", "negative_ids", "intersection", "union", "iou",
+    "bg_intersection", "bg_union", "score", "pred_area", "target_area", "clicks", "iou_before_clicks",
+]  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- one episode, in a worker
+
+
+@dataclass(eq=False)
+class PreparedEpisode:
+    """An episode ready for the model (built in a DataLoader worker).
+
+    ``frames`` ``(k + n + 1, 3, S, S)``: the k references, the n semantic negatives, then the
+    target, resized and normalised for the model; ``prompts``: k + n sam2 prompt inputs (the
+    negatives' are empty masks); ``negative_ids``: the n negative image ids.
+    """
+
+    data: EpisodeData
+    frames: torch.Tensor
+    prompts: list[PromptInputs]
+    negative_ids: tuple[str, ...] = ()
+
+
+def episode_prompts(data: EpisodeData, kind: str, *, seed: int) -> list[Prompt]:
+    """The k reference prompts of an episode, from the reference masks (test mode).
+
+    Shot ``j`` of episode ``i`` uses ``make_prompt(kind, mask_j, seed=(seed, i, j))``. A mask prompt
+    of an empty reference mask stays an empty :class:`Mask` (the literature feeds the mask as is);
+    other kinds need a foreground pixel and raise a ``ValueError`` naming the episode.
+    """
+    prompts: list[Prompt] = []
+    for shot, (ref_id, mask) in enumerate(zip(data.reference_ids, data.reference_masks)):
+        if not mask.any():
+            if kind == "mask":
+                prompts.append(Mask(mask))
+                continue
+            raise ValueError(
+                f"episode {data.index}: reference {ref_id!r} has an empty mask of class {data.class_id!r}; "
+                f"a {kind} prompt needs at least one foreground pixel"
+            )
+        prompts.append(make_prompt(kind, mask, seed=(seed, data.index, shot), train=False))
+    return prompts
+
+
+def prepare_episode(sampler: EpisodeSampler, index: int, *, prompt: str, seed: int, image_size: int, semantic_negatives: int = 0) -> PreparedEpisode:
+    """Load episode ``index`` and turn it into model inputs (images, prompts, semantic negatives)."""
+    data = sampler.load(index)
+    prompts = episode_prompts(data, prompt, seed=seed)
+    images = list(data.reference_images)
+    inputs = [
+        prompt_to_inputs(p, height=image.shape[0], width=image.shape[1], image_size=image_size)
+        for p, image in zip(prompts, data.reference_images)
+    ]
+    negative_ids: tuple[str, ...] = ()
+    if semantic_negatives:
+        source = sampler.source
+        negative_ids = tuple(
+            choose_semantic_negatives(
+                count=semantic_negatives,
+                class_id=data.class_id,
+                classes=sorted(source.class_ids()),
+                images_of=sampler.images,
+                exclude=(data.target_id, *data.reference_ids),
+                contains_class=lambda image_id: bool(source.load_mask(image_id, data.class_id).any()),
+                seed=seed,
+                episode=data.index,
+                photo_of=sampler.photo,
+            )
+        )
+        for image_id in negative_ids:
+            image = source.load_image(image_id)
+            images.append(image)
+            empty = Mask(np.zeros(image.shape[:2], dtype=bool))
+            inputs.append(prompt_to_inputs(empty, height=image.shape[0], width=image.shape[1], image_size=image_size))
+    images.append(data.target_image)
+    return PreparedEpisode(data=data, frames=batch_to_model_input(images, image_size), prompts=inputs, negative_ids=negative_ids)
+
+
+class _PreparedEpisodes(Dataset):
+    """Map-style dataset over the episode indices of one shard; items are :class:`PreparedEpisode`."""
+
+    def __init__(self, sampler: EpisodeSampler, indices: Sequence[int], **prepare: Any) -> None:
+        self.sampler = sampler
+        self.indices = list(indices)
+        self.prepare = prepare
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, j: int) -> PreparedEpisode:
+        return prepare_episode(self.sampler, self.indices[j], **self.prepare)
+
+
+def _single(batch: list[PreparedEpisode]) -> PreparedEpisode:
+    return batch[0]
+
+
+# ----------------------------------------------------------------------------- the model side
+
+
+def logits_to_mask(low_res_logits: torch.Tensor, size: tuple[int, int], threshold: float = 0.0) -> np.ndarray:
+    """``(1, 1, h, w)`` logits -> ``HxW`` bool at ``size = (H, W)``: bilinear resize, then ``> threshold``."""
+    logits = F.interpolate(low_res_logits.float(), size=tuple(size), mode="bilinear", align_corners=False)[0, 0]
+    return (logits > threshold).cpu().numpy()
+
+
+def _foreground_iou(pred: np.ndarray, target: np.ndarray, ignore: np.ndarray | None) -> float:
+    valid = np.ones_like(target) if ignore is None else ~ignore
+    union = int(np.count_nonzero((pred | target) & valid))
+    return 100.0 * int(np.count_nonzero(pred & target & valid)) / max(union, 1)
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _running_miou(metric: FewShotSegmentationMetric) -> float:
+    """mIoU over the classes sampled so far (for the progress bar only)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = [v for v in metric.compute()["per_class"].values() if not math.isnan(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _segment_episode(model: SansaModel, episode: PreparedEpisode, *, threshold: float, negative_clicks: int) -> dict[str, Any]:
+    """Predict one episode's target at its own size; returns the mask and the bookkeeping."""
+    data, device = episode.data, model.device
+    k = len(episode.prompts)
+    feats = model.encode_images(episode.frames.to(device))  # references, negatives, target
+    memory = [model.encode_reference(feats.select(i), p.to(device), frame=0) for i, p in enumerate(episode.prompts)]
+    target = feats.select(k)
+    size = data.target_mask.shape
+    output = model.segment(target, memory)
+    mask = logits_to_mask(output.low_res_logits, size, threshold)
+    first = mask
+    clicks: list[tuple[float, float]] = []
+    for _ in range(negative_clicks):
+        click = next_negative_click(mask, data.target_mask, data.target_ignore)
+        if click is None:
+            break
+        clicks.append(click)
+        points = points_to_inputs(np.array(clicks), np.zeros(len(clicks), np.int64), height=size[0], width=size[1], image_size=model.image_size)
+        output = model.segment(target, memory, point_inputs=points)
+        mask = logits_to_mask(output.low_res_logits, size, threshold)
+    return {
+        "mask": mask,
+        "score": float(output.iou[0]),
+        "clicks": len(clicks),
+        "iou_before_clicks": _foreground_iou(first, data.target_mask, data.target_ignore),
+    }
+
+
+def evaluate_episodes(
+    model: SansaModel,
+    sampler: EpisodeSampler,
+    *,
+    prompt: str = "mask",
+    seed: int | None = None,
+    threshold: float = 0.0,
+    negative_clicks: int = 0,
+    semantic_negatives: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    num_workers: int = 0,
+    class_ids: Sequence[Hashable] | None = None,
+    autocast: bool = True,
+    progress: bool = False,
+    description: str = "evaluate",
+) -> tuple[FewShotSegmentationMetric, pd.DataFrame]:
+    """Evaluate ``model`` (as its adapters are currently switched) on the episodes of one shard.
+
+    Args:
+        model: a :class:`SansaModel` on its device; run in eval mode under ``torch.no_grad``
+            (bfloat16 autocast on CUDA when ``autocast``).
+        sampler: the test episodes (one benchmark fold).
+        prompt: reference annotation, one of :data:`~sansa_probe.prompts.PROMPT_TYPES`.
+        seed: prompt seed (``(seed, episode, shot)``) and semantic-negative seed; default
+            ``sampler.seed``.
+        threshold: logit threshold of the binarised prediction (0 = probability 0.5).
+        negative_clicks: simulated negative clicks on the target after the first prediction.
+        semantic_negatives: images of other classes of the fold added to memory with empty masks.
+        rank, world_size: evaluate ``sampler.indices(rank, world_size)`` only (merge shards with
+            :func:`merge_results`; the result equals one process's).
+        num_workers: DataLoader workers that load episodes and build prompts.
+        class_ids: the classes of mIoU (default every class of the sampler's source).
+        progress: show a tqdm bar with the running mIoU (over the classes sampled so far).
+
+    Returns:
+        ``(metric, rows)``: the shard's :class:`FewShotSegmentationMetric` (``episode=`` the sampler
+        index) and one row per episode (columns :data:`EPISODE_COLUMNS`), sorted by episode.
+    """
+    if prompt not in PROMPT_TYPES:
+        raise ValueError(f"prompt {prompt!r}: expected one of {', '.join(PROMPT_TYPES)}")
+    for name, value in (("negative_clicks", negative_clicks), ("semantic_negatives", semantic_negatives), ("num_workers", num_workers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name}: expected an int >= 0, got {value!r}")
+    if not math.isfinite(threshold):
+        raise ValueError(f"threshold: expected a finite number, got {threshold!r}")
+    seed = sampler.seed if seed is None else seed
+    metric = FewShotSegmentationMetric(sorted(sampler.source.class_ids()) if class_ids is None else class_ids)
+    dataset = _PreparedEpisodes(
+        sampler, sampler.indices(rank, world_size), prompt=prompt, seed=seed, image_size=model.image_size,
+        semantic_negatives=semantic_negatives,
+    )  # fmt: skip
+    loader = DataLoader(dataset, batch_size=1, shuffle=False, num_workers=num_workers, collate_fn=_single)
+    extras: list[dict[str, Any]] = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), _autocast(model.device, autocast), tqdm(
+            total=len(dataset), desc=description, unit="ep", disable=not progress, file=sys.stderr
+        ) as bar:
+            for episode in loader:
+                data = episode.data
+                result = _segment_episode(model, episode, threshold=threshold, negative_clicks=negative_clicks)
+                metric.update(data.class_id, result["mask"], data.target_mask, data.target_ignore, episode=data.index)
+                extras.append({
+                    "episode": data.index,
+                    "target_id": data.target_id,
+                    "reference_ids": ";".join(data.reference_ids),
+                    "negative_ids": ";".join(episode.negative_ids),
+                    "score": result["score"],
+                    "pred_area": int(result["mask"].sum()),
+                    "target_area": int(data.target_mask.sum()),
+                    "clicks": result["clicks"],
+                    "iou_before_clicks": result["iou_before_clicks"],
+                })
+                bar.update(1)
+                if progress:
+                    bar.set_postfix(miou=f"{_running_miou(metric):.1f}")
+    finally:
+        model.train(was_training)
+    return metric, _join_rows(metric, extras)
+
+
+def _join_rows(metric: FewShotSegmentationMetric, extras: list[dict[str, Any]]) -> pd.DataFrame:
+    counts = metric.episode_rows()
+    if not extras:
+        return pd.DataFrame({c: pd.Series(dtype=counts[c].dtype if c in counts else object) for c in EPISODE_COLUMNS})
+    rows = counts.merge(pd.DataFrame(extras), on="episode", how="left", validate="one_to_one")
+    return rows[EPISODE_COLUMNS].sort_values("episode", kind="stable").reset_index(drop=True)
+
+
+def merge_results(parts: Sequence[tuple[FewShotSegmentationMetric | dict[str, Any], pd.DataFrame]]) -> tuple[FewShotSegmentationMetric, pd.DataFrame]:
+    """Merge the ``(metric or its state_dict, rows)`` of every shard into the single-process result."""
+    if not parts:
+        raise ValueError("parts: expected the results of at least one shard")
+    states = [m.state_dict() if isinstance(m, FewShotSegmentationMetric) else m for m, _ in parts]
+    metric = FewShotSegmentationMetric.from_state_dict(states[0])
+    for state in states[1:]:
+        metric.merge(state)
+    frames = [r for _, r in parts if len(r)] or [parts[0][1]]  # an idle shard's empty frame would turn dtypes to object
+    rows = pd.concat(frames, ignore_index=True).sort_values("episode", kind="stable").reset_index(drop=True)
+    if rows["episode"].duplicated().any():
+        raise ValueError("parts: the same episode was evaluated by two shards; expected disjoint shards")
+    return metric, rows
+
+
+# ----------------------------------------------------------------------------- tables and files
+
+
+@dataclass
+class FoldResult:
+    """The merged result of one fold: the metric, its ``compute()``, the episode rows, class names."""
+
+    fold: int
+    metric: FewShotSegmentationMetric
+    rows: pd.DataFrame
+    class_names: dict[Hashable, str] = field(default_factory=dict)
+    checkpoint: str | None = None
+    scores: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.scores:
+            self.scores = self.metric.compute()  # warns once about unsampled classes
+
+
+def results_table(results: Sequence[FoldResult], **labels: Any) -> pd.DataFrame:
+    """Tidy results: one row per measurement.
+
+    Columns: the ``labels`` (e.g. ``dataset, shots, prompt, adapters``), ``fold``, ``metric``
+    (``miou``, ``fb_iou``, ``n_episodes``, ``n_unsampled``, or ``iou`` for a class), ``class_id``,
+    ``class_name`` (empty unless ``metric == "iou"``), ``value`` (IoUs in percent). With several
+    folds, ``fold == "mean"`` rows hold the mean mIoU and FB-IoU over folds (the papers' "Mean").
+    """
+    records: list[dict[str, Any]] = []
+
+    def add(fold: Any, metric: str, value: float, class_id: Any = "", class_name: str = "") -> None:
+        records.append({**labels, "fold": fold, "metric": metric, "class_id": class_id, "class_name": class_name, "value": value})
+
+    for result in results:
+        scores = result.scores
+        add(result.fold, "miou", scores["miou"])
+        add(result.fold, "fb_iou", scores["fb_iou"])
+        add(result.fold, "n_episodes", float(scores["n_episodes"]))
+        add(result.fold, "n_unsampled", float(len(scores["unsampled"])))
+        for class_id, value in scores["per_class"].items():
+            add(result.fold, "iou", value, class_id, result.class_names.get(class_id, ""))
+    if len(results) > 1:
+        add("mean", "miou", float(np.mean([r.scores["miou"] for r in results])))
+        add("mean", "fb_iou", float(np.mean([r.scores["fb_iou"] for r in results])))
+    columns = [*labels, "fold", "metric", "class_id", "class_name", "value"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def episodes_table(results: Sequence[FoldResult], **labels: Any) -> pd.DataFrame:
+    """Every fold's episode rows with the ``labels`` and ``fold`` columns in front."""
+    frames = [r.rows.assign(fold=r.fold) for r in results]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["fold", *EPISODE_COLUMNS])
+    for i, (name, value) in enumerate(labels.items()):
+        table.insert(i, name, value)
+    return table[[*labels, "fold", *EPISODE_COLUMNS]]
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    def version(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "sam2": version("sam2"), "sansa_probe": version("sansa-probe")}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.integer, np.floating)):
+        return _json_safe(value.item())
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def _parse_value(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = parser.add_argument_group("benchmark")
+    data.add_argument("--dataset", required=True, help=f"benchmark: one of {', '.join(list_datasets())}")
+    data.add_argument("--fold", type=int, default=0, help="fold to evaluate (default 0)")
+    data.add_argument("--all-folds", action="store_true", help="evaluate every fold and report the mean (--checkpoint may contain {fold})")
+    data.add_argument("--shots", type=int, default=1, help="annotated references per episode, k >= 1 (default 1)")
+    data.add_argument("--prompt", default="mask", help=f"reference annotation: one of {', '.join(PROMPT_TYPES)} (default mask)")
+    data.add_argument("--split", default="test", help="split to evaluate: test (default), val or train")
+    data.add_argument("--episodes", type=int, default=None, help="episodes per fold (default: the dataset's literature default)")
+    data.add_argument("--seed", type=int, default=0, help="seed of episodes, prompts and semantic negatives (default 0)")
+    data.add_argument("--data-root", default=None, help="folder holding the datasets (default $SANSA_DATA)")
+    data.add_argument("--image-size-data", type=int, default=None, help="synthetic benchmark: image side in pixels (default 256)")
+    data.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                      help="extra dataset option, e.g. images_per_class=20 (repeatable)")
+    evaluation = parser.add_argument_group("evaluation")
+    evaluation.add_argument("--threshold", type=float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
+    evaluation.add_argument("--negative-clicks", type=int, default=0, help="simulated negative clicks on each target (appendix F)")
+    evaluation.add_argument("--semantic-negatives", type=int, default=0,
+                            help="images of other classes added to memory with an empty mask (appendix F)")
+    evaluation.add_argument("--num-workers", type=int, default=2, help="DataLoader workers loading episodes (default 2)")
+    evaluation.add_argument("--no-progress", action="store_true", help="no progress bar")
+    evaluation.add_argument("--out", required=True, help="output folder for results.csv, episodes.csv and summary.json")
+    add_model_arguments(parser, adapters_help=(
+        "trained adapters (or a training checkpoint, or the public SANSA release); with --all-folds it may "
+        "contain {fold}, formatted per fold; omit for fresh adapters"
+    ))  # fmt: skip
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_main(lambda: _run(args, argv), prog=PROG)
+
+
+def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in args.data_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--data-option {item!r}: expected KEY=VALUE, e.g. images_per_class=20")
+        options[key.strip()] = _parse_value(value.strip())
+    if args.image_size_data is not None:
+        options["image_size"] = args.image_size_data
+    return options
+
+
+def _checked_args(args: argparse.Namespace) -> tuple[list[int], dict[str, Any]]:
+    """Validate the benchmark arguments before anything expensive; returns the folds and dataset options."""
+    spec = get_spec(args.dataset)
+    if args.prompt not in PROMPT_TYPES:
+        raise ValueError(f"--prompt {args.prompt!r}: expected one of {', '.join(PROMPT_TYPES)}")
+    if args.shots < 1:
+        raise ValueError(f"--shots {args.shots}: expected an integer >= 1")
+    if args.episodes is not None and args.episodes < 1:
+        raise ValueError(f"--episodes {args.episodes}: expected an integer >= 1")
+    if args.seed < 0:
+        raise ValueError(f"--seed {args.seed}: expected an integer >= 0")
+    for name in ("negative_clicks", "semantic_negatives", "num_workers"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected an integer >= 0")
+    if not math.isfinite(args.threshold):
+        raise ValueError(f"--threshold {args.threshold}: expected a finite number")
+    if args.split not in ("train", "val", "test"):
+        raise ValueError(f"--split {args.split!r}: expected test, val or train")
+    if not args.all_folds and not 0 <= args.fold < spec.folds:
+        raise ValueError(f"--fold {args.fold} is out of range for {spec.name}: expected 0..{spec.folds - 1}")
+    folds = list(range(spec.folds)) if args.all_folds else [args.fold]
+    if args.checkpoint not in (None, "none"):
+        for fold in folds:
+            path = Path(_checkpoint_for(args.checkpoint, fold))
+            if not path.is_file():
+                raise FileNotFoundError(f"--checkpoint: file {path} (fold {fold}) does not exist")
+    return folds, _dataset_options(args)
+
+
+def _checkpoint_for(template: str | None, fold: int) -> str | None:
+    if template in (None, "none"):
+        return None
+    return template.replace("{fold}", str(fold))
+
+
+def _sampler(args: argparse.Namespace, fold: int, options: dict[str, Any]) -> EpisodeSampler:
+    try:
+        return EpisodeSampler(args.dataset, fold=fold, split=args.split, shots=args.shots, n_episodes=args.episodes,
+                              seed=args.seed, root=args.data_root, **options)
+    except TypeError as exc:  # a builder that does not take one of the options
+        raise ValueError(f"--data-option/--image-size-data: dataset {args.dataset!r} does not accept {sorted(options)} ({exc})") from None
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
+    started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
+    folds, options = _checked_args(args)
+    samplers = {fold: _sampler(args, fold, options) for fold in folds}  # data errors before the model is built
+    adapters_on = args.adapters != "off"
+    labels = {"dataset": get_spec(args.dataset).name, "shots": args.shots, "prompt": args.prompt,
+              "adapters": "on" if adapters_on else "off", "negative_clicks": args.negative_clicks,
+              "semantic_negatives": args.semantic_negatives}  # fmt: skip
+    with distributed(args.device) as (info, device):
+        torch.manual_seed(args.seed)  # random-init SAM2 (--sam2-checkpoint none) is then identical on every rank
+        model, loaded = None, None
+        results: list[FoldResult] = []
+        for fold in folds:
+            checkpoint = _checkpoint_for(args.checkpoint, fold)
+            if model is None:
+                model = model_from_args(args, adapters=checkpoint, device=device)
+            elif checkpoint != loaded and checkpoint is not None:
+                model.load_adapters(checkpoint)
+            loaded = checkpoint
+            sampler = samplers[fold]
+            with model.adapters(adapters_on):
+                metric, rows = evaluate_episodes(
+                    model, sampler, prompt=args.prompt, seed=args.seed, threshold=args.threshold,
+                    negative_clicks=args.negative_clicks, semantic_negatives=args.semantic_negatives,
+                    rank=info.rank, world_size=info.world_size, num_workers=args.num_workers,
+                    progress=info.is_main and not args.no_progress, description=f"{labels['dataset']} fold {fold}",
+                )  # fmt: skip
+            parts = all_gather_objects((metric.state_dict(), rows))
+            if info.is_main:
+                metric, rows = merge_results(parts)
+                names = {c: sampler.source.class_name(c) for c in metric.class_ids}
+                results.append(FoldResult(fold=fold, metric=metric, rows=rows, class_names=names, checkpoint=checkpoint))
+        if not info.is_main:
+            return 0
+        out = Path(args.out)
+        table = results_table(results, **labels)
+        atomic_write_text(out / "results.csv", table.to_csv(index=False))
+        atomic_write_text(out / "episodes.csv", episodes_table(results, **labels).to_csv(index=False))
+        summary = _summary(args, argv, results, model, labels, device=device, world_size=info.world_size,
+                           started=started, seconds=time.perf_counter() - clock)  # fmt: skip
+        atomic_write_json(out / "summary.json", _json_safe(summary))
+    for result in results:
+        s = result.scores
+        print(f"{labels['dataset']} fold {result.fold} {args.shots}-shot {args.prompt}: mIoU {s['miou']:.2f}  "
+              f"FB-IoU {s['fb_iou']:.2f}  ({s['n_episodes']} episodes)", file=sys.stderr)  # fmt: skip
+    if len(results) > 1:
+        mean = table[table["fold"] == "mean"].set_index("metric")["value"]
+        print(f"{labels['dataset']} mean over {len(results)} folds: mIoU {mean['miou']:.2f}  FB-IoU {mean['fb_iou']:.2f}", file=sys.stderr)
+    print(f"wrote {out / 'results.csv'}, {out / 'episodes.csv'} and {out / 'summary.json'}", file=sys.stderr)
+    return 0
+
+
+def _summary(args, argv, results: list[FoldResult], model: SansaModel, labels: dict[str, Any], *, device: torch.device,
+             world_size: int, started: datetime.datetime, seconds: float) -> dict[str, Any]:  # fmt: skip
+    checkpoints: dict[str, dict[str, Any]] = {}  # resolved path -> {"path", "sha256", "folds"}
+    for result in results:
+        if result.checkpoint is not None:
+            path = str(Path(result.checkpoint).resolve())
+            if path not in checkpoints:
+                checkpoints[path] = {"path": path, "sha256": file_sha256(path), "folds": []}
+            checkpoints[path]["folds"].append(result.fold)
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    folds = {
+        str(r.fold): {"miou": r.scores["miou"], "fb_iou": r.scores["fb_iou"], "n_episodes": r.scores["n_episodes"],
+                      "unsampled": list(r.scores["unsampled"])}
+        for r in results
+    }  # fmt: skip
+    summary: dict[str, Any] = {
+        "command": PROG,
+        "argv": list(sys.argv[1:] if argv is None else argv),
+        "config": vars(args),
+        **labels,
+        "split": args.split,
+        "folds": [r.fold for r in results],
+        "seed": args.seed,
+        "episodes": {str(r.fold): int(r.scores["n_episodes"]) for r in results},
+        "checkpoints": list(checkpoints.values()),
+        "model": model.config.to_dict(),
+        "versions": _versions(),
+        "device": {"type": device.type, "name": str(device), "description": device_name, "world_size": world_size},
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round(seconds, 3),
+        "results": {"folds": folds},
+        "files": {"results": "results.csv", "episodes": "episodes.csv"},
+    }
+    if len(results) > 1:
+        summary["results"]["mean"] = {
+            "miou": float(np.mean([r.scores["miou"] for r in results])),
+            "fb_iou": float(np.mean([r.scores["fb_iou"] for r in results])),
+        }
+    return summary
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
