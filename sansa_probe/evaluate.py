@@ -536,7 +536,7 @@ def _sampler(args: argparse.Namespace, fold: int, options: dict[str, Any]) -> Ep
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
     folds, options = _checked_args(args)
-    samplers = {fold: _sampler(args, fold, options) for fold in folds}  # data errors before the model is built
+    pending = _sampler(args, folds[0], options)  # data errors surface before the model is built
     adapters_on = args.adapters != "off"
     labels = {"dataset": get_spec(args.dataset).name, "shots": args.shots, "prompt": args.prompt,
               "adapters": "on" if adapters_on else "off", "negative_clicks": args.negative_clicks,
@@ -552,7 +552,8 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
             elif checkpoint != loaded and checkpoint is not None:
                 model.load_adapters(checkpoint)
             loaded = checkpoint
-            sampler = samplers[fold]
+            sampler = pending if pending is not None else _sampler(args, fold, options)  # one fold's data in memory at a time
+            pending = None
             with model.adapters(adapters_on):
                 metric, rows = evaluate_episodes(
                     model, sampler, prompt=args.prompt, seed=args.seed, threshold=args.threshold,
