@@ -300,3 +300,18 @@ def test_ablation_adapters_are_no_ops_at_init_and_trainable(kind, rng):
     outputs[0].high_res_logits.sigmoid().mean().backward()
     with_grad = {n for n, p in model.sam.named_parameters() if p.grad is not None}
     assert with_grad and with_grad <= set(model.adapter_names)
+
+
+def test_random_initialisation_is_seeded_and_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        first = load_sansa("hiera_t", sam2_checkpoint=None, image_size=128)
+        assert torch.equal(torch.rand(3), expected_next)  # the global generator did not move
+        second = load_sansa("hiera_t", sam2_checkpoint=None, image_size=128)
+        other = load_sansa("hiera_t", sam2_checkpoint=None, image_size=128, seed=1)
+    one, two, three = first.sam.state_dict(), second.sam.state_dict(), other.sam.state_dict()
+    assert all(torch.equal(one[k], two[k]) for k in one)
+    assert not torch.equal(one["image_encoder.trunk.patch_embed.proj.weight"], three["image_encoder.trunk.patch_embed.proj.weight"])

@@ -46,6 +46,7 @@ def load_sansa(
     adapter_scale: float = 0.1,
     object_scores: bool = False,
     device: str | torch.device = "cpu",
+    seed: int = 0,
 ) -> SansaModel:
     """Build a SANSA model: SAM2 (frozen) + adapters in every block of the last two Hiera stages.
 
@@ -63,6 +64,9 @@ def load_sansa(
         adapter, ratio, stages, adapter_layernorm, adapter_scale: the adapter recipe (Table 3 ablations).
         object_scores: keep SAM2's object-score heads (off, as in the public release).
         device: where the model lives.
+        seed: seed of every random initialisation (SAM2 weights when ``sam2_checkpoint=None``, fresh
+            adapters), drawn from a private generator state: the same call builds the same model, and the
+            global RNG is left untouched.
     """
     if setting not in SETTING_RATIOS:
         raise ValueError(f"setting {setting!r} is unknown; expected 'strict' or 'generalist'")
@@ -91,7 +95,10 @@ def load_sansa(
         if ckpt_kind == "release" and config.sam2_version != "2":
             warnings.warn(f"adapters {adapters} come from the SANSA release, trained on SAM2 v1; the model uses SAM2 {config.sam2_version}", stacklevel=2)
 
-    sam = build_sam2_base(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        sam = build_sam2_base(config)
+        model = SansaModel(sam=sam, config=config)  # adapters attached here, initialised from the same seed
     if sam2_checkpoint is None:
         warnings.warn(
             "sam2_checkpoint=None: SAM2 has random weights (fine for tests, meaningless for results)",
@@ -99,8 +106,8 @@ def load_sansa(
         )
     else:
         path = resolve_sam2_checkpoint(sam2_checkpoint, backbone=config.backbone, sam2_version=config.sam2_version)
-        load_sam2_weights(sam, read_sam2_state_dict(path), source=f"sam2_checkpoint {path}", object_scores=config.object_scores)
-    model = SansaModel(sam=sam, config=config)
+        adapters_state = model.adapter_state_dict()
+        load_sam2_weights(sam, read_sam2_state_dict(path), source=f"sam2_checkpoint {path}", object_scores=config.object_scores, keep=adapters_state)
     if ckpt_state is not None:
         assign_trained_state(model, ckpt_state, kind=ckpt_kind, source=f"adapters: {adapters}")
     return model.to(device)

@@ -108,13 +108,22 @@ def read_sam2_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return checkpoint["model"]
 
 
-def load_sam2_weights(sam: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str, object_scores: bool) -> None:
+def load_sam2_weights(
+    sam: torch.nn.Module,
+    state: dict[str, torch.Tensor],
+    *,
+    source: str,
+    object_scores: bool,
+    keep: dict[str, torch.Tensor] | None = None,
+) -> None:
     """Load a SAM2 state dict into ``sam`` strictly: every key present, none unexpected, shapes equal.
 
     With ``object_scores=False`` the object-score heads are not built, so exactly their keys
-    (:data:`OBJECT_SCORE_KEYS`) are dropped from the file, and nothing else.
+    (:data:`OBJECT_SCORE_KEYS`) are dropped from the file, and nothing else. ``keep``: tensors of
+    ``sam`` that are not SAM2's (the adapters) and stay as they are.
     """
-    expected = sam.state_dict()
+    keep = keep or {}
+    expected = {k: v for k, v in sam.state_dict().items() if k not in keep}
     if not object_scores:
         state = {k: v for k, v in state.items() if not k.startswith(OBJECT_SCORE_KEYS)}
     missing = sorted(set(expected) - set(state))
@@ -136,4 +145,4 @@ def load_sam2_weights(sam: torch.nn.Module, state: dict[str, torch.Tensor], *, s
                 f"{source}: key {key!r} has shape {tuple(tensor.shape)}, the config expects {tuple(expected[key].shape)} "
                 f"(a checkpoint of another backbone?)"
             )
-    sam.load_state_dict(state, strict=True)
+    sam.load_state_dict({**state, **keep}, strict=True)
