@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["ImageInput", "IMAGE_SUFFIXES", "load_rgb", "to_model_input", "batch_to_model_input", "list_images"]
+__all__ = ["ImageInput", "IMAGE_SUFFIXES", "decode_image_file", "load_rgb", "to_model_input", "batch_to_model_input", "list_images"]
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
 
@@ -34,12 +34,7 @@ def load_rgb(image: ImageInput, *, name: str = "image") -> np.ndarray:
         path = Path(image)
         if not path.is_file():
             raise FileNotFoundError(f"{name}: image file {path} does not exist")
-        try:
-            with Image.open(path) as pil:
-                pil.load()
-                return np.asarray(pil.convert("RGB"))
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise ValueError(f"{name}: {path} cannot be decoded as an image ({exc})") from None
+        return decode_image_file(path, name=name)
     if isinstance(image, Image.Image):
         return np.asarray(image.convert("RGB"))
     if hasattr(image, "detach"):  # a torch tensor: accept HxWx3 uint8 only, as for arrays
@@ -52,6 +47,19 @@ def load_rgb(image: ImageInput, *, name: str = "image") -> np.ndarray:
     if array.shape[0] < 1 or array.shape[1] < 1:
         raise ValueError(f"{name}: empty image of shape {array.shape}")
     return array
+
+
+def decode_image_file(path: Path, *, name: str) -> np.ndarray:
+    """Decode an existing image file as ``HxWx3`` uint8 RGB (grayscale, palette, RGBA, CMYK converted).
+
+    EXIF orientation is not applied: annotations are drawn on the stored pixels.
+    """
+    try:
+        with Image.open(path) as pil:
+            pil.load()
+            return np.asarray(pil.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"{name}: {path} cannot be decoded as an image ({exc}); expected a readable JPEG/PNG image") from None
 
 
 def to_model_input(image: np.ndarray, image_size: int) -> torch.Tensor:

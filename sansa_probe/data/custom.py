@@ -27,6 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from sansa_probe.images import decode_image_file
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
 
@@ -75,12 +76,7 @@ def read_rgb(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"{what} {path} does not exist")
-    try:
-        with Image.open(path) as pil:
-            pil.load()
-            return np.asarray(pil.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"{what} {path} cannot be decoded ({exc}); expected a readable JPEG/PNG image") from None
+    return decode_image_file(path, name=what)
 
 
 def read_image_size(path: str | os.PathLike, *, what: str = "image") -> tuple[int, int]:
