@@ -1,0 +1,213 @@
+"""``python -m sansa_probe.part_matching``: part-level clusters matched across image pairs (paper fig. 4c).
+
+    python -m sansa_probe.part_matching --dataset pascal_part --fold 0 --data-root /data --out results/fig4c
+    python -m sansa_probe.part_matching --dataset synthetic --checkpoint none --out results/parts_synthetic
+
+Pairs: for each class of the split (seeded order), two of its images; in each, the largest
+instance of that class (else the largest instance: Pascal-Part classes are ``object+PART`` while
+its instances are objects). Each object's dense features (inside its mask at feature resolution,
+coverage >= 0.5) are clustered with K-means and the clusters matched across the pair by the
+Hungarian algorithm (:class:`~sansa_probe.probes.PartMatching`), for frozen SAM2 and SANSA (the
+same model, adapters off / on). Where instances carry part masks (``pascal_part``,
+``paco_part``), each cluster is named by its majority part and ``part_agreement`` is the fraction
+of matched pairs whose names agree; elsewhere it is NaN. A pair whose object covers fewer feature
+cells than ``--clusters`` is skipped (counted in the summary): raise ``--feature-size``.
+
+Writes into ``--out``: ``part_matching.{csv,json}`` (model, layer, pair, class_id, class_name, image_a, image_b,
+cluster, part_a, part_b, metric, value), ``pixels.{csv,json}`` (cluster id per feature cell,
+the figure's input), ``summary.{csv,json}``, ``part_matching.{png,pdf}``, ``config.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sansa_probe.cli import model_from_args, run_main
+from sansa_probe.data import Instance, SegmentationSource, get_dataset
+from sansa_probe.features import (
+    FeatureExtractor,
+    add_probe_arguments,
+    data_hint,
+    extractor_from_args,
+    masks_to_grid,
+    models_to_run,
+    parse_options,
+    print_layers,
+    resolve_checkpoint,
+    write_run_config,
+    write_table,
+)
+from sansa_probe.probes import PartMatching, plot_part_matching, save_figure
+
+__all__ = ["main", "build_parser", "ObjectPair", "dataset_pairs", "compute", "figures"]
+
+
+@dataclass
+class ObjectPair:
+    """Two images of one class and the object chosen in each (``parts`` may be ``None``)."""
+
+    class_id: object
+    class_name: str
+    image_ids: tuple[str, str]
+    images: tuple[np.ndarray, np.ndarray]
+    objects: tuple[Instance, Instance]
+
+
+def _largest(instances: Sequence[Instance], class_id: object) -> Instance | None:
+    own = [i for i in instances if i.class_id == class_id] or list(instances)
+    own = [i for i in own if np.asarray(i.mask).any()]
+    return max(own, key=lambda i: int(np.asarray(i.mask).sum()), default=None)
+
+
+def dataset_pairs(source: SegmentationSource, *, max_pairs: int = 8, pairs_per_class: int = 1, seed: int = 0) -> list[ObjectPair]:
+    """Up to ``max_pairs`` image pairs, ``pairs_per_class`` per class (seeded), each image
+    used once per class; duplicates (same two images) are dropped."""
+    rng = np.random.default_rng(seed)
+    pairs, seen = [], set()
+    classes = source.class_ids()
+    for class_index in rng.permutation(len(classes)):
+        class_id = classes[int(class_index)]
+        ids = source.image_ids(class_id)
+        order = [ids[int(k)] for k in rng.permutation(len(ids))]
+        made = 0
+        for a, b in zip(order[0::2], order[1::2]):
+            if made >= pairs_per_class or len(pairs) >= max_pairs:
+                break
+            if frozenset((a, b)) in seen:
+                continue
+            objects = (_largest(source.load_instances(a), class_id), _largest(source.load_instances(b), class_id))
+            if objects[0] is None or objects[1] is None:
+                continue
+            seen.add(frozenset((a, b)))
+            pairs.append(ObjectPair(class_id, source.class_name(class_id), (a, b), (source.load_image(a), source.load_image(b)), objects))
+            made += 1
+        if len(pairs) >= max_pairs:
+            break
+    if not pairs:
+        raise ValueError(f"{source!r}: no class has two images with an object; nothing to match")
+    return pairs
+
+
+def _grid_parts(instance: Instance, object_mask: np.ndarray) -> dict[str, np.ndarray] | None:
+    if not instance.parts:
+        return None
+    names = sorted(instance.parts)
+    grids = masks_to_grid([instance.parts[n] for n in names], object_mask.shape)
+    return {n: g & object_mask for n, g in zip(names, grids)}
+
+
+def compute(
+    extractor: FeatureExtractor,
+    pairs: Sequence[ObjectPair],
+    *,
+    models: Mapping[str, bool],
+    layer: str | None = None,
+    feature_size: int | None = None,
+    n_clusters: int = 5,
+    seed: int = 0,
+) -> dict[str, pd.DataFrame]:
+    """``part_matching`` (matched clusters and scores per pair), ``pixels`` and ``summary`` tables."""
+    layer = layer or extractor.default_layer()
+    images = [image for pair in pairs for image in pair.images]
+    results, pixels, summary = [], [], []
+    for name, adapters in models.items():
+        X = extractor.dense_features(images, layer=layer, adapters=adapters, size=feature_size)
+        grid = tuple(X.shape[-2:])
+        skipped = 0
+        for p, pair in enumerate(pairs):
+            masks = masks_to_grid([o.mask for o in pair.objects], grid)
+            if min(int(m.sum()) for m in masks) < n_clusters:
+                skipped += 1
+                continue
+            parts = [_grid_parts(o, m) for o, m in zip(pair.objects, masks)]
+            if parts[0] is None or parts[1] is None:
+                parts = [None, None]
+            matcher = PartMatching(n_clusters=n_clusters, random_state=seed)
+            matcher.fit(X[2 * p], X[2 * p + 1], mask_a=masks[0], mask_b=masks[1], parts_a=parts[0], parts_b=parts[1])
+            labels = dict(model=name, layer=layer, pair=p, class_id=str(pair.class_id), class_name=pair.class_name, image_a=pair.image_ids[0], image_b=pair.image_ids[1])
+            results.append(matcher.to_frame(**labels))
+            pixels.append(matcher.pixel_frame(model=name, pair=p))
+        scored = pd.concat([r for r in results if r["model"].iloc[0] == name], ignore_index=True) if results else pd.DataFrame()
+        for metric in ("mean_matched_cosine", "part_agreement"):
+            values = scored.loc[scored["metric"] == metric, "value"] if len(scored) else pd.Series(dtype=float)
+            summary.append({"model": name, "layer": layer, "metric": metric, "value": float(values.mean()) if values.notna().any() else float("nan")})
+        summary += [{"model": name, "layer": layer, "metric": "n_pairs", "value": float(len(pairs) - skipped)},
+                    {"model": name, "layer": layer, "metric": "n_skipped", "value": float(skipped)}]
+    if not results:
+        raise ValueError(f"every pair's object covers fewer than {n_clusters} feature cells; raise --feature-size or lower --clusters")
+    return {"part_matching": pd.concat(results, ignore_index=True), "pixels": pd.concat(pixels, ignore_index=True), "summary": pd.DataFrame(summary)}
+
+
+def figures(tables: Mapping[str, pd.DataFrame], pairs: Sequence[ObjectPair], *, max_rows: int = 4) -> dict[str, Figure]:
+    """One row per pair (at most ``max_rows``): for each model, both images with matched clusters in shared colours."""
+    pixels = tables["pixels"]
+    names = list(dict.fromkeys(pixels["model"]))
+    shown = sorted(set(pixels["pair"]))[:max_rows]
+    figure = Figure(figsize=(2.4 * 2 * len(names), 2.4 * len(shown)), layout="constrained")
+    grid = np.asarray(figure.subplots(len(shown), 2 * len(names), squeeze=False), dtype=object)
+    for r, p in enumerate(shown):
+        for k, name in enumerate(names):
+            part = pixels[(pixels["model"] == name) & (pixels["pair"] == p)]
+            axes = grid[r, 2 * k : 2 * k + 2]
+            if part.empty:
+                for ax in axes:
+                    ax.set_axis_off()
+                continue
+            plot_part_matching(part, images=list(pairs[p].images), axes=axes)
+            axes[0].set_title(f"{name}: {pairs[p].class_name}", loc="left", fontsize="small")
+    return {"part_matching": figure}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sansa_probe.part_matching", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_probe_arguments(parser, dataset="pascal_part", split=True)
+    probe = parser.add_argument_group("probe")
+    probe.add_argument("--max-pairs", type=int, default=8, help="image pairs (default 8)")
+    probe.add_argument("--pairs-per-class", type=int, default=1, help="pairs per class (default 1)")
+    probe.add_argument("--clusters", type=int, default=5, help="K-means clusters (parts) per object (default 5)")
+    probe.add_argument("--feature-size", type=int, default=None, help="bilinearly resize feature maps to this grid (default: the layer's)")
+    probe.add_argument("--figure-pairs", type=int, default=4, help="pairs drawn in the figure (default 4)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_main(lambda: _run(args), prog="sansa_probe.part_matching")
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.list_layers:
+        return print_layers(model_from_args(args, adapters=None))
+    if args.out is None:
+        raise ValueError("--out: required (the output folder)")
+    if args.max_pairs < 1 or args.pairs_per_class < 1 or args.clusters < 1:
+        raise ValueError("--max-pairs/--pairs-per-class/--clusters: expected positive counts")
+    models = models_to_run(args)
+    with data_hint("sansa_probe.part_matching", args):
+        source = get_dataset(args.dataset, fold=args.fold, split=args.split, root=args.data_root, **parse_options(args.dataset_option))
+    pairs = dataset_pairs(source, max_pairs=args.max_pairs, pairs_per_class=args.pairs_per_class, seed=args.seed)
+    checkpoint = resolve_checkpoint(args, dataset=args.dataset, fold=args.fold, needed="sansa" in models)
+    extractor = extractor_from_args(model_from_args(args, adapters=checkpoint), args)
+    tables = compute(extractor, pairs, models=models, layer=args.layer, feature_size=args.feature_size, n_clusters=args.clusters, seed=args.seed)
+    out = Path(args.out)
+    for name, table in tables.items():
+        write_table(table, out / name)
+    for name, figure in figures(tables, pairs, max_rows=args.figure_pairs).items():
+        save_figure(figure, out / name)
+    write_run_config(args, out, checkpoint=checkpoint, pairs=[list(p.image_ids) for p in pairs])
+    for row in tables["summary"].query("metric in ['mean_matched_cosine', 'part_agreement']").itertuples():
+        print(f"{row.model}: {row.metric} {row.value:.3f}", file=sys.stderr)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""``python -m sansa_probe.pca``: is class information concentrated in the leading principal components? (paper fig. 8)
+
+    python -m sansa_probe.pca --fold 0 --data-root /data --out results/fig8        # COCO-20i fold 0
+    python -m sansa_probe.pca --dataset synthetic --checkpoint none --out results/fig8_synthetic
+
+Appendix B.1: object features of the fold's *evaluation* classes (unseen by the fold's strict
+SANSA), training embeddings from training images of those classes (see
+:func:`sansa_probe.features.probe_splits`), test embeddings from the fold's val split. For frozen
+SAM2 and SANSA (the same model, adapters off / on) it fits :class:`~sansa_probe.probes.PCAConcentration`
+(nearest class centroid vs number of principal components) and a 2-D PCA of the test objects.
+
+Writes into ``--out``: ``pca_concentration.{csv,json}`` (fig. 8a curve: model, layer,
+n_components, metric, value), ``projection.{csv,json}`` (figs. 8b-c: one row per test object),
+``summary.{csv,json}`` (area under the relative-accuracy curve, full-dimension accuracy,
+components for 99% variance, object counts), ``objects_<split>.csv``, ``fig8.{png,pdf}``,
+``config.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sansa_probe.cli import model_from_args, run_main
+from sansa_probe.features import (
+    FeatureExtractor,
+    ProbeSplits,
+    add_probe_arguments,
+    data_hint,
+    extractor_from_args,
+    models_to_run,
+    parse_options,
+    print_layers,
+    probe_splits,
+    resolve_checkpoint,
+    write_run_config,
+    write_table,
+)
+from sansa_probe.probes import PCAConcentration, Projection2D, plot_pca_concentration, plot_projection, save_figure
+
+__all__ = ["main", "build_parser", "compute", "figures"]
+
+
+def compute(
+    extractor: FeatureExtractor,
+    splits: ProbeSplits,
+    *,
+    models: Mapping[str, bool],
+    layer: str | None = None,
+    images_per_class: int | None = 50,
+    max_images: int | None = None,
+    seed: int = 0,
+    pooling: str = "mask_mean",
+    n_grid: int | None = None,
+    variance: float = 0.99,
+    centroids: str = "mean",
+    average: str = "macro",
+) -> dict[str, pd.DataFrame]:
+    """Fig. 8 tables for each ``models`` entry (name -> adapters on): ``pca_concentration``,
+    ``projection``, ``summary``, ``objects_train``, ``objects_test``."""
+    layer = layer or extractor.default_layer()
+    curves, projections, summary, objects = [], [], [], {"train": [], "test": []}
+    for name, adapters in models.items():
+        common = dict(layer=layer, adapters=adapters, classes=splits.classes, images_per_class=images_per_class,
+                      max_images=max_images, seed=seed, pooling=pooling)
+        train, X_train = extractor.dataset_object_features(splits.train, **common)
+        test, X_test = extractor.dataset_object_features(splits.test, **common)
+        estimator = PCAConcentration(n_grid=n_grid, variance=variance, centroids=centroids, average=average, random_state=seed)
+        estimator.fit(X_train, train["class_id"].to_numpy())
+        curves.append(estimator.accuracy_curve(X_test, test["class_id"].to_numpy(), model=name, layer=layer))
+        full = curves[-1].query("metric == 'full_accuracy'")["value"].iloc[0]
+        for metric, value in (("auc_relative_accuracy", estimator.score(X_test, test["class_id"].to_numpy())), ("full_accuracy", full),
+                              ("n_components_variance", estimator.n_components_variance_), ("n_train_objects", len(train)),
+                              ("n_test_objects", len(test))):
+            summary.append({"model": name, "layer": layer, "metric": metric, "value": float(value)})
+        projection = Projection2D(method="pca").fit(X_test, test["class_name"].to_numpy(), image_ids=test["image_id"].to_numpy(),
+                                                    instance_ids=test["instance_id"].to_numpy())
+        projections.append(projection.to_frame(model=name, layer=layer))
+        summary.append({"model": name, "layer": layer, "metric": "silhouette_2d", "value": projection.score()})
+        for key, table in (("train", train), ("test", test)):
+            objects[key].append(table.assign(model=name))
+    return {
+        "pca_concentration": pd.concat(curves, ignore_index=True),
+        "projection": pd.concat(projections, ignore_index=True),
+        "summary": pd.DataFrame(summary),
+        "objects_train": pd.concat(objects["train"], ignore_index=True),
+        "objects_test": pd.concat(objects["test"], ignore_index=True),
+    }
+
+
+def figures(tables: Mapping[str, pd.DataFrame]) -> dict[str, Figure]:
+    """Fig. 8: (a) relative accuracy vs components, then one 2-D PCA panel per model."""
+    projection = tables["projection"]
+    names = list(dict.fromkeys(projection["model"]))
+    figure = Figure(figsize=(4.2 * (1 + len(names)), 3.8), layout="constrained")
+    axes = figure.subplots(1, 1 + len(names), squeeze=False)[0]
+    plot_pca_concentration(tables["pca_concentration"], ax=axes[0])
+    axes[0].set_title("(a) class information vs principal components")
+    for ax, name, letter in zip(axes[1:], names, "bcdefg"):
+        plot_projection(projection[projection["model"] == name], ax=ax)
+        ax.set_title(f"({letter}) {name}: first two principal components")
+    return {"fig8": figure}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sansa_probe.pca", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_probe_arguments(parser, dataset="coco20i")
+    probe = parser.add_argument_group("probe")
+    probe.add_argument("--pooling", choices=["mask_mean", "mask_threshold", "mask_max"], default="mask_mean", help="object pooling on the feature grid")
+    probe.add_argument("--train-fold", type=int, default=None, help="fold whose training split gives the training images (default: the first that holds the classes)")
+    probe.add_argument("--n-grid", type=int, default=None, help="at most this many component counts on the curve (default: every count)")
+    probe.add_argument("--variance", type=float, default=0.99, help="variance fraction fixing the top of the component grid (0.99)")
+    probe.add_argument("--centroids", choices=["mean", "kmeans"], default="mean", help="class centroids: class means or matched k-means")
+    probe.add_argument("--average", choices=["macro", "micro"], default="macro", help="per-class (macro) or overall (micro) accuracy")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_main(lambda: _run(args), prog="sansa_probe.pca")
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.list_layers:
+        return print_layers(model_from_args(args, adapters=None))
+    if args.out is None:
+        raise ValueError("--out: required (the output folder)")
+    models = models_to_run(args)
+    with data_hint("sansa_probe.pca", args):
+        splits = probe_splits(args.dataset, args.fold, root=args.data_root, train_fold=args.train_fold, **parse_options(args.dataset_option))
+    checkpoint = resolve_checkpoint(args, dataset=args.dataset, fold=args.fold, needed="sansa" in models)
+    extractor = extractor_from_args(model_from_args(args, adapters=checkpoint), args)
+    tables = compute(extractor, splits, models=models, layer=args.layer, images_per_class=args.images_per_class or None,
+                     max_images=args.max_images, seed=args.seed, pooling=args.pooling, n_grid=args.n_grid, variance=args.variance,
+                     centroids=args.centroids, average=args.average)
+    out = Path(args.out)
+    for name, table in tables.items():
+        write_table(table, out / name)
+    for name, figure in figures(tables).items():
+        save_figure(figure, out / name)
+    write_run_config(args, out, checkpoint=checkpoint, train_fold=splits.train_fold, classes=[str(c) for c in splits.classes])
+    summary = tables["summary"].query("metric == 'auc_relative_accuracy'")
+    for row in summary.itertuples():
+        print(f"{row.model}: area under the relative-accuracy curve {row.value:.3f}", file=sys.stderr)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

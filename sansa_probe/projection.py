@@ -1,0 +1,134 @@
+"""``python -m sansa_probe.projection``: 2-D PCA / UMAP of object features coloured by class (paper figs. 4a, 8b-c).
+
+    python -m sansa_probe.projection --fold 0 --data-root /data --out results/fig4a
+    python -m sansa_probe.projection --dataset synthetic --checkpoint none --method umap --out results/umap
+
+Object features of one split (default: the fold's val split, i.e. classes unseen by the fold's
+strict SANSA), for frozen SAM2 and SANSA (the same model, adapters off / on), each projected to
+2-D on its own (:class:`~sansa_probe.probes.Projection2D`).
+
+Writes into ``--out``: ``projection.{csv,json}`` (model, layer, x, y, class, image_id,
+instance_id), ``scores.{csv,json}`` (silhouette of the classes in 2-D, object counts),
+``projection.{png,pdf}`` (one panel per model) and ``projection_<model>.html`` (plotly, image
+id / class / instance on hover), ``config.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sansa_probe.cli import model_from_args, run_main
+from sansa_probe.data import SegmentationSource, get_dataset
+from sansa_probe.features import (
+    FeatureExtractor,
+    add_probe_arguments,
+    data_hint,
+    extractor_from_args,
+    models_to_run,
+    parse_options,
+    print_layers,
+    resolve_checkpoint,
+    write_run_config,
+    write_table,
+)
+from sansa_probe.probes import Projection2D, plot_projection, save_figure, write_projection_html
+
+__all__ = ["main", "build_parser", "compute", "figures", "write_html"]
+
+
+def compute(
+    extractor: FeatureExtractor,
+    source: SegmentationSource,
+    *,
+    models: Mapping[str, bool],
+    layer: str | None = None,
+    method: str = "pca",
+    images_per_class: int | None = 50,
+    max_images: int | None = None,
+    seed: int = 0,
+    pooling: str = "mask_mean",
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+) -> dict[str, pd.DataFrame]:
+    """``projection`` (one row per object and model) and ``scores`` tables."""
+    layer = layer or extractor.default_layer()
+    frames, scores = [], []
+    for name, adapters in models.items():
+        table, X = extractor.dataset_object_features(source, layer=layer, adapters=adapters, images_per_class=images_per_class,
+                                                     max_images=max_images, seed=seed, pooling=pooling)
+        estimator = Projection2D(method=method, n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed)
+        estimator.fit(X, table["class_name"].to_numpy(), image_ids=table["image_id"].to_numpy(), instance_ids=table["instance_id"].to_numpy())
+        frames.append(estimator.to_frame(model=name, layer=layer, method=method).assign(class_id=table["class_id"].to_numpy()))
+        scores += [{"model": name, "layer": layer, "method": method, "metric": "silhouette_2d", "value": estimator.score()},
+                   {"model": name, "layer": layer, "method": method, "metric": "n_objects", "value": float(len(table))}]
+    return {"projection": pd.concat(frames, ignore_index=True), "scores": pd.DataFrame(scores)}
+
+
+def figures(tables: Mapping[str, pd.DataFrame]) -> dict[str, Figure]:
+    """One scatter panel per model, coloured by class."""
+    projection = tables["projection"]
+    names = list(dict.fromkeys(projection["model"]))
+    figure = Figure(figsize=(4.5 * len(names), 4.0), layout="constrained")
+    for ax, name in zip(figure.subplots(1, len(names), squeeze=False)[0], names):
+        part = projection[projection["model"] == name]
+        plot_projection(part, ax=ax)
+        ax.set_title(f"{name} ({part['method'].iloc[0]})")
+    return {"projection": figure}
+
+
+def write_html(tables: Mapping[str, pd.DataFrame], out: str | Path) -> list[Path]:
+    """``projection_<model>.html`` per model (interactive, hover: image id, class, instance)."""
+    projection = tables["projection"]
+    return [write_projection_html(part, Path(out) / f"projection_{name}.html", title=f"{name}: {part['layer'].iloc[0]}")
+            for name, part in projection.groupby("model", sort=False)]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sansa_probe.projection", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_probe_arguments(parser, dataset="coco20i", split=True)
+    probe = parser.add_argument_group("probe")
+    probe.add_argument("--method", choices=["pca", "umap"], default="pca", help="2-D projection (default pca, as the paper)")
+    probe.add_argument("--pooling", choices=["mask_mean", "mask_threshold", "mask_max"], default="mask_mean", help="object pooling on the feature grid")
+    probe.add_argument("--n-neighbors", type=int, default=15, help="UMAP neighbourhood size")
+    probe.add_argument("--min-dist", type=float, default=0.1, help="UMAP minimum distance")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_main(lambda: _run(args), prog="sansa_probe.projection")
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.list_layers:
+        return print_layers(model_from_args(args, adapters=None))
+    if args.out is None:
+        raise ValueError("--out: required (the output folder)")
+    models = models_to_run(args)
+    with data_hint("sansa_probe.projection", args):
+        source = get_dataset(args.dataset, fold=args.fold, split=args.split, root=args.data_root, **parse_options(args.dataset_option))
+    checkpoint = resolve_checkpoint(args, dataset=args.dataset, fold=args.fold, needed="sansa" in models)
+    extractor = extractor_from_args(model_from_args(args, adapters=checkpoint), args)
+    tables = compute(extractor, source, models=models, layer=args.layer, method=args.method, images_per_class=args.images_per_class or None,
+                     max_images=args.max_images, seed=args.seed, pooling=args.pooling, n_neighbors=args.n_neighbors, min_dist=args.min_dist)
+    out = Path(args.out)
+    for name, table in tables.items():
+        write_table(table, out / name)
+    for name, figure in figures(tables).items():
+        save_figure(figure, out / name)
+    write_html(tables, out)
+    write_run_config(args, out, checkpoint=checkpoint)
+    for row in tables["scores"].query("metric == 'silhouette_2d'").itertuples():
+        print(f"{row.model}: silhouette of the classes in 2-D {row.value:.3f}", file=sys.stderr)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

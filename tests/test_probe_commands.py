@@ -1,0 +1,230 @@
+"""The probe commands end to end on the tiny model and the procedural benchmark (issue 6)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SHARED_DATA, randomized_adapters
+
+from sansa_probe import linear_probe, part_matching, pca, pca_rgb, projection, spatial_coherence
+
+COMMANDS = [pca, projection, pca_rgb, linear_probe, part_matching, spatial_coherence]
+TINY = ["--backbone", "hiera_t", "--image-size", "256", "--sam2-checkpoint", "none", "--device", "cpu", "--checkpoint", "none", "--no-progress"]
+# 8 classes: fold 0 evaluates classes 0 and 4 (training images from fold 1's training split)
+SYNTHETIC = ["--dataset", "synthetic", "--dataset-option", "image_size=64", "--dataset-option", "n_classes=8",
+             "--dataset-option", "images_per_class=2", "--images-per-class", "2"]
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One feature cache for the module: pca's val-split objects serve projection too."""
+    return tmp_path_factory.mktemp("feature_cache")
+
+
+@pytest.fixture(autouse=True)
+def tiny(tiny_model, monkeypatch):
+    """Every command reuses the session model, with random adapters so that SANSA differs from SAM2."""
+    for command in COMMANDS:
+        monkeypatch.setattr(command, "model_from_args", lambda args, **overrides: tiny_model)
+    with randomized_adapters(tiny_model, seed=1):
+        yield tiny_model
+
+
+def run(command, tmp_path, *args, cache=None):
+    out = tmp_path / "out"
+    extra = ["--cache-dir", str(cache)] if cache is not None else []
+    code = command.main([*args, *TINY, *extra, "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def read(out: Path, name: str) -> pd.DataFrame:
+    table = pd.read_csv(out / f"{name}.csv")
+    records = json.loads((out / f"{name}.json").read_text())
+    assert len(records) == len(table) > 0 and set(records[0]) == set(table.columns)
+    return table
+
+
+def assert_figure(out: Path, stem: str) -> None:
+    for suffix in (".png", ".pdf"):
+        path = out / f"{stem}{suffix}"
+        assert path.is_file() and path.stat().st_size > 1000, path
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.__name__.rsplit(".", 1)[-1])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        command.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "--layer" in text and "--adapters" in text and "--out" in text
+
+
+def test_pca_writes_fig8_tables_for_both_models(tmp_path, shared_cache):
+    out = run(pca, tmp_path, *SYNTHETIC, "--fold", "0", cache=shared_cache)
+    curve = read(out, "pca_concentration")
+    assert list(curve.columns) == ["model", "layer", "n_components", "metric", "value"]
+    assert set(curve["model"]) == {"sam2", "sansa"} and set(curve["layer"]) == {"image_encoder.neck[2]"}
+    assert {"accuracy", "relative_accuracy", "explained_variance", "full_accuracy"} <= set(curve["metric"])
+    summary = read(out, "summary")
+    assert set(summary["metric"]) >= {"auc_relative_accuracy", "full_accuracy", "n_components_variance", "n_test_objects"}
+    projection_table = read(out, "projection")
+    assert {"model", "x", "y", "class", "image_id", "instance_id"} <= set(projection_table.columns)
+    sam2, sansa = (projection_table[projection_table["model"] == m][["x", "y"]].to_numpy() for m in ("sam2", "sansa"))
+    assert sam2.shape == sansa.shape and not np.allclose(np.abs(sam2), np.abs(sansa))  # the adapters act
+    objects = read(out, "objects_train")
+    assert set(objects["class_id"]) <= {0, 4} and objects["image_id"].str.startswith("train-f1-").all()
+    assert read(out, "objects_test")["image_id"].str.startswith("val-f0-").all()
+    assert_figure(out, "fig8")
+    config = json.loads((out / "config.json").read_text())
+    assert config["train_fold"] == 1 and config["dataset"] == "synthetic"
+
+
+def test_projection_writes_png_pdf_and_html_with_hover(tmp_path, shared_cache):
+    out = run(projection, tmp_path, *SYNTHETIC, cache=shared_cache)
+    table = read(out, "projection")
+    assert list(table.columns)[:4] == ["model", "layer", "method", "x"]
+    assert set(table["model"]) == {"sam2", "sansa"} and table["image_id"].str.startswith("val-f0-").all()
+    scores = read(out, "scores")
+    assert set(scores["metric"]) == {"silhouette_2d", "n_objects"} and scores["value"].between(-1, 1e6).all()
+    assert_figure(out, "projection")
+    for name in ("sam2", "sansa"):
+        html = (out / f"projection_{name}.html").read_text()
+        assert "plotly" in html and "image_id" in html and "val-f0-" in html
+
+
+def test_pca_rgb_dataset_and_file_modes(tmp_path):
+    out = run(pca_rgb, tmp_path, *SYNTHETIC, "--n-images", "2", "--split", "val")
+    table = read(out, "pca_rgb")
+    assert list(table.columns) == ["model", "layer", "image", "image_id", "row", "col", "r", "g", "b", "in_mask"]
+    assert set(table["model"]) == {"sam2", "sansa"} and table[["r", "g", "b"]].stack().between(0, 1).all()
+    assert len(table) == 2 * 2 * 16 * 16 and table["in_mask"].any()
+    scores = read(out, "scores")
+    assert set(scores["metric"]) == {"variance_captured_3pc"} and scores["value"].between(0, 1).all()
+    assert_figure(out, "pca_rgb")
+
+    rng = np.random.default_rng(0)
+    from PIL import Image
+
+    image = (rng.random((60, 80, 3)) * 255).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    files = tmp_path / "files"
+    code = pca_rgb.main(["--image", str(tmp_path / "a.png"), "--adapters", "off", *TINY, "--out", str(files)])
+    assert code == 0
+    table = pd.read_csv(files / "pca_rgb.csv")
+    assert set(table["model"]) == {"sam2"} and table["in_mask"].all() and set(table["image_id"]) == {"a"}
+
+
+def test_linear_probe_trains_and_scores_both_models(tmp_path):
+    out = run(linear_probe, tmp_path, *SYNTHETIC, "--images-per-class", "1", "--epochs", "2", "--label-size", "32")
+    table = read(out, "linear_probe")
+    assert list(table.columns) == ["model", "layer", "class_id", "class_name", "metric", "value"]
+    assert set(table["model"]) == {"sam2", "sansa"}
+    ious = table[table["metric"] == "iou"]
+    assert set(ious["class_id"]) == {0, 1, 2} and "background" in set(ious["class_name"])
+    miou = table[table["metric"] == "miou"].set_index("model")["value"]
+    assert miou.between(0, 1).all()
+    history = read(out, "history")
+    assert history.groupby("model")["epoch"].max().tolist() == [2, 2]
+    summary = read(out, "summary")
+    assert set(summary["metric"]) == {"miou_percent", "n_train_images", "n_test_images"}
+    assert_figure(out, "linear_probe")
+
+
+def test_part_matching_on_synthetic_pairs(tmp_path):
+    out = run(part_matching, tmp_path, *SYNTHETIC, "--max-pairs", "2", "--feature-size", "32", "--clusters", "3")
+    table = read(out, "part_matching")
+    assert {"model", "pair", "class_id", "class_name", "image_a", "image_b", "cluster", "part_a", "part_b", "metric", "value"} <= set(table.columns)
+    assert set(table["model"]) == {"sam2", "sansa"} and set(table["pair"]) == {0, 1}
+    matched = table[table["metric"] == "matched_cosine"]
+    assert len(matched) == 2 * 2 * 3 and matched["value"].between(-1, 1).all()
+    assert table.loc[table["metric"] == "part_agreement", "value"].isna().all()  # no part annotations here
+    summary = read(out, "summary")
+    assert set(summary["metric"]) == {"mean_matched_cosine", "part_agreement", "n_pairs", "n_skipped"}
+    pixels = read(out, "pixels")
+    assert set(pixels["image"]) == {0, 1} and pixels["cluster"].max() == 2
+    assert_figure(out, "part_matching")
+
+
+def test_spatial_coherence_on_synthetic_pseudo_videos(tmp_path):
+    out = run(spatial_coherence, tmp_path, "--videos", "2", "--frames-per-video", "2", "--video-size", "64")
+    table = read(out, "spatial_coherence")
+    assert list(table.columns) == ["model", "layer", "setting", "pair", "source", "target", "metric", "value", "n_mask_pixels"]
+    assert set(table["setting"]) == {"video", "flipped", "independent"} and set(table["model"]) == {"sam2", "sansa"}
+    assert (table["value"] >= 0).all() and table["target"].str.endswith(":flipped")[table["setting"] == "flipped"].all()
+    table12 = read(out, "table12")
+    assert table12["setting"].tolist() == ["video", "flipped", "independent"]
+    assert list(table12.columns) == ["setting", "appearance_continuity", "spatial_continuity", "sam2", "sansa"]
+    assert table12["appearance_continuity"].tolist() == [True, True, False]
+    assert_figure(out, "spatial_coherence")
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not (SHARED_DATA / "bedroom").is_dir(), reason="../shared/data/bedroom is not present")
+def test_spatial_coherence_on_real_bedroom_frames(tmp_path, capsys):
+    out = run(spatial_coherence, tmp_path, "--frames", str(SHARED_DATA / "bedroom"), "--max-pairs", "2")
+    table = read(out, "spatial_coherence")
+    assert set(table["setting"]) == {"video", "flipped"}  # one video, no --independent folder
+    assert table.groupby(["model", "setting"]).size().tolist() == [2, 2, 2, 2]
+    assert (table["n_mask_pixels"] == 960 * 540).all()  # no masks: the whole frame
+    assert table["source"].str.startswith("bedroom/").all()
+    assert "left out" in capsys.readouterr().err
+
+
+def test_missing_checkpoint_names_the_default_path_and_how_to_train(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SANSA_CHECKPOINTS", str(tmp_path / "ckpts"))
+    args = TINY[: TINY.index("--checkpoint")] + TINY[TINY.index("--checkpoint") + 2 :]
+    code = pca.main([*SYNTHETIC, *args, "--out", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "ckpts" / "strict" / "synthetic" / "fold0.pt") in err
+    assert "python -m sansa_probe.train --dataset synthetic --fold 0" in err and "--checkpoint none" in err
+
+
+def test_missing_dataset_says_where_and_how_to_run_on_synthetic(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SANSA_DATA", raising=False)
+    code = linear_probe.main(["--dataset", "coco20i", *TINY, "--out", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "SANSA_DATA" in err and "python -m sansa_probe.linear_probe --dataset synthetic" in err
+
+
+def test_bad_arguments_are_clear_errors(tmp_path, capsys):
+    assert pca.main([*SYNTHETIC, *TINY, "--layer", "image_encoder.trunk.block.3", "--out", str(tmp_path / "o")]) == 2
+    assert "did you mean image_encoder.trunk.blocks.3" in capsys.readouterr().err
+    assert pca_rgb.main(["--image", str(tmp_path / "missing.jpg"), *TINY, "--out", str(tmp_path / "o")]) == 2
+    assert "missing.jpg" in capsys.readouterr().err
+    assert projection.main([*SYNTHETIC, *TINY]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_list_layers(capsys):
+    assert spatial_coherence.main(["--list-layers", *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "image_encoder.trunk.blocks.11" in out and "memory_attention.layers.3" in out
+
+
+def test_notebook_runs_on_a_tiny_config(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        pytest.skip("no python3 Jupyter kernel installed")
+    notebook = nbformat.read(NOTEBOOKS / "table12_spatial_coherence.ipynb", as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source += ("\nBACKBONE, IMAGE_SIZE, SAM2_CHECKPOINT, CHECKPOINT, DEVICE = 'hiera_t', 256, None, None, 'cpu'"
+                    "\nVIDEOS, FRAMES_PER_VIDEO, VIDEO_SIZE, FRAMES = 2, 2, 64, None")
+    client = nbclient.NotebookClient(notebook, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the figure is shown
+    assert any("text/html" in o.get("data", {}) for o in outputs)  # the table is shown
