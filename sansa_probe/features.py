@@ -110,6 +110,7 @@ from sansa_probe.prompts.types import as_prompt
 from sansa_probe.utils.io import atomic_torch_save, atomic_write_json, atomic_write_text
 
 __all__ = [
+    "MODELS",
     "IMAGE_STAGE",
     "FEW_SHOT_STAGE",
     "POOLINGS",
@@ -339,7 +340,8 @@ class _Recorder:
             if not self.active:
                 return
             for name in names:
-                self.outputs[self.keys[name]] = _to_map(self.infos[name], output).detach()
+                # a copy: a later in-place op of the model must not change what was recorded
+                self.outputs[self.keys[name]] = _to_map(self.infos[name], output).detach().clone()
 
         return hook
 
@@ -720,7 +722,10 @@ class FeatureExtractor:
             ``class_name`` column.
         """
         layer = layer or self.default_layer()
-        self.layer_info(layer)
+        if self.layer_info(layer).stage != IMAGE_STAGE:
+            raise ValueError(f"layer {layer!r}: dataset features use image-stage layers (available_layers('image'))")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
         classes = _check_classes(source, classes)
         ids = select_images(source, classes=classes, images_per_class=images_per_class, max_images=max_images, seed=seed)
         wanted = set(classes)

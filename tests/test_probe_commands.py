@@ -228,3 +228,22 @@ def test_notebook_runs_on_a_tiny_config(tmp_path):
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the figure is shown
     assert any("text/html" in o.get("data", {}) for o in outputs)  # the table is shown
+
+
+def test_checkpoint_resolution(tmp_path, monkeypatch):
+    import argparse
+
+    from sansa_probe.features import default_checkpoint, models_to_run, resolve_checkpoint
+
+    monkeypatch.setenv("SANSA_CHECKPOINTS", str(tmp_path))
+    args = argparse.Namespace(checkpoint=None, setting="strict", adapters=None)
+    assert models_to_run(args) == {"sam2": False, "sansa": True}
+    assert models_to_run(argparse.Namespace(adapters="off")) == {"sam2": False}
+    assert resolve_checkpoint(args, dataset="coco20i", fold=2, needed=False) is None  # frozen SAM2 only
+    path = default_checkpoint("coco20i", 2)
+    assert path == tmp_path / "strict" / "coco20i" / "fold2.pt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")
+    assert resolve_checkpoint(args, dataset="coco20i", fold=2, needed=True) == str(path)
+    assert resolve_checkpoint(argparse.Namespace(checkpoint="none"), dataset="coco20i", fold=2, needed=True) is None
+    assert resolve_checkpoint(argparse.Namespace(checkpoint="a.pt"), dataset="coco20i", fold=2, needed=True) == "a.pt"
