@@ -1110,9 +1110,13 @@ def extractor_from_args(model: SansaModel, args: argparse.Namespace) -> FeatureE
     return FeatureExtractor(model, batch_size=args.batch_size, progress=not args.no_progress, cache_dir=cache)
 
 
-def print_layers(model: SansaModel) -> int:
-    frame = FeatureExtractor(model).describe_layers()
-    print(frame.to_string(index=False))
+def print_layers(build: Callable[..., SansaModel], args: argparse.Namespace) -> int:
+    """``--list-layers``: build the model the arguments describe, without weights (layer names do
+    not depend on them), and print its hookable layers."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = build(args, adapters=None, sam2_checkpoint=None)
+    print(FeatureExtractor(model).describe_layers().to_string(index=False))
     return 0
 
 

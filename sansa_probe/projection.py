@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.list_layers:
-        return print_layers(model_from_args(args, adapters=None))
+        return print_layers(model_from_args, args)
     if args.out is None:
         raise ValueError("--out: required (the output folder)")
     models = models_to_run(args)
