@@ -62,6 +62,8 @@ def notebook(title: str, text: str, parameters: str, cells: list[tuple[str, str]
     nb.cells.append(new_code_cell(SETUP))
     for kind, source in cells:
         nb.cells.append(new_markdown_cell(source) if kind == "md" else new_code_cell(source))
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i:02d}"  # stable ids: regenerating gives the same files
     return nb
 
 
