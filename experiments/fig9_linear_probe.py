@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 from sansa_probe import evaluate, linear_probe
-from sansa_probe.features import default_checkpoint
+from sansa_probe.probes.cli import default_checkpoint
 
 FOLD = ["--dataset", "coco20i", "--fold", "0"]
 CHECKPOINT = ["--checkpoint", str(default_checkpoint("coco20i", 0))]

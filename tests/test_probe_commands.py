@@ -233,7 +233,7 @@ def test_notebook_runs_on_a_tiny_config(tmp_path):
 def test_checkpoint_resolution(tmp_path, monkeypatch):
     import argparse
 
-    from sansa_probe.features import default_checkpoint, models_to_run, resolve_checkpoint
+    from sansa_probe.probes.cli import default_checkpoint, models_to_run, resolve_checkpoint
 
     monkeypatch.setenv("SANSA_CHECKPOINTS", str(tmp_path))
     args = argparse.Namespace(checkpoint=None, setting="strict", adapters=None)

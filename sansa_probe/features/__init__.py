@@ -1,0 +1,64 @@
+"""Features of SAM2 / SANSA by forward hooks on real module paths, pooled per object, cached on disk.
+
+    fx = FeatureExtractor(model)
+    fx.available_layers()                 # ['image_encoder.trunk.patch_embed', 'image_encoder.trunk.blocks.0', ...]
+    out = fx.extract(images, ["image_encoder.trunk.blocks.11", "image_encoder.neck[2]"], adapters=False)
+    out["image_encoder.neck[2]"].shape    # (B, 256, S/16, S/16)
+    table, X = fx.object_features(images, masks)            # one row / vector per object instance
+
+==============  ==============================================================================
+module          what
+==============  ==============================================================================
+``layers``      the hookable layers (names, stages, output -> ``(B, C, H, W)``), :func:`default_layer`
+``pooling``     object masks on the feature grid: :func:`mask_coverage`, :func:`pool_object`, ...
+``hooks``       hook-based extraction: ``extract``, ``dense_features``, ``object_features``
+``extractor``   :class:`FeatureExtractor`: the above plus dataset walking, cached per model state
+``cache``       :class:`FeatureCache` and the model-state content hashes
+``datasets``    :func:`select_images`, :func:`semantic_label_maps`, :func:`probe_splits`, ...
+==============  ==============================================================================
+
+The command-line pieces of the probe commands live in :mod:`sansa_probe.probes.cli`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from sansa_probe.features.cache import FeatureCache
+from sansa_probe.features.datasets import ProbeSplits, probe_splits, select_images, semantic_label_maps, source_config
+from sansa_probe.features.extractor import MODELS, FeatureExtractor
+from sansa_probe.features.layers import FEW_SHOT_STAGE, IMAGE_STAGE, LayerInfo, default_layer
+from sansa_probe.features.pooling import POOLINGS, mask_coverage, masks_to_grid, pool_object
+
+__all__ = [
+    "MODELS",
+    "IMAGE_STAGE",
+    "FEW_SHOT_STAGE",
+    "POOLINGS",
+    "LayerInfo",
+    "FeatureExtractor",
+    "FeatureCache",
+    "ProbeSplits",
+    "default_layer",
+    "mask_coverage",
+    "masks_to_grid",
+    "pool_object",
+    "probe_splits",
+    "select_images",
+    "semantic_label_maps",
+    "source_config",
+]
+
+# Command-line helpers that lived here before the package split; still importable from here,
+# loaded on first use (sansa_probe.probes.cli imports this package, so not at import time).
+_CLI_NAMES = frozenset({
+    "add_probe_arguments", "data_hint", "default_checkpoint", "extractor_from_args", "models_to_run",
+    "parse_options", "print_layers", "resolve_checkpoint", "write_run_config", "write_table",
+})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLI_NAMES:
+        return getattr(importlib.import_module("sansa_probe.probes.cli"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

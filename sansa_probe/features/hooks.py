@@ -1,0 +1,355 @@
+"""Hook-based extraction: any hookable layer of one model, recorded during one forward.
+
+:class:`HookExtractor` is the image-level half of :class:`~sansa_probe.features.FeatureExtractor`
+(which adds dataset walking and the on-disk cache): layer names, ``hooks()``, ``extract()``, and
+the batched ``dense_features()`` / ``object_features()``.
+
+**Stages.** Image-stage layers need an image forward only. Few-shot layers run in the
+few-shot forward: pass ``references`` and ``reference_prompts`` to :meth:`FeatureExtractor.extract`;
+the references are encoded into memory with recording paused, then the images (targets) run
+through the image encoder, memory attention and the mask decoder, and, if a memory-encoder layer
+is asked for, their predictions are encoded as pseudo-references (paper eq. 7). Only the
+targets' pass is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from sansa_probe.data.base import ClassId
+from sansa_probe.features.layers import FEW_SHOT_STAGE, IMAGE_STAGE, LayerInfo, ReturnNodes, default_layer, layer_infos, to_map
+from sansa_probe.features.pooling import as_object_list, check_object_mask, check_pooling, mask_coverage, pool_object
+from sansa_probe.images import ImageInput, batch_to_model_input, load_rgb
+from sansa_probe.model.prompting import PromptInputs, prompt_to_inputs
+from sansa_probe.model.sansa import SansaModel
+from sansa_probe.prompts.types import as_prompt
+
+__all__ = ["HookExtractor"]
+
+
+class _Recorder:
+    """Forward hooks writing channels-first outputs into ``outputs``; ``active`` pauses them."""
+
+    def __init__(self, infos: Mapping[str, LayerInfo], keys: Mapping[str, str]) -> None:
+        self.infos, self.keys = infos, keys
+        self.outputs: dict[str, torch.Tensor] = {}
+        self.active = True
+
+    def hook_for(self, names: list[str]) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            if not self.active:
+                return
+            for name in names:
+                # a copy: a later in-place op of the model must not change what was recorded
+                self.outputs[self.keys[name]] = to_map(self.infos[name], output).detach().clone()
+
+        return hook
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        previous, self.active = self.active, False
+        try:
+            yield
+        finally:
+            self.active = previous
+
+
+class HookExtractor:
+    """The image-level half of :class:`~sansa_probe.features.FeatureExtractor`: layer names, hooks,
+    ``extract`` and the batched ``dense_features`` / ``object_features`` (arguments as there, less
+    ``cache_dir``)."""
+
+    def __init__(self, model: SansaModel, *, batch_size: int = 8, progress: bool = False) -> None:
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size: expected a positive int, got {batch_size}")
+        self.model = model
+        self.batch_size = int(batch_size)
+        self.progress = progress
+        self._infos = {info.name: info for info in layer_infos(model.sam)}
+
+    # ------------------------------------------------------------------ names
+    def available_layers(self, stage: str | None = None) -> list[str]:
+        """Hook names in module order; ``stage="image"`` / ``"few_shot"`` keeps one stage."""
+        if stage not in (None, IMAGE_STAGE, FEW_SHOT_STAGE):
+            raise ValueError(f"stage: expected None, 'image' or 'few_shot', got {stage!r}")
+        return [name for name, info in self._infos.items() if stage is None or info.stage == stage]
+
+    def layer_info(self, name: str) -> LayerInfo:
+        """The :class:`LayerInfo` of a hook name; ``ValueError`` with close matches when unknown."""
+        if name not in self._infos:
+            close = difflib.get_close_matches(str(name), list(self._infos), n=5, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(
+                f"layer {name!r} is not a hookable layer of this model{hint} "
+                f"(FeatureExtractor.available_layers() lists all {len(self._infos)})"
+            )
+        return self._infos[name]
+
+    def describe_layers(self) -> pd.DataFrame:
+        """One row per layer: ``name, module, stage, description``."""
+        return pd.DataFrame([{"name": i.name, "module": i.module, "stage": i.stage, "description": i.description} for i in self._infos.values()])
+
+    def default_layer(self) -> str:
+        return default_layer(self.model)
+
+    def _image_layer(self, layer: str | None, *, use: str) -> str:
+        """``layer`` (default :meth:`default_layer`), which must be an image-stage layer."""
+        layer = layer or self.default_layer()
+        if self.layer_info(layer).stage != IMAGE_STAGE:
+            raise ValueError(f"layer {layer!r}: {use} use image-stage layers (available_layers('image'))")
+        return layer
+
+    def _resolve(self, return_nodes: ReturnNodes, *, few_shot: bool) -> dict[str, str]:
+        """``return_nodes`` -> ``{layer name: output key}`` (ordered), validated."""
+        if return_nodes is None:
+            mapping = {self.default_layer(): self.default_layer()}
+        elif isinstance(return_nodes, str):
+            mapping = {return_nodes: return_nodes}
+        elif isinstance(return_nodes, Mapping):
+            mapping = {str(k): str(v) for k, v in return_nodes.items()}
+        elif callable(return_nodes):
+            stage = None if few_shot else IMAGE_STAGE
+            mapping = {n: n for n in self.available_layers(stage) if return_nodes(n)}
+            if not mapping:
+                raise ValueError("return_nodes: the predicate selected no layer" + ("" if few_shot else " among the image-stage layers (pass references for few-shot layers)"))
+        elif isinstance(return_nodes, Sequence):
+            mapping = {str(n): str(n) for n in return_nodes}
+        else:
+            raise ValueError(f"return_nodes: expected a name, a list, a dict name -> key or a predicate, got {type(return_nodes).__name__}")
+        if not mapping:
+            raise ValueError("return_nodes: no layer requested")
+        if len(set(mapping.values())) != len(mapping):
+            raise ValueError(f"return_nodes: output keys must be unique, got {list(mapping.values())}")
+        for name in mapping:
+            info = self.layer_info(name)
+            if info.stage == FEW_SHOT_STAGE and not few_shot:
+                raise ValueError(
+                    f"layer {name!r} runs in the few-shot forward (memory attention, memory encoder, mask decoder): "
+                    "pass references= and reference_prompts= to extract it"
+                )
+        return mapping
+
+    # ------------------------------------------------------------------ hooks
+    @contextlib.contextmanager
+    def _recording(self, mapping: Mapping[str, str]) -> Iterator[_Recorder]:
+        recorder = _Recorder(self._infos, mapping)
+        by_module: dict[str, list[str]] = {}
+        for name in mapping:
+            by_module.setdefault(self._infos[name].module, []).append(name)
+        modules = dict(self.model.sam.named_modules())
+        handles = []
+        try:
+            for path, names in by_module.items():
+                handles.append(modules[path].register_forward_hook(recorder.hook_for(names)))
+            yield recorder
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    @contextlib.contextmanager
+    def hooks(self, return_nodes: ReturnNodes = None) -> Iterator[dict[str, torch.Tensor]]:
+        """Record the requested layers during any forward you run inside the block.
+
+        Yields the dict that fills up (``{key: (B, C, H, W)}``, last call wins); hooks are
+        removed on exit, also on error::
+
+            with fx.hooks(["image_encoder.trunk.blocks.11"]) as cache:
+                model.encode_images(x)
+        """
+        with self._recording(self._resolve(return_nodes, few_shot=True)) as recorder:
+            yield recorder.outputs
+
+    # ------------------------------------------------------------------ inputs
+    def _model_input(self, images: Any, *, name: str) -> tuple[torch.Tensor, list[tuple[int, int]] | None]:
+        """Images (paths / PIL / HxWx3 uint8, or a normalised ``(B, 3, S, S)`` tensor) -> model input and sizes."""
+        size = self.model.image_size
+        if isinstance(images, torch.Tensor):
+            if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != (size, size):
+                raise ValueError(f"{name}: expected a normalised (B, 3, {size}, {size}) tensor or a list of images, got {tuple(images.shape)}")
+            return images.float(), None
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            raise ValueError(f"{name}: expected a list of images (got one HxWx3 array: wrap it in a list)")
+        arrays = [load_rgb(image, name=f"{name}[{i}]") for i, image in enumerate(images)]
+        if not arrays:
+            raise ValueError(f"{name}: expected at least one image")
+        return batch_to_model_input(arrays, size), [a.shape[:2] for a in arrays]
+
+    def _reference_inputs(self, references: Any, prompts: Any) -> tuple[torch.Tensor, list[PromptInputs]]:
+        if prompts is None:
+            raise ValueError("reference_prompts: required with references= (one prompt per reference)")
+        prompts = list(prompts)
+        tensor, sizes = self._model_input(references, name="references")
+        if len(prompts) != tensor.shape[0]:
+            raise ValueError(f"reference_prompts: {len(prompts)} prompts for {tensor.shape[0]} references (one per reference)")
+        inputs = []
+        for i, prompt in enumerate(prompts):
+            if isinstance(prompt, PromptInputs):
+                inputs.append(prompt)
+                continue
+            if sizes is None:
+                raise ValueError(f"reference_prompts[{i}]: with a reference tensor, give sam2-ready PromptInputs")
+            prompt = as_prompt(prompt, name=f"reference_prompts[{i}]")
+            prompt.validate(*sizes[i], name=f"reference_prompts[{i}]")
+            inputs.append(prompt_to_inputs(prompt, height=sizes[i][0], width=sizes[i][1], image_size=self.model.image_size))
+        return tensor, inputs
+
+    # ------------------------------------------------------------------ extraction
+    @torch.no_grad()
+    def extract(
+        self,
+        images: Any,
+        return_nodes: ReturnNodes = None,
+        *,
+        adapters: bool | None = None,
+        references: Any = None,
+        reference_prompts: Sequence[Any] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Everything asked for, from one forward of ``images``.
+
+        Args:
+            images: a list of images (paths, PIL, ``HxWx3`` uint8 of any size) or a normalised
+                ``(B, 3, S, S)`` tensor (``model.preprocess``-style).
+            return_nodes: a layer name, a list of names, a dict name -> output key, or a
+                predicate on names (over the image-stage layers, or all layers when references are
+                given); ``None``: :func:`default_layer`.
+            adapters: ``True`` SANSA, ``False`` frozen SAM2, ``None`` the model's current state.
+            references: k reference images (as ``images``) for few-shot layers.
+            reference_prompts: one prompt per reference (``Mask``/``Points``/``Box``/``Scribble``,
+                an ``HxW`` bool mask, or sam2-ready ``PromptInputs``).
+
+        Returns:
+            ``{key: tensor (B, C, H, W)}`` on the model's device, detached, in request order.
+        """
+        few_shot = references is not None
+        mapping = self._resolve(return_nodes, few_shot=few_shot)
+        x, _ = self._model_input(images, name="images")
+        device = self.model.device
+        needs_memory_encoder = any(self._infos[n].module.startswith("memory_encoder") for n in mapping)
+        state = self.model.adapters_enabled if adapters is None else bool(adapters)
+        with self.model.adapters(state), self._recording(mapping) as recorder:
+            if not few_shot:
+                self.model.encode_images(x.to(device))
+            else:
+                ref_tensor, ref_inputs = self._reference_inputs(references, reference_prompts)
+                with recorder.paused():
+                    memory = self.model.reference_memory(ref_tensor.to(device), ref_inputs)
+                feats = self.model.encode_images(x.to(device))
+                output = self.model.segment(feats, memory)
+                if needs_memory_encoder:
+                    self.model.write_memory(feats, output, frame=1, conditioning=False)
+        missing = [key for key in mapping.values() if key not in recorder.outputs]
+        if missing:  # pragma: no cover - every listed layer runs in these forwards
+            raise RuntimeError(f"layers {missing} did not run in this forward")
+        return {key: recorder.outputs[key] for key in mapping.values()}
+
+    def _batches(self, n: int, desc: str) -> Iterator[slice]:
+        starts = range(0, n, self.batch_size)
+        for start in tqdm(starts, desc=desc, unit="batch", file=sys.stderr, disable=not self.progress, leave=False):
+            yield slice(start, min(start + self.batch_size, n))
+
+    def dense_features(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        layer: str | None = None,
+        adapters: bool | None = None,
+        size: int | tuple[int, int] | None = None,
+        dtype: torch.dtype = torch.float32,
+        references: Any = None,
+        reference_prompts: Sequence[Any] | None = None,
+    ) -> torch.Tensor:
+        """Per-pixel features of every image, batched: ``(N, C, h, w)`` on the CPU.
+
+        ``size`` bilinearly resizes the maps (``align_corners=False``) to ``(h, w)``; ``None`` keeps
+        the layer's own grid. ``dtype`` of the result (``torch.float16`` halves the memory).
+        """
+        layer = layer or self.default_layer()
+        images = list(images)
+        chunks = []
+        for part in self._batches(len(images), desc=f"dense {layer}"):
+            out = self.extract(images[part], layer, adapters=adapters, references=references, reference_prompts=reference_prompts)[layer]
+            if size is not None:
+                out = F.interpolate(out.float(), size=(size, size) if isinstance(size, int) else tuple(size), mode="bilinear", align_corners=False)
+            chunks.append(out.to("cpu", dtype))
+        if not chunks:
+            raise ValueError("images: expected at least one image")
+        return torch.cat(chunks)
+
+    def object_features(
+        self,
+        images: Sequence[ImageInput],
+        masks: Sequence[Any],
+        *,
+        labels: Sequence[Any] | None = None,
+        image_ids: Sequence[Any] | None = None,
+        layer: str | None = None,
+        pooling: str = "mask_mean",
+        threshold: float = 0.5,
+        adapters: bool | None = None,
+        min_area: int = 0,
+        class_names: Callable[[ClassId], str] | None = None,
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """One feature vector per object instance.
+
+        Args:
+            images: N images (paths, PIL or ``HxWx3`` uint8; any sizes).
+            masks: one entry per image: an :class:`~sansa_probe.data.Instance`, a list of them,
+                an ``HxW`` bool mask, a ``(K, H, W)`` stack or a list of masks (each the image's size).
+            labels: for raw masks, the class of each (a scalar or list per image).
+            image_ids: N ids for the table (default ``0..N-1``).
+            layer: hook name (default :func:`default_layer`); an image-stage layer.
+            pooling, threshold: see :mod:`sansa_probe.features.pooling`.
+            adapters: ``True`` / ``False`` / ``None`` (current state).
+            min_area: skip objects with fewer mask pixels (image resolution).
+            class_names: optional ``class_id -> name`` for a ``class_name`` column.
+
+        Returns:
+            ``(table, X)``: ``table`` has one row per object, columns ``image_index, image_id,
+            instance_id, class_id, area, coverage`` (+ ``class_name``); ``coverage`` is the mask
+            area in feature cells (sum of the cell coverages). ``X`` float32 ``(N_objects, C)``.
+        """
+        check_pooling(pooling)
+        layer = self._image_layer(layer, use="object features")
+        images = list(images)
+        masks = list(masks)
+        if len(masks) != len(images):
+            raise ValueError(f"masks: expected one entry per image ({len(images)}), got {len(masks)}")
+        if labels is not None and len(labels) != len(images):
+            raise ValueError(f"labels: expected one entry per image ({len(images)}), got {len(labels)}")
+        if image_ids is not None and len(image_ids) != len(images):
+            raise ValueError(f"image_ids: expected {len(images)} ids, got {len(image_ids)}")
+        arrays = [load_rgb(image, name=f"images[{i}]") for i, image in enumerate(images)]
+        objects = []
+        for i, entry in enumerate(masks):
+            instances = as_object_list(entry, None if labels is None else labels[i], index=i)
+            checked = [(inst, check_object_mask(inst.mask, arrays[i].shape[:2], name=f"masks[{i}][{k}]")) for k, inst in enumerate(instances)]
+            objects.append([(inst, m) for inst, m in checked if m.any() and int(m.sum()) >= int(min_area)])
+        rows, vectors = [], []
+        for part in self._batches(len(arrays), desc=f"objects {layer}"):
+            if not any(objects[i] for i in range(part.start, part.stop)):
+                continue
+            fmap = self.extract(arrays[part], layer, adapters=adapters)[layer]
+            for offset, i in enumerate(range(part.start, part.stop)):
+                for inst, mask in objects[i]:
+                    coverage = mask_coverage(mask, fmap.shape[-2:])
+                    vectors.append(pool_object(fmap[offset], coverage, pooling=pooling, threshold=threshold).cpu())
+                    row = {"image_index": i, "image_id": image_ids[i] if image_ids is not None else i, "instance_id": inst.instance_id,
+                           "class_id": inst.class_id, "area": int(mask.sum()), "coverage": float(coverage.sum())}
+                    if class_names is not None:
+                        row["class_name"] = class_names(inst.class_id)
+                    rows.append(row)
+        columns = ["image_index", "image_id", "instance_id", "class_id", "area", "coverage"] + (["class_name"] if class_names else [])
+        table = pd.DataFrame(rows, columns=columns)
+        X = torch.stack(vectors).numpy().astype(np.float32) if vectors else np.zeros((0, 0), np.float32)
+        return table, X
