@@ -21,30 +21,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sansa_probe.cli import model_from_args, run_main
-from sansa_probe.features import (
-    FeatureExtractor,
-    ProbeSplits,
-    add_probe_arguments,
-    data_hint,
-    extractor_from_args,
-    models_to_run,
-    parse_options,
-    print_layers,
-    probe_splits,
-    resolve_checkpoint,
-    semantic_label_maps,
-    write_run_config,
-    write_table,
-)
-from sansa_probe.probes import LinearProbe, plot_linear_probe, save_figure
+from sansa_probe.cli import model_from_args
+from sansa_probe.features import FeatureExtractor, ProbeSplits, semantic_label_maps
+from sansa_probe.probes import LinearProbe, plot_linear_probe
+from sansa_probe.probes.cli import ProbeRun, probe_parser, run_probe
 
 __all__ = ["main", "build_parser", "compute", "figures"]
+
+PROG = "sansa_probe.linear_probe"
 
 
 def compute(
@@ -100,8 +88,7 @@ def figures(tables: Mapping[str, pd.DataFrame]) -> dict[str, Figure]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sansa_probe.linear_probe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_probe_arguments(parser, dataset="coco20i")
+    parser = probe_parser(PROG, __doc__, dataset="coco20i")
     probe = parser.add_argument_group("probe")
     probe.add_argument("--train-fold", type=int, default=None, help="fold whose training split gives the training images (default: the first that holds the classes)")
     probe.add_argument("--label-size", type=int, default=None, help="side of the label maps (default: 4x the feature grid)")
@@ -113,33 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_main(lambda: _run(args), prog="sansa_probe.linear_probe")
+    return run_probe(build_parser().parse_args(argv), prog=PROG, build=model_from_args, body=_body)
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.list_layers:
-        return print_layers(model_from_args, args)
-    if args.out is None:
-        raise ValueError("--out: required (the output folder)")
-    models = models_to_run(args)
-    with data_hint("sansa_probe.linear_probe", args):
-        splits = probe_splits(args.dataset, args.fold, root=args.data_root, train_fold=args.train_fold, **parse_options(args.dataset_option))
-    checkpoint = resolve_checkpoint(args, dataset=args.dataset, fold=args.fold, needed="sansa" in models)
-    extractor = extractor_from_args(model_from_args(args, adapters=checkpoint), args)
-    tables = compute(extractor, splits, models=models, layer=args.layer, images_per_class=args.images_per_class or None,
+def _body(run: ProbeRun) -> None:
+    args = run.args
+    splits = run.splits()
+    tables = compute(run.extractor(), splits, models=run.models, layer=args.layer, images_per_class=args.images_per_class or None,
                      max_images=args.max_images, seed=args.seed, label_size=args.label_size, epochs=args.epochs,
                      batch_size=args.probe_batch_size, lr=args.lr, weight_decay=args.weight_decay)
-    out = Path(args.out)
-    for name, table in tables.items():
-        write_table(table, out / name)
-    for name, figure in figures(tables).items():
-        save_figure(figure, out / name)
-    write_run_config(args, out, checkpoint=checkpoint, train_fold=splits.train_fold, classes=[str(c) for c in splits.classes])
+    run.write(tables, figures, train_fold=splits.train_fold, classes=[str(c) for c in splits.classes])
     for row in tables["summary"].query("metric == 'miou_percent'").itertuples():
         print(f"{row.model}: linear-probe mIoU {row.value:.1f}%", file=sys.stderr)
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

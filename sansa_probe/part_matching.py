@@ -24,30 +24,20 @@ import argparse
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sansa_probe.cli import model_from_args, run_main
-from sansa_probe.data import Instance, SegmentationSource, get_dataset
-from sansa_probe.features import (
-    FeatureExtractor,
-    add_probe_arguments,
-    data_hint,
-    extractor_from_args,
-    masks_to_grid,
-    models_to_run,
-    parse_options,
-    print_layers,
-    resolve_checkpoint,
-    write_run_config,
-    write_table,
-)
-from sansa_probe.probes import PartMatching, plot_part_matching, save_figure
+from sansa_probe.cli import model_from_args
+from sansa_probe.data import Instance, SegmentationSource
+from sansa_probe.features import FeatureExtractor, masks_to_grid
+from sansa_probe.probes import PartMatching, plot_part_matching
+from sansa_probe.probes.cli import ProbeRun, probe_parser, run_probe
 
 __all__ = ["main", "build_parser", "ObjectPair", "dataset_pairs", "compute", "figures"]
+
+PROG = "sansa_probe.part_matching"
 
 
 @dataclass
@@ -167,8 +157,7 @@ def figures(tables: Mapping[str, pd.DataFrame], pairs: Sequence[ObjectPair], *, 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sansa_probe.part_matching", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_probe_arguments(parser, dataset="pascal_part", split=True)
+    parser = probe_parser(PROG, __doc__, dataset="pascal_part", split=True)
     probe = parser.add_argument_group("probe")
     probe.add_argument("--max-pairs", type=int, default=8, help="image pairs (default 8)")
     probe.add_argument("--pairs-per-class", type=int, default=1, help="pairs per class (default 1)")
@@ -179,34 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_main(lambda: _run(args), prog="sansa_probe.part_matching")
+    return run_probe(build_parser().parse_args(argv), prog=PROG, build=model_from_args, body=_body)
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.list_layers:
-        return print_layers(model_from_args, args)
-    if args.out is None:
-        raise ValueError("--out: required (the output folder)")
+def _body(run: ProbeRun) -> None:
+    args = run.args
     if args.max_pairs < 1 or args.pairs_per_class < 1 or args.clusters < 1:
         raise ValueError("--max-pairs/--pairs-per-class/--clusters: expected positive counts")
-    models = models_to_run(args)
-    with data_hint("sansa_probe.part_matching", args):
-        source = get_dataset(args.dataset, fold=args.fold, split=args.split, root=args.data_root, **parse_options(args.dataset_option))
-    pairs = dataset_pairs(source, max_pairs=args.max_pairs, pairs_per_class=args.pairs_per_class, seed=args.seed)
-    checkpoint = resolve_checkpoint(args, dataset=args.dataset, fold=args.fold, needed="sansa" in models)
-    extractor = extractor_from_args(model_from_args(args, adapters=checkpoint), args)
-    tables = compute(extractor, pairs, models=models, layer=args.layer, feature_size=args.feature_size, n_clusters=args.clusters, seed=args.seed)
-    out = Path(args.out)
-    for name, table in tables.items():
-        write_table(table, out / name)
-    for name, figure in figures(tables, pairs, max_rows=args.figure_pairs).items():
-        save_figure(figure, out / name)
-    write_run_config(args, out, checkpoint=checkpoint, pairs=[list(p.image_ids) for p in pairs])
+    pairs = dataset_pairs(run.dataset(args.split), max_pairs=args.max_pairs, pairs_per_class=args.pairs_per_class, seed=args.seed)
+    tables = compute(run.extractor(), pairs, models=run.models, layer=args.layer, feature_size=args.feature_size, n_clusters=args.clusters,
+                     seed=args.seed)
+    run.write(tables, lambda t: figures(t, pairs, max_rows=args.figure_pairs), pairs=[list(p.image_ids) for p in pairs])
     for row in tables["summary"].query("metric in ['mean_matched_cosine', 'part_agreement']").itertuples():
         print(f"{row.model}: {row.metric} {row.value:.3f}", file=sys.stderr)
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

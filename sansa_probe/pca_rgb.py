@@ -19,7 +19,6 @@ in_mask), ``scores.{csv,json}`` (variance captured by the 3 components), ``pca_r
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -27,27 +26,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sansa_probe.cli import model_from_args, run_main
-from sansa_probe.data import get_dataset
-from sansa_probe.features import (
-    FeatureExtractor,
-    add_probe_arguments,
-    data_hint,
-    extractor_from_args,
-    masks_to_grid,
-    models_to_run,
-    parse_options,
-    print_layers,
-    resolve_checkpoint,
-    select_images,
-    write_run_config,
-    write_table,
-)
+from sansa_probe.cli import model_from_args
+from sansa_probe.features import FeatureExtractor, masks_to_grid, select_images
 from sansa_probe.images import load_rgb
-from sansa_probe.probes import PCARGB, plot_pca_rgb, save_figure
+from sansa_probe.probes import PCARGB, plot_pca_rgb
+from sansa_probe.probes.cli import ProbeRun, probe_parser, run_probe
 from sansa_probe.utils.masks import load_binary_png
 
 __all__ = ["main", "build_parser", "compute", "figures", "dataset_images"]
+
+PROG = "sansa_probe.pca_rgb"
 
 
 def dataset_images(source, *, n_images: int, seed: int = 0) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
@@ -110,8 +98,7 @@ def figures(tables: Mapping[str, pd.DataFrame], images: Sequence[np.ndarray]) ->
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sansa_probe.pca_rgb", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_probe_arguments(parser, dataset="coco20i", split=True)
+    parser = probe_parser(PROG, __doc__, dataset="coco20i", split=True)
     probe = parser.add_argument_group("probe")
     probe.add_argument("--n-images", type=int, default=3, help="images of the split in dataset mode (default 3)")
     probe.add_argument("--image", action="append", default=[], help="file mode: an image (repeat)")
@@ -122,16 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_main(lambda: _run(args), prog="sansa_probe.pca_rgb")
+    return run_probe(build_parser().parse_args(argv), prog=PROG, build=model_from_args, body=_body)
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.list_layers:
-        return print_layers(model_from_args, args)
-    if args.out is None:
-        raise ValueError("--out: required (the output folder)")
-    models = models_to_run(args)
+def _body(run: ProbeRun) -> None:
+    args = run.args
     if args.image:
         if args.mask and len(args.mask) != len(args.image):
             raise ValueError(f"--mask: {len(args.mask)} masks for {len(args.image)} --image files (give one per image, or none)")
@@ -145,20 +127,10 @@ def _run(args: argparse.Namespace) -> int:
     else:
         if args.n_images < 1:
             raise ValueError(f"--n-images: expected a positive count, got {args.n_images}")
-        with data_hint("sansa_probe.pca_rgb", args):
-            source = get_dataset(args.dataset, fold=args.fold, split=args.split, root=args.data_root, **parse_options(args.dataset_option))
-        ids, images, masks = dataset_images(source, n_images=args.n_images, seed=args.seed)
-    checkpoint = resolve_checkpoint(args, dataset=args.dataset, fold=args.fold, needed="sansa" in models)
-    extractor = extractor_from_args(model_from_args(args, adapters=checkpoint), args)
-    tables = compute(extractor, images, masks, models=models, image_ids=ids, layer=args.layer, feature_size=args.feature_size, quantile=args.quantile)
-    out = Path(args.out)
-    for name, table in tables.items():
-        write_table(table, out / name)
-    for name, figure in figures(tables, images).items():
-        save_figure(figure, out / name)
-    write_run_config(args, out, checkpoint=checkpoint, image_ids=list(ids))
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
+        ids, images, masks = dataset_images(run.dataset(args.split), n_images=args.n_images, seed=args.seed)
+    tables = compute(run.extractor(), images, masks, models=run.models, image_ids=ids, layer=args.layer, feature_size=args.feature_size,
+                     quantile=args.quantile)
+    run.write(tables, lambda t: figures(t, images), image_ids=list(ids))
 
 
 if __name__ == "__main__":

@@ -23,23 +23,15 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sansa_probe.cli import model_from_args, run_main
-from sansa_probe.data import SegmentationSource, get_dataset
-from sansa_probe.features import (
-    FeatureExtractor,
-    add_probe_arguments,
-    data_hint,
-    extractor_from_args,
-    models_to_run,
-    parse_options,
-    print_layers,
-    resolve_checkpoint,
-    write_run_config,
-    write_table,
-)
-from sansa_probe.probes import Projection2D, plot_projection, save_figure, write_projection_html
+from sansa_probe.cli import model_from_args
+from sansa_probe.data import SegmentationSource
+from sansa_probe.features import FeatureExtractor
+from sansa_probe.probes import Projection2D, plot_projection, write_projection_html
+from sansa_probe.probes.cli import ProbeRun, probe_parser, run_probe
 
 __all__ = ["main", "build_parser", "compute", "figures", "write_html"]
+
+PROG = "sansa_probe.projection"
 
 
 def compute(
@@ -90,8 +82,7 @@ def write_html(tables: Mapping[str, pd.DataFrame], out: str | Path) -> list[Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sansa_probe.projection", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_probe_arguments(parser, dataset="coco20i", split=True)
+    parser = probe_parser(PROG, __doc__, dataset="coco20i", split=True)
     probe = parser.add_argument_group("probe")
     probe.add_argument("--method", choices=["pca", "umap"], default="pca", help="2-D projection (default pca, as the paper)")
     probe.add_argument("--pooling", choices=["mask_mean", "mask_threshold", "mask_max"], default="mask_mean", help="object pooling on the feature grid")
@@ -101,33 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_main(lambda: _run(args), prog="sansa_probe.projection")
+    return run_probe(build_parser().parse_args(argv), prog=PROG, build=model_from_args, body=_body)
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.list_layers:
-        return print_layers(model_from_args, args)
-    if args.out is None:
-        raise ValueError("--out: required (the output folder)")
-    models = models_to_run(args)
-    with data_hint("sansa_probe.projection", args):
-        source = get_dataset(args.dataset, fold=args.fold, split=args.split, root=args.data_root, **parse_options(args.dataset_option))
-    checkpoint = resolve_checkpoint(args, dataset=args.dataset, fold=args.fold, needed="sansa" in models)
-    extractor = extractor_from_args(model_from_args(args, adapters=checkpoint), args)
-    tables = compute(extractor, source, models=models, layer=args.layer, method=args.method, images_per_class=args.images_per_class or None,
+def _body(run: ProbeRun) -> None:
+    args = run.args
+    source = run.dataset(args.split)
+    tables = compute(run.extractor(), source, models=run.models, layer=args.layer, method=args.method, images_per_class=args.images_per_class or None,
                      max_images=args.max_images, seed=args.seed, pooling=args.pooling, n_neighbors=args.n_neighbors, min_dist=args.min_dist)
-    out = Path(args.out)
-    for name, table in tables.items():
-        write_table(table, out / name)
-    for name, figure in figures(tables).items():
-        save_figure(figure, out / name)
-    write_html(tables, out)
-    write_run_config(args, out, checkpoint=checkpoint)
+    run.write(tables, figures)
+    write_html(tables, run.out)
     for row in tables["scores"].query("metric == 'silhouette_2d'").itertuples():
         print(f"{row.model}: silhouette of the classes in 2-D {row.value:.3f}", file=sys.stderr)
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

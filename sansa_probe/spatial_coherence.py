@@ -43,22 +43,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sansa_probe.cli import model_from_args, run_main
-from sansa_probe.features import (
-    FeatureExtractor,
-    add_probe_arguments,
-    extractor_from_args,
-    models_to_run,
-    print_layers,
-    resolve_checkpoint,
-    write_run_config,
-    write_table,
-)
+from sansa_probe.cli import model_from_args
+from sansa_probe.features import FeatureExtractor
 from sansa_probe.images import list_images, load_rgb
-from sansa_probe.probes import SpatialCoherence, plot_spatial_coherence, save_figure
+from sansa_probe.probes import SpatialCoherence, plot_spatial_coherence
+from sansa_probe.probes.cli import ProbeRun, probe_parser, run_probe
 from sansa_probe.utils.masks import load_binary_png
 
 __all__ = ["main", "build_parser", "SETTINGS", "PairSet", "folder_pairs", "synthetic_pairs", "compute", "figures"]
+
+PROG = "sansa_probe.spatial_coherence"
 
 # setting -> (appearance continuity, spatial continuity), as table 12's columns
 SETTINGS = {"video": (True, True), "flipped": (True, False), "independent": (False, False)}
@@ -205,9 +199,8 @@ def figures(tables: Mapping[str, pd.DataFrame]) -> dict[str, Figure]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sansa_probe.spatial_coherence", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_probe_arguments(parser, dataset=None, checkpoint_help="adapter checkpoint (default: $SANSA_CHECKPOINTS/<setting>/"
-                        "<--checkpoint-dataset>/fold<--checkpoint-fold>.pt); 'none': fresh adapters")
+    parser = probe_parser(PROG, __doc__, dataset=None, checkpoint_help="adapter checkpoint (default: $SANSA_CHECKPOINTS/<setting>/"
+                          "<--checkpoint-dataset>/fold<--checkpoint-fold>.pt); 'none': fresh adapters")
     data = parser.add_argument_group("pairs")
     data.add_argument("--frames", action="append", default=[], help="a folder of consecutive frames (one video; repeatable)")
     data.add_argument("--masks", action="append", default=[], help="object mask folder per --frames (<frame stem>.png); default: whole frames")
@@ -227,18 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_main(lambda: _run(args), prog="sansa_probe.spatial_coherence")
+    return run_probe(build_parser().parse_args(argv), prog=PROG, build=model_from_args, body=_body)
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.list_layers:
-        return print_layers(model_from_args, args)
-    if args.out is None:
-        raise ValueError("--out: required (the output folder)")
+def _body(run: ProbeRun) -> None:
+    args = run.args
     if args.stride < 1:
         raise ValueError(f"--stride: expected a positive frame step, got {args.stride}")
-    models = models_to_run(args)
     if args.frames:
         pair_set = folder_pairs(args.frames, args.masks or None, independent=args.independent, independent_masks=args.independent_masks,
                                 stride=args.stride, max_pairs=args.max_pairs)
@@ -249,18 +237,11 @@ def _run(args: argparse.Namespace) -> int:
                                    stride=args.stride, max_pairs=args.max_pairs)
     if "independent" not in pair_set.pairs:
         print("note: one video and no --independent folder: the 'independent' setting is left out", file=sys.stderr)
-    checkpoint = resolve_checkpoint(args, dataset=args.checkpoint_dataset, fold=args.checkpoint_fold, needed="sansa" in models)
-    extractor = extractor_from_args(model_from_args(args, adapters=checkpoint), args)
-    tables = compute(extractor, pair_set, models=models, layer=args.layer, restrict_to_target_mask=args.restrict_to_target_mask, outside=args.outside)
-    out = Path(args.out)
-    for name, table in tables.items():
-        write_table(table, out / name)
-    for name, figure in figures(tables).items():
-        save_figure(figure, out / name)
-    write_run_config(args, out, checkpoint=checkpoint)
+    extractor = run.extractor(dataset=args.checkpoint_dataset, fold=args.checkpoint_fold)
+    tables = compute(extractor, pair_set, models=run.models, layer=args.layer, restrict_to_target_mask=args.restrict_to_target_mask,
+                     outside=args.outside)
+    run.write(tables, figures)
     print(tables["table12"].to_string(index=False), file=sys.stderr)
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,22 @@
-"""Command-line pieces shared by the probe commands (``python -m sansa_probe.pca`` and its siblings)."""
+"""Command-line layer of the probe commands (``python -m sansa_probe.pca`` and its siblings).
+
+Every probe command is a thin shell: its parser is :func:`probe_parser` plus its own ``probe``
+options, its ``main`` is :func:`run_probe`, and its body gets a :class:`ProbeRun` that does the
+steps all of them share, in the same order: read the inputs (:meth:`ProbeRun.dataset`,
+:meth:`ProbeRun.splits`), resolve the adapter checkpoint and build the model
+(:meth:`ProbeRun.extractor`), then write tables, figures and ``config.json`` (:meth:`ProbeRun.write`)::
+
+    def main(argv=None):
+        return run_probe(build_parser().parse_args(argv), prog=PROG, build=model_from_args, body=_body)
+
+    def _body(run: ProbeRun) -> None:
+        splits = run.splits()
+        tables = compute(run.extractor(), splits, models=run.models, ...)
+        run.write(tables, figures, train_fold=splits.train_fold)
+
+``--list-layers`` and the required ``--out`` are handled by :func:`run_probe` before the body runs;
+"wrote <out>" is printed after it.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +24,24 @@ import argparse
 import contextlib
 import json
 import os
+import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from sansa_probe.cli import add_model_arguments
-from sansa_probe.features import MODELS, FeatureExtractor
+from sansa_probe.cli import add_model_arguments, run_main
+from sansa_probe.data import SegmentationSource, get_dataset
+from sansa_probe.features import MODELS, FeatureExtractor, ProbeSplits, probe_splits
 from sansa_probe.model.sansa import SansaModel
+from sansa_probe.probes.plots import save_figure
 from sansa_probe.utils.io import atomic_write_json, atomic_write_text
 
 __all__ = [
+    "ProbeRun",
     "add_probe_arguments",
     "data_hint",
     "default_checkpoint",
@@ -26,10 +49,100 @@ __all__ = [
     "models_to_run",
     "parse_options",
     "print_layers",
+    "probe_parser",
     "resolve_checkpoint",
+    "run_probe",
     "write_run_config",
     "write_table",
 ]
+
+Tables = Mapping[str, pd.DataFrame]
+ModelBuilder = Callable[..., SansaModel]  # (args, **overrides) -> model, as sansa_probe.cli.model_from_args
+
+
+# ============================================================================ one run of a probe command
+
+
+def probe_parser(prog: str, description: str | None, **options: Any) -> argparse.ArgumentParser:
+    """The parser of ``python -m <prog>`` with the shared probe arguments (``options`` go to
+    :func:`add_probe_arguments`); the command adds its own ``probe`` group."""
+    parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_probe_arguments(parser, **options)
+    return parser
+
+
+def run_probe(args: argparse.Namespace, *, prog: str, build: ModelBuilder, body: Callable[[ProbeRun], None]) -> int:
+    """A probe command's ``main`` after parsing: ``--list-layers`` prints the layers of the model
+    ``build`` makes; otherwise ``--out`` is required and ``body`` runs on a :class:`ProbeRun`.
+    Expected user errors become one line on stderr and exit code 2 (:func:`sansa_probe.cli.run_main`)."""
+
+    def command() -> int:
+        if args.list_layers:
+            return print_layers(build, args)
+        if args.out is None:
+            raise ValueError("--out: required (the output folder)")
+        run = ProbeRun(args, prog=prog, build=build)
+        body(run)
+        print(f"wrote {run.out}", file=sys.stderr)
+        return 0
+
+    return run_main(command, prog=prog)
+
+
+class ProbeRun:
+    """What a probe command's body shares with its siblings.
+
+    Attributes:
+        args: the parsed arguments.
+        prog: the command's module (``sansa_probe.pca``), for error hints.
+        models: ``{table name: adapters on}`` to run (:func:`models_to_run`).
+        out: the output folder.
+        checkpoint: the adapter checkpoint loaded by :meth:`extractor` (``None`` before, or for
+            fresh adapters / frozen SAM2 only).
+    """
+
+    def __init__(self, args: argparse.Namespace, *, prog: str, build: ModelBuilder) -> None:
+        self.args = args
+        self.prog = prog
+        self.models = models_to_run(args)
+        self.out = Path(args.out)
+        self.checkpoint: str | None = None
+        self._build = build
+
+    def dataset(self, split: str) -> SegmentationSource:
+        """``--dataset``'s ``--fold`` and ``split`` (with ``--data-root`` and ``--dataset-option``);
+        a missing dataset names the same command on the procedural benchmark (:func:`data_hint`)."""
+        args = self.args
+        with data_hint(self.prog, args):
+            return get_dataset(args.dataset, fold=args.fold, split=split, root=args.data_root, **parse_options(args.dataset_option))
+
+    def splits(self) -> ProbeSplits:
+        """The fold's training and evaluation sources (:func:`~sansa_probe.features.probe_splits`,
+        with ``--train-fold``)."""
+        args = self.args
+        with data_hint(self.prog, args):
+            return probe_splits(args.dataset, args.fold, root=args.data_root, train_fold=args.train_fold, **parse_options(args.dataset_option))
+
+    def extractor(self, *, dataset: str | None = None, fold: int | None = None) -> FeatureExtractor:
+        """Resolve the adapter checkpoint of ``dataset`` / ``fold`` (default ``--dataset`` / ``--fold``;
+        required when SANSA runs), build the model with it and wrap it in a feature extractor."""
+        args = self.args
+        self.checkpoint = resolve_checkpoint(args, dataset=args.dataset if dataset is None else dataset,
+                                             fold=args.fold if fold is None else fold, needed="sansa" in self.models)
+        return extractor_from_args(self._build(args, adapters=self.checkpoint), args)
+
+    def write(self, tables: Tables, figures: Callable[[Tables], Mapping[str, Figure]], **config: Any) -> None:
+        """Each table as ``<out>/<name>.{csv,json}``, then each figure of ``figures(tables)`` as
+        ``<out>/<name>.{png,pdf}``, then ``config.json`` (the arguments, the checkpoint and ``config``)."""
+        for name, table in tables.items():
+            write_table(table, self.out / name)
+        for name, figure in figures(tables).items():
+            save_figure(figure, self.out / name)
+        write_run_config(self.args, self.out, checkpoint=self.checkpoint, **config)
+
+
+# ============================================================================ arguments, checkpoints, outputs
+
 
 def add_probe_arguments(parser: argparse.ArgumentParser, *, dataset: str | None = "coco20i", split: bool = False,
                         checkpoint_help: str | None = None) -> None:
