@@ -29,7 +29,6 @@ and the mean over folds with ``--all-folds``), ``episodes.csv`` (one row per epi
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import hashlib
 import importlib.metadata
@@ -46,7 +45,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
@@ -60,6 +58,7 @@ from sansa_probe.model.sansa import SansaModel
 from sansa_probe.negatives import choose_semantic_negatives, next_negative_click
 from sansa_probe.prompts import PROMPT_TYPES, Mask, Prompt, make_prompt
 from sansa_probe.utils.distributed import all_gather_objects, distributed
+from sansa_probe.utils.precision import inference_autocast, upsample_logits
 from sansa_probe.utils.io import atomic_write_json, atomic_write_text
 
 __all__ = [
@@ -180,20 +179,13 @@ def _single(batch: list[PreparedEpisode]) -> PreparedEpisode:
 
 def logits_to_mask(low_res_logits: torch.Tensor, size: tuple[int, int], threshold: float = 0.0) -> np.ndarray:
     """``(1, 1, h, w)`` logits -> ``HxW`` bool at ``size = (H, W)``: bilinear resize, then ``> threshold``."""
-    logits = F.interpolate(low_res_logits.float(), size=tuple(size), mode="bilinear", align_corners=False)[0, 0]
-    return (logits > threshold).cpu().numpy()
+    return (upsample_logits(low_res_logits, size)[0, 0] > threshold).cpu().numpy()
 
 
 def _foreground_iou(pred: np.ndarray, target: np.ndarray, ignore: np.ndarray | None) -> float:
     valid = np.ones_like(target) if ignore is None else ~ignore
     union = int(np.count_nonzero((pred | target) & valid))
     return 100.0 * int(np.count_nonzero(pred & target & valid)) / max(union, 1)
-
-
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _running_miou(metric: FewShotSegmentationMetric) -> float:
@@ -289,7 +281,7 @@ def evaluate_episodes(
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), _autocast(model.device, autocast), tqdm(
+        with torch.no_grad(), inference_autocast(model.device, autocast), tqdm(
             total=len(dataset), desc=description, unit="ep", disable=not progress, file=sys.stderr
         ) as bar:
             for episode in loader:

@@ -11,19 +11,18 @@ their own cached memory, computed on first use) and reused for every target.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from sansa_probe.images import ImageInput, batch_to_model_input, load_rgb
 from sansa_probe.model.memory import MemoryEntry
 from sansa_probe.model.prompting import PromptInputs, points_to_inputs, prompt_to_inputs
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.prompts.types import Mask, Points, as_prompt
+from sansa_probe.utils.precision import inference_autocast, upsample_logits
 
 __all__ = ["Prediction", "SansaPredictor"]
 
@@ -105,9 +104,7 @@ class SansaPredictor:
         return len(self._reference_prompts)
 
     def _context(self):
-        if self.autocast and self.model.device.type == "cuda":
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return inference_autocast(self.model.device, self.autocast)
 
     def _reference_memory(self) -> list[MemoryEntry]:
         if self._reference_tensors is None:
@@ -154,6 +151,6 @@ class SansaPredictor:
 
     def _to_prediction(self, low_res: torch.Tensor, score: float, size: tuple[int, int]) -> Prediction:
         # as sam2's video predictor: low-resolution logits straight to the original size
-        logits = F.interpolate(low_res.float(), size=size, mode="bilinear", align_corners=False)[0, 0]
+        logits = upsample_logits(low_res, size)[0, 0]
         logits = logits.cpu().numpy().astype(np.float32)
         return Prediction(mask=logits > self.threshold, logits=logits, score=score)
