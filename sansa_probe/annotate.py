@@ -3,6 +3,11 @@
     python -m sansa_probe.annotate --references refs.yaml --targets photos/ --out labels/
     torchrun --nproc_per_node 4 -m sansa_probe.annotate --references refs.yaml --targets photos/ --out labels/
 
+From Python (one model, many jobs)::
+
+    from sansa_probe.annotate import annotate, collect_targets, load_references
+    result = annotate(model, load_references("refs.yaml"), collect_targets(["photos/"]), "labels/")
+
 The large-scale annotation of paper appendix C (table 6): every class's reference memory is
 computed once; every target is encoded once and segmented for every class from that one
 encoding (memory attention + mask decoder per class).
@@ -70,7 +75,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -545,17 +550,16 @@ def _prepare_out(out: Path, settings: dict, num_chunks: int, info: DistInfo, ove
 
 
 def _annotations_of_image(
-    logits: torch.Tensor, scores: torch.Tensor, size: tuple[int, int], options: AnnotateOptions
+    logits: torch.Tensor, scores: Sequence[float], peaks: Sequence[float], size: tuple[int, int], options: AnnotateOptions
 ) -> list[tuple[int, dict, np.ndarray]]:
     """One image's kept predictions ``(class position, COCO fields, HxW uint8 mask)``.
 
-    ``logits`` ``(C, h, w)`` low resolution, ``scores`` ``(C,)``. As ``SansaPredictor``, logits go
-    bilinearly to ``size`` and are thresholded there. A class whose low-resolution logits never
-    exceed the threshold is skipped before upsampling (bilinear values never exceed the maximum).
+    ``logits`` ``(C, h, w)`` low resolution, ``scores`` the C rounded scores, ``peaks`` the C
+    maxima of ``logits``. As ``SansaPredictor``, logits go bilinearly to ``size`` and are
+    thresholded there; a class whose low-resolution peak is not above the threshold is dropped
+    before upsampling (a bilinear value never exceeds the maximum of its inputs).
     """
-    rounded = [round(v, 6) for v in scores.tolist()]  # the written score is the one compared with --min-score
-    peaks = logits.flatten(1).amax(dim=1).tolist()
-    positions = [c for c, (score, peak) in enumerate(zip(rounded, peaks)) if score >= options.min_score and peak > options.threshold]
+    positions = [c for c, (score, peak) in enumerate(zip(scores, peaks)) if score >= options.min_score and peak > options.threshold]
     if not positions:
         return []
     up = F.interpolate(logits[positions][None], size=size, mode="bilinear", align_corners=False)[0]  # (K, H, W)
@@ -572,7 +576,7 @@ def _annotations_of_image(
             "segmentation": {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")},
             "area": area,
             "bbox": [float(v) for v in mask_utils.toBbox(rle)],
-            "score": rounded[position],
+            "score": scores[position],
         }
         kept.append((position, fields, mask))
     return kept
@@ -613,9 +617,12 @@ def _process_chunks(
                 records["skipped"].append({"index": index, "reason": reason})
             if batch["tensor"] is not None:
                 logits, scores = segment_batch(model, batch["tensor"].to(device, non_blocking=True), memories, autocast=options.autocast)
+                # the written score (6 decimals) is the one compared with --min-score
+                score_rows = [[round(v, 6) for v in row] for row in scores.cpu().tolist()]
+                peak_rows = logits.flatten(2).amax(dim=2).cpu().tolist()  # (B, C)
                 for b, (index, hw) in enumerate(zip(batch["good"], batch["sizes"])):
                     records["images"].append({"index": index, "height": hw[0], "width": hw[1]})
-                    kept = _annotations_of_image(logits[b], scores[b], hw, options)
+                    kept = _annotations_of_image(logits[b], score_rows[b], peak_rows[b], hw, options)
                     for position, fields, mask in kept:
                         records["annotations"].append({"index": index, "category_id": classes[position].category_id, **fields})
                         if options.save_masks:
