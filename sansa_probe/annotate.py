@@ -65,7 +65,6 @@ must see the same ``--out``) and rank 0 merges.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import logging
@@ -79,7 +78,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import yaml
 from pycocotools import mask as mask_utils
 from torch.utils.data import DataLoader, Dataset
@@ -95,6 +93,7 @@ from sansa_probe.segment import parse_box, parse_points
 from sansa_probe.utils.distributed import DistInfo, barrier, distributed, shard_indices
 from sansa_probe.utils.io import atomic_path, atomic_write_json
 from sansa_probe.utils.masks import decode_rle, load_binary_png, overlay, save_png
+from sansa_probe.utils.precision import inference_autocast, upsample_logits
 
 __all__ = [
     "ClassReferences",
@@ -407,12 +406,6 @@ def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- model
-def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def class_memory(model: SansaModel, references: ClassReferences, *, autocast: bool = True) -> list[MemoryEntry]:
     """The class's reference memory (k + negatives entries of batch 1), as ``SansaPredictor`` builds it."""
     size = model.image_size
@@ -422,7 +415,7 @@ def class_memory(model: SansaModel, references: ClassReferences, *, autocast: bo
         for im in references.negatives
     ]
     frames = batch_to_model_input([*references.images, *references.negatives], size).to(model.device)
-    with torch.no_grad(), _autocast(model.device, autocast):
+    with torch.no_grad(), inference_autocast(model.device, autocast):
         memory = model.reference_memory(frames, inputs)
     return [entry.detach() for entry in memory]
 
@@ -434,7 +427,7 @@ def segment_batch(
 
     Returns low-resolution logits ``(B, C, S/4, S/4)`` float32 and scores (predicted IoU) ``(B, C)``.
     """
-    with torch.no_grad(), _autocast(model.device, autocast):
+    with torch.no_grad(), inference_autocast(model.device, autocast):
         feats = model.encode_images(images)
         outputs = [model.segment(feats, memory) for memory in memories]
     logits = torch.cat([o.low_res_logits.float() for o in outputs], dim=1)
@@ -562,7 +555,7 @@ def _annotations_of_image(
     positions = [c for c, (score, peak) in enumerate(zip(scores, peaks)) if score >= options.min_score and peak > options.threshold]
     if not positions:
         return []
-    up = F.interpolate(logits[positions][None], size=size, mode="bilinear", align_corners=False)[0]  # (K, H, W)
+    up = upsample_logits(logits[positions][:, None], size)[:, 0]  # (K, 1, h, w) -> (K, H, W), as the predictor
     # (K, W, H) C-contiguous, so that mask.T is the Fortran-ordered (H, W) array pycocotools wants
     masks = (up > options.threshold).transpose(1, 2).to(torch.uint8).contiguous().cpu().numpy()
     kept = []
