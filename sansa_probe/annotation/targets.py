@@ -1,0 +1,117 @@
+"""Target images of an annotation run: collection, de-duplication, ids, the decoding data set."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from sansa_probe.images import IMAGE_SUFFIXES, list_images, load_rgb, to_model_input
+
+
+@dataclass(frozen=True)
+class TargetTable:
+    """The sorted, de-duplicated targets: ``paths[i]`` is image id ``i + 1``.
+
+    ``file_names[i]`` is the path relative to ``root`` (posix), ``stems[i]`` a unique flat file
+    stem for mask and overlay PNGs.
+    """
+
+    paths: tuple[Path, ...]
+    file_names: tuple[str, ...]
+    stems: tuple[str, ...]
+    root: Path
+
+    @classmethod
+    def from_paths(cls, paths: Sequence[str | os.PathLike]) -> "TargetTable":
+        unique = sorted({os.path.abspath(p) for p in paths})
+        if not unique:
+            raise ValueError("no target images: give --targets files/folders or a --target-list")
+        root = Path(os.path.commonpath([os.path.dirname(p) for p in unique]))
+        file_names = tuple(Path(p).relative_to(root).as_posix() for p in unique)
+        stems = [str(Path(name).with_suffix("")).replace("/", "__") for name in file_names]
+        seen: dict[str, int] = {}
+        for stem in stems:
+            seen[stem] = seen.get(stem, 0) + 1
+        stems = [f"{stem}__{i + 1}" if seen[stem] > 1 else stem for i, stem in enumerate(stems)]
+        return cls(tuple(Path(p) for p in unique), file_names, tuple(stems), root)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def digest(self) -> str:
+        return hashlib.sha256("\n".join(map(str, self.paths)).encode()).hexdigest()
+
+
+def collect_targets(items: Sequence[str | os.PathLike] = (), lists: Sequence[str | os.PathLike] = ()) -> TargetTable:
+    """Targets from files and folders (recursive, image suffixes) and list files (one path per line).
+
+    A path given directly must exist; list entries that are missing are kept and reported as
+    skipped when read, like unreadable images.
+    """
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            paths.extend(list_images(path))
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise FileNotFoundError(f"--targets: {path} does not exist (expected an image file or a folder)")
+    for listing in lists:
+        listing = Path(listing)
+        if not listing.is_file():
+            raise FileNotFoundError(f"--target-list: file {listing} does not exist")
+        base = listing.resolve().parent
+        for line in listing.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                entry = Path(line).expanduser()
+                paths.append(entry if entry.is_absolute() else base / entry)
+    if not paths:
+        where = ", ".join([*(f"--targets {i}" for i in items), *(f"--target-list {i}" for i in lists)]) or "no --targets or --target-list"
+        raise ValueError(f"no target images found ({where}); folders are searched for {', '.join(IMAGE_SUFFIXES)}")
+    return TargetTable.from_paths(paths)
+
+
+class TargetImages(Dataset):
+    """Decodes and resizes targets in DataLoader workers; an unreadable file becomes an error item."""
+
+    def __init__(self, paths: Sequence[Path], image_size: int, *, keep_images: bool) -> None:
+        self.paths = paths
+        self.image_size = image_size
+        self.keep_images = keep_images
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        path = self.paths[index]
+        try:
+            image = load_rgb(path, name="target")
+        except Exception as exc:  # any unreadable target is skipped and reported, the run goes on
+            return {"index": index, "error": f"{type(exc).__name__}: {exc}"}
+        return {
+            "index": index,
+            "error": None,
+            "tensor": to_model_input(image, self.image_size),  # (3, S, S)
+            "size": (int(image.shape[0]), int(image.shape[1])),
+            "image": image if self.keep_images else None,
+        }
+
+
+def collate_targets(items: list[dict[str, Any]]) -> dict[str, Any]:
+    good = [item for item in items if item["error"] is None]
+    return {
+        "indices": [item["index"] for item in items],
+        "errors": [(item["index"], item["error"]) for item in items if item["error"] is not None],
+        "good": [item["index"] for item in good],
+        "sizes": [item["size"] for item in good],
+        "images": [item["image"] for item in good],
+        "tensor": torch.stack([item["tensor"] for item in good]) if good else None,  # (B, 3, S, S)
+    }
