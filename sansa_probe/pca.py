@@ -86,13 +86,13 @@ def figures(tables: Mapping[str, pd.DataFrame]) -> dict[str, Figure]:
     """Fig. 8: (a) relative accuracy vs components, then one 2-D PCA panel per model."""
     projection = tables["projection"]
     names = list(dict.fromkeys(projection["model"]))
-    figure = Figure(figsize=(4.2 * (1 + len(names)), 3.8), layout="constrained")
+    figure = Figure(figsize=(5.2 * (1 + len(names)), 3.8), layout="constrained")
     axes = figure.subplots(1, 1 + len(names), squeeze=False)[0]
     plot_pca_concentration(tables["pca_concentration"], ax=axes[0])
-    axes[0].set_title("(a) class information vs principal components")
+    axes[0].set_title("(a) semantics across PCs")
     for ax, name, letter in zip(axes[1:], names, "bcdefg"):
         plot_projection(projection[projection["model"] == name], ax=ax)
-        ax.set_title(f"({letter}) {name}: first two principal components")
+        ax.set_title(f"({letter}) {name}: PC1 vs PC2")
     return {"fig8": figure}
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -95,12 +96,16 @@ def plot_projection(df: pd.DataFrame, ax: Axes | None = None, *, hue: str = "cla
     """2-D embedding coloured by ``hue`` (figs. 4a, 8b-c) from :meth:`Projection2D.to_frame`."""
     _require(df, ["x", "y", hue])
     ax = _new_axes(ax)
-    for key, part in df.groupby(hue, sort=True):
-        ax.scatter(part["x"], part["y"], s=s, label=str(key), alpha=0.8, linewidths=0)
+    groups = list(df.groupby(hue, sort=True))
+    # one distinct colour per class up to 20 (a COCO-20i fold), so no two classes share one
+    cmap = matplotlib.colormaps["tab10" if len(groups) <= 10 else "tab20"]
+    for index, (key, part) in enumerate(groups):
+        color = cmap(index % cmap.N) if len(groups) <= 20 else None
+        ax.scatter(part["x"], part["y"], s=s, label=str(key), alpha=0.8, linewidths=0, color=color)
     ax.set_xticks([])
     ax.set_yticks([])
-    if df[hue].nunique() <= 20:
-        ax.legend(title=hue, fontsize="small", markerscale=2, loc="best")
+    if len(groups) <= 20:  # beside the points, never over them
+        ax.legend(title=hue, fontsize="small", markerscale=2, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return ax
 
 
