@@ -35,7 +35,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from sansa_probe.data.base import ClassId, Instance, SegmentationSource
+from sansa_probe.data.parts import PartCropSource
+from sansa_probe.data.base import ClassId, Instance
 from sansa_probe.data.custom import decode_segmentation, read_image_size, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
 
@@ -151,8 +152,10 @@ def _crop_slices(bbox: Any, *, where: str) -> tuple[slice, slice]:
     return slice(max(int(y), 0), int(y + h)), slice(max(int(x), 0), int(x + w))
 
 
-class PacoPartDataset(SegmentationSource):
+class PacoPartDataset(PartCropSource):
     """PACO-Part part classes of one fold and split (see the module docstring)."""
+
+    class_hint = "a PACO part category id; {n} classes"
 
     name = "paco_part"
 
@@ -249,28 +252,6 @@ class PacoPartDataset(SegmentationSource):
 
     # ------------------------------------------------------------------ interface
 
-    def class_ids(self) -> list[ClassId]:
-        self._index()
-        return sorted(self._images)
-
-    def image_ids(self, class_id: ClassId | None = None) -> list[str]:
-        self._index()
-        if class_id is None:
-            return sorted({i for ids in self._images.values() for i in ids})
-        return list(self._images[self._check_class(class_id)])
-
-    def source_image_id(self, image_id: str) -> str:
-        """The COCO image id of an image id (``"397133/42"`` -> ``"397133"``)."""
-        return str(image_id).split("/", 1)[0]
-
-    def _check_class(self, class_id: ClassId) -> ClassId:
-        self._index()
-        if class_id not in self._images:
-            raise ValueError(
-                f"class {class_id!r} is not a paco_part class of fold {self.fold} split {self.split!r} "
-                f"(a PACO part category id; {len(self._images)} classes)"
-            )
-        return class_id
 
     def _parse_id(self, image_id: str) -> tuple[str, str | None]:
         self._index()

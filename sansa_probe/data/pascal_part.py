@@ -34,7 +34,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from sansa_probe.data.base import ClassId, Instance, SegmentationSource
+from sansa_probe.data.parts import PartCropSource
+from sansa_probe.data.base import ClassId, Instance
 from sansa_probe.data.custom import decode_segmentation, read_image_size, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
 
@@ -120,13 +121,14 @@ def _box(bndbox: Any, *, where: str) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
-class PascalPartDataset(SegmentationSource):
+class PascalPartDataset(PartCropSource):
     """Pascal-Part part classes of one fold and split (see the module docstring).
 
     ``class_ids()`` are ``"<object>+<PART>"`` strings; ``image_ids(c)`` the object crops
     (``"<voc_id>/<k>"``) whose object has part ``PART`` and a non-empty box.
     """
 
+    class_hint = "expected '<object>+<PART>', one of {classes}"
     name = "pascal_part"
 
     def __init__(self, *, root: str | os.PathLike, fold: int, split: str = "test", box_crop: bool = True) -> None:
@@ -223,32 +225,10 @@ class PascalPartDataset(SegmentationSource):
 
     # ------------------------------------------------------------------ interface
 
-    def class_ids(self) -> list[ClassId]:
-        self._index()
-        return sorted(self._images)
-
     def class_name(self, class_id: ClassId) -> str:
         obj, _, part = str(class_id).partition("+")
         return f"{obj} {part.lower().replace('_', ' ')}"
 
-    def image_ids(self, class_id: ClassId | None = None) -> list[str]:
-        self._index()
-        if class_id is None:
-            return sorted({i for ids in self._images.values() for i in ids})
-        return list(self._images[self._check_class(class_id)])
-
-    def source_image_id(self, image_id: str) -> str:
-        """The VOC id of an image id (``"2008_000123/1"`` -> ``"2008_000123"``)."""
-        return str(image_id).split("/", 1)[0]
-
-    def _check_class(self, class_id: ClassId) -> str:
-        self._index()
-        if class_id not in self._images:
-            raise ValueError(
-                f"class {class_id!r} is not a pascal_part class of fold {self.fold} split {self.split!r} "
-                f"(expected '<object>+<PART>', one of {sorted(self._images)})"
-            )
-        return str(class_id)
 
     def _parse_id(self, image_id: str) -> tuple[str, int | None]:
         voc_id, _, k = str(image_id).partition("/")
