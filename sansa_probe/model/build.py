@@ -99,15 +99,18 @@ def load_sansa(
         torch.manual_seed(seed)
         sam = build_sam2_base(config)
         model = SansaModel(sam=sam, config=config)  # adapters attached here, initialised from the same seed
+    sam2_path = None
     if sam2_checkpoint is None:
         warnings.warn(
             "sam2_checkpoint=None: SAM2 has random weights (fine for tests, meaningless for results)",
             stacklevel=2,
         )
     else:
-        path = resolve_sam2_checkpoint(sam2_checkpoint, backbone=config.backbone, sam2_version=config.sam2_version)
+        path = sam2_path = resolve_sam2_checkpoint(sam2_checkpoint, backbone=config.backbone, sam2_version=config.sam2_version)
         adapters_state = model.adapter_state_dict()
         load_sam2_weights(sam, read_sam2_state_dict(path), source=f"sam2_checkpoint {path}", object_scores=config.object_scores, keep=adapters_state)
     if ckpt_state is not None:
         assign_trained_state(model, ckpt_state, kind=ckpt_kind, source=f"adapters: {adapters}")
+    # what built this model, for the identity every output carries (sansa_probe.identity)
+    model.provenance = {"sam2_checkpoint": None if sam2_path is None else str(sam2_path), "adapters": None if adapters is None else str(adapters)}
     return model.to(device)

@@ -1,0 +1,111 @@
+"""What produced a result: the model's identity in readable form, for every output file.
+
+A number means nothing without the model behind it. :func:`model_identity` collects, from a
+:class:`~sansa_probe.model.SansaModel` built by :func:`~sansa_probe.load_sansa`:
+
+* the architecture (backbone, SAM2 version, image size, adapter recipe, any sam2 overrides and the
+  behaviour options recorded in the model's config);
+* the SAM2 weights: file and SHA-256, or ``"random"`` (flagged in words: results are meaningless);
+* the adapters: file and SHA-256, ``"fresh"`` (flagged: SANSA with fresh adapters is frozen SAM2
+  plus noise-free identity adapters), or the shipped miniature;
+* whether the adapters are switched on (SANSA) or off (frozen SAM2) for this result;
+* precision, device and package versions.
+
+:func:`identity_line` is the one-line form printed first by every command and put in figure
+footnotes; :func:`identity_warnings` are the flags in words.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sansa_probe.utils.hashing import file_sha256
+
+__all__ = ["model_identity", "identity_line", "identity_warnings", "package_versions"]
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of python, torch, sam2 and sansa-probe."""
+
+    def version(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "sam2": version("sam2"), "sansa_probe": version("sansa-probe")}
+
+
+def _file_record(path: str | Path | None, *, label: str | None = None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    path = Path(path)
+    record: dict[str, Any] = {"file": str(path)}
+    if path.is_file():
+        record["sha256"] = file_sha256(path)
+    if label:
+        record["label"] = label
+    return record
+
+
+def model_identity(model: Any, *, adapters_enabled: bool | None = None, precision: str | None = None) -> dict[str, Any]:
+    """The identity of ``model`` as a JSON-safe dict (see module docstring).
+
+    ``adapters_enabled`` defaults to the model's current switch; ``precision`` to ``"float32"``.
+    """
+    provenance = dict(getattr(model, "provenance", {}) or {})
+    config = model.config.to_dict() if hasattr(model, "config") else {}
+    enabled = bool(model.adapters_enabled if adapters_enabled is None else adapters_enabled)
+    sam2_weights = _file_record(provenance.get("sam2_checkpoint"), label=provenance.get("sam2_label"))
+    adapters = _file_record(provenance.get("adapters"), label=provenance.get("adapters_label"))
+    identity = {
+        "backbone": config.get("backbone"),
+        "sam2_version": config.get("sam2_version"),
+        "image_size": config.get("image_size"),
+        "config": config,
+        "sam2_weights": sam2_weights or "random",
+        "adapters": adapters or "fresh",
+        "adapters_enabled": enabled,
+        "model_run": "SANSA (adapters on)" if enabled else "frozen SAM2 (adapters off)",
+        "precision": precision or "float32",
+        "device": str(getattr(model, "device", "cpu")),
+        "versions": package_versions(),
+    }
+    identity["warnings"] = identity_warnings(identity)
+    return identity
+
+
+def identity_warnings(identity: dict[str, Any]) -> list[str]:
+    """Flags in words: random SAM2 weights, fresh adapters."""
+    messages = []
+    if identity.get("sam2_weights") == "random":
+        messages.append("SAM2 has RANDOM weights (no checkpoint): results are a smoke test, meaningless as numbers")
+    if identity.get("adapters") == "fresh" and identity.get("adapters_enabled"):
+        messages.append("adapters are FRESH (no trained checkpoint): 'SANSA' here is frozen SAM2 with untrained adapters")
+    return messages
+
+
+def _describe(record: Any, default: str) -> str:
+    if record in (None, "random", "fresh"):
+        return default
+    label = record.get("label")
+    sha = record.get("sha256", "")[:12]
+    name = label or Path(record["file"]).name
+    return f"{name} (sha256 {sha})" if sha else name
+
+
+def identity_line(identity: dict[str, Any]) -> str:
+    """One readable line, e.g. ``model: SANSA (adapters on) | hiera_t SAM2 2.1 @256 | SAM2 weights: ... | adapters: ...``."""
+    parts = [
+        identity["model_run"],
+        f"{identity.get('backbone')} SAM2 {identity.get('sam2_version')} @{identity.get('image_size')}px",
+        f"SAM2 weights: {_describe(identity.get('sam2_weights'), 'RANDOM')}",
+        f"adapters: {_describe(identity.get('adapters'), 'fresh (untrained)')}",
+        identity.get("precision", "float32"),
+    ]
+    return "model: " + " | ".join(parts)
