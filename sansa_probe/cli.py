@@ -26,6 +26,10 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, adapters_help: str |
                        help="'auto' (download Meta's weights into the torch hub cache), 'none' (random weights, "
                             "for smoke tests), or a path to Meta's .pt file (default: auto)")
     group.add_argument("--image-size", type=int, default=None, help="SAM2 input size (default 1024)")
+    group.add_argument("--sam2-override", dest="sam2_overrides", action="append", default=None, metavar="OVERRIDE",
+                       help="hydra override on sam2's shipped YAML, as sam2's build_sam2(hydra_overrides_extra=...) "
+                            "applies it (repeatable; e.g. ++model.memory_attention.num_layers=2; default: none, "
+                            "or the adapter checkpoint's)")
     group.add_argument("--setting", choices=["strict", "generalist"], default="strict",
                        help="adapter bottleneck ratio 0.3 (strict) or 0.8 (generalist)")
     group.add_argument("--checkpoint", default=None,
@@ -47,6 +51,7 @@ def model_from_args(args: argparse.Namespace, **overrides):
         sam2_checkpoint=checkpoint,
         image_size=args.image_size,
         setting=args.setting,
+        sam2_overrides=getattr(args, "sam2_overrides", None),
         adapters=None if args.checkpoint in (None, "none") else args.checkpoint,
         device=args.device,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from hydra import compose
@@ -23,9 +23,18 @@ __all__ = ["build_sam2_base", "load_sansa"]
 
 def build_sam2_base(config: SansaConfig) -> torch.nn.Module:
     """Instantiate sam2's ``SAM2Base`` from its shipped YAML plus ``config.hydra_overrides()`` (random weights)."""
-    cfg = compose(config_name=sam2_config_name(config.backbone, config.sam2_version), overrides=config.hydra_overrides())
-    OmegaConf.resolve(cfg)
-    return instantiate(cfg.model, _recursive_=True)
+    name = sam2_config_name(config.backbone, config.sam2_version)
+    try:
+        cfg = compose(config_name=name, overrides=config.hydra_overrides())
+        OmegaConf.resolve(cfg)
+        return instantiate(cfg.model, _recursive_=True)
+    except Exception as exc:
+        if not config.sam2_overrides:
+            raise
+        raise ValueError(
+            f"sam2_overrides {list(config.sam2_overrides)} do not build a SAM2 from {name} "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from exc
 
 
 _UNSET: Any = object()
@@ -45,6 +54,7 @@ def load_sansa(
     adapter_layernorm: bool = True,
     adapter_scale: float = 0.1,
     object_scores: bool = False,
+    sam2_overrides: Sequence[str] | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
 ) -> SansaModel:
@@ -63,6 +73,10 @@ def load_sansa(
             (adapters or a fine-tuning baseline), or a checkpoint of the public SANSA release.
         adapter, ratio, stages, adapter_layernorm, adapter_scale: the adapter recipe (Table 3 ablations).
         object_scores: keep SAM2's object-score heads (off, as in the public release).
+        sam2_overrides: hydra override strings applied on sam2's shipped YAML of ``backbone`` after ours,
+            exactly as ``sam2.build_sam.build_sam2(hydra_overrides_extra=...)`` does (custom SAM2
+            architectures; default none, or the adapter checkpoint's). Recorded in the config, hence
+            in every checkpoint.
         device: where the model lives.
         seed: seed of every random initialisation (SAM2 weights when ``sam2_checkpoint=None``, fresh
             adapters), drawn from a private generator state: the same call builds the same model, and the
@@ -89,6 +103,7 @@ def load_sansa(
         adapter_layernorm=ckpt_config.adapter_layernorm if ckpt_config is not None else adapter_layernorm,
         adapter_scale=ckpt_config.adapter_scale if ckpt_config is not None else adapter_scale,
         object_scores=ckpt_config.object_scores if ckpt_config is not None else object_scores,
+        sam2_overrides=pick("sam2_overrides", sam2_overrides, ()),
     )
     if ckpt_config is not None:
         check_compatible(config, ckpt_config, source=f"adapters: {adapters}", release=(ckpt_kind == "release"))

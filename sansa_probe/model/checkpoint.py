@@ -162,7 +162,7 @@ def assign_trained_state(model, state: dict[str, torch.Tensor], *, kind: str, so
 def check_compatible(model_config: SansaConfig, ckpt_config: SansaConfig, *, source: str, release: bool) -> None:
     fields = ["backbone", "adapter", "stages", "adapter_layernorm"]
     if not release:
-        fields += ["sam2_version", "ratio", "adapter_scale", "object_scores"]
+        fields += ["sam2_version", "ratio", "adapter_scale", "object_scores", "sam2_overrides"]
     for name in fields:
         ours, theirs = getattr(model_config, name), getattr(ckpt_config, name)
         if ours != theirs:

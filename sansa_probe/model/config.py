@@ -20,6 +20,7 @@ __all__ = [
     "sam2_config_name",
     "sam2_checkpoint_name",
     "sam2_checkpoint_url",
+    "check_sam2_overrides",
 ]
 
 BACKBONES = ("hiera_t", "hiera_s", "hiera_b+", "hiera_l")
@@ -35,6 +36,33 @@ _URL_BASE = {
     "2": "https://dl.fbaipublicfiles.com/segment_anything_2/072824",
     "2.1": "https://dl.fbaipublicfiles.com/segment_anything_2/092824",
 }
+
+
+# Keys whose value SansaConfig owns (``image_size``, ``object_scores``): an override may not contradict them.
+_OWNED_KEYS = ("model.image_size", "model.pred_obj_scores", "model.pred_obj_scores_mlp", "model.fixed_no_obj_ptr")
+
+
+def check_sam2_overrides(overrides: Any, *, object_scores: bool) -> tuple[str, ...]:
+    """Validate hydra override strings (``key=value`` with an optional ``+``/``++``/``~`` prefix)."""
+    if isinstance(overrides, str):
+        raise ValueError(f"sam2_overrides: expected a list of override strings, got the single string {overrides!r}")
+    checked = []
+    for override in overrides:
+        if not isinstance(override, str) or not override.strip():
+            raise ValueError(f"sam2_overrides: {override!r} is not an override string like '++model.image_encoder.trunk.embed_dim=16'")
+        override = override.strip()
+        key, sep, value = override.lstrip("+~").partition("=")
+        if not sep and not override.startswith("~"):
+            raise ValueError(f"sam2_overrides: {override!r} has no '=': expected 'key=value' (e.g. '++model.memory_attention.d_model=16')")
+        if key.strip() == "model.image_size":
+            raise ValueError(f"sam2_overrides: {override!r} sets the image size; pass image_size= (--image-size) instead")
+        if key.strip() in _OWNED_KEYS[1:] and value.strip().lower() != str(bool(object_scores)).lower():
+            raise ValueError(
+                f"sam2_overrides: {override!r} contradicts object_scores={object_scores}; "
+                f"pass object_scores={not object_scores} instead"
+            )
+        checked.append(override)
+    return tuple(checked)
 
 
 def _check_backbone(backbone: str) -> str:
@@ -86,6 +114,10 @@ class SansaConfig:
         object_scores: keep SAM2's object-score heads. ``False`` (the release's choice) removes them,
             so that no mask is gated to SAM2's constant "no object" logits (which would also zero every
             gradient during training).
+        sam2_overrides: hydra override strings (``"++model.memory_attention.d_model=16"``) applied after
+            ours on sam2's shipped YAML, exactly as ``sam2.build_sam.build_sam2(hydra_overrides_extra=...)``
+            applies them: custom (e.g. miniature) SAM2 architectures. ``model.image_size`` and the
+            object-score switches are set by ``image_size`` and ``object_scores``, never here.
     """
 
     backbone: str = "hiera_l"
@@ -97,6 +129,7 @@ class SansaConfig:
     adapter_layernorm: bool = True
     adapter_scale: float = 0.1
     object_scores: bool = False
+    sam2_overrides: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -114,6 +147,7 @@ class SansaConfig:
         object.__setattr__(self, "stages", stages)
         object.__setattr__(self, "ratio", float(self.ratio))
         object.__setattr__(self, "adapter_scale", float(self.adapter_scale))
+        object.__setattr__(self, "sam2_overrides", check_sam2_overrides(self.sam2_overrides, object_scores=self.object_scores))
 
     @classmethod
     def for_setting(cls, setting: str, **kwargs: Any) -> "SansaConfig":
@@ -125,6 +159,7 @@ class SansaConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["stages"] = list(self.stages)
+        data["sam2_overrides"] = list(self.sam2_overrides)
         return data
 
     @classmethod
@@ -134,8 +169,9 @@ class SansaConfig:
         if unknown:
             raise ValueError(f"SansaConfig: unknown field(s) {unknown}")
         data = dict(data)
-        if "stages" in data:
-            data["stages"] = tuple(data["stages"])
+        for name in ("stages", "sam2_overrides"):
+            if name in data:
+                data[name] = tuple(data[name])
         return cls(**data)
 
     def hydra_overrides(self) -> list[str]:
@@ -147,4 +183,4 @@ class SansaConfig:
                 "++model.pred_obj_scores_mlp=false",
                 "++model.fixed_no_obj_ptr=false",
             ]
-        return overrides
+        return overrides + list(self.sam2_overrides)
