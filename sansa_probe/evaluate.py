@@ -256,7 +256,7 @@ def evaluate_episodes(
         rank, world_size: evaluate ``sampler.indices(rank, world_size)`` only (merge shards with
             :func:`merge_results`; the result equals one process's).
         num_workers: DataLoader workers that load episodes and build prompts.
-        class_ids: the classes of mIoU (default every class of the sampler's source).
+        class_ids: the classes of mIoU (default ``sampler.scored_classes()``, the classes it can draw).
         progress: show a tqdm bar with the running mIoU (over the classes sampled so far).
 
     Returns:
@@ -271,7 +271,7 @@ def evaluate_episodes(
     if not math.isfinite(threshold):
         raise ValueError(f"threshold: expected a finite number, got {threshold!r}")
     seed = sampler.seed if seed is None else seed
-    metric = FewShotSegmentationMetric(sorted(sampler.source.class_ids()) if class_ids is None else class_ids)
+    metric = FewShotSegmentationMetric(sampler.scored_classes() if class_ids is None else class_ids)
     dataset = _PreparedEpisodes(
         sampler, sampler.indices(rank, world_size), prompt=prompt, seed=seed, image_size=model.image_size,
         semantic_negatives=semantic_negatives,

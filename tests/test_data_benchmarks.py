@@ -82,7 +82,7 @@ def test_coco_folds_are_interleaved_20_test_60_train():
 @pytest.mark.parametrize("layout", ["json", "hsnet"])
 def test_coco_val_masks_are_union_of_instances(tmp_path, layout):
     fixture = write_coco(tmp_path)
-    source = get_dataset("coco20i", fold=0, split="val", root=tmp_path, layout=layout)
+    source = get_dataset("coco20i", fold=0, split="val", root=tmp_path, layout=layout, splits_dir=fixture.splits)
     assert source.layout == layout
     assert source.class_ids() == [1, 5, 9]  # person, airplane, boat; bicycle (2) is a training class
     assert source.class_name(1) == "person"
@@ -100,55 +100,82 @@ def test_coco_val_masks_are_union_of_instances(tmp_path, layout):
     assert image.shape == (*HW, 3) and image.dtype == np.uint8
     with pytest.raises(ValueError, match="not a class of coco20i fold 0"):
         source.load_mask(coco_image_id("val2014", 4), 2)
-    with pytest.raises(ValueError, match="not an image|not listed"):
+    with pytest.raises(ValueError, match="not an image of coco20i fold 0 split 'val'"):
         source.load_image("val2014/COCO_val2014_000000000999.jpg")
 
 
 def test_coco_layouts_agree_and_test_equals_val(tmp_path):
-    write_coco(tmp_path)
-    json_src = get_dataset("coco20i", fold=0, split="test", root=tmp_path, layout="json")
-    hsnet_src = get_dataset("coco20i", fold=0, split="val", root=tmp_path)  # auto: the HSNet pickles win
-    assert hsnet_src.layout == "hsnet"
-    assert json_src.class_ids() == hsnet_src.class_ids()
+    fixture = write_coco(tmp_path)
+    json_src = get_dataset("coco20i", fold=0, split="test", root=tmp_path, layout="json", splits_dir=fixture.splits)
+    hsnet_src = get_dataset("coco20i", fold=0, split="val", root=tmp_path, splits_dir=fixture.splits)  # auto: the PNGs win
+    derived = get_dataset("coco20i", fold=0, split="val", root=tmp_path, lists="annotations")
+    assert hsnet_src.layout == "hsnet" and derived.layout == "json"
+    with pytest.warns(UserWarning, match="lists='annotations' takes every image .* not comparable"):
+        assert derived.class_ids() == json_src.class_ids() == hsnet_src.class_ids()
     for c in json_src.class_ids():
-        assert json_src.image_ids(c) == hsnet_src.image_ids(c)
+        assert json_src.image_ids(c) == hsnet_src.image_ids(c) == derived.image_ids(c)
+
+
+def test_coco_uses_the_shipped_lists_by_default_in_both_layouts(tmp_path):
+    from sansa_probe.data.coco import read_image_lists, shipped_image_lists
+
+    write_coco(tmp_path)  # the fixture's own pickles under splits/ are not read without splits_dir=
+    shipped = read_image_lists(shipped_image_lists(0, "val"))
+    for layout in ("json", "hsnet"):
+        source = get_dataset("coco20i", fold=0, split="val", root=tmp_path, layout=layout)
+        assert source.lists_path == shipped_image_lists(0, "val")
+        assert source.class_ids() == FOLD0_LITERATURE
+        assert source.image_ids(1) == sorted(shipped[0]) and len(source.image_ids(1)) == 19217
+        assert coco_image_id("val2014", 1) not in source.image_ids(1)
+    train = get_dataset("coco20i", fold=2, split="train", root=tmp_path, layout="json")
+    assert train.lists_path.name == "trn_fold2.json.gz" and train.class_ids() == fold_classes("coco20i", 2, "train")
+    assert all(image.startswith("train2014/COCO_train2014_") for image in train.image_ids(1)[:50])
+    with pytest.raises(ValueError, match="COCO_val2014_000000000001.jpg' is not an image of coco20i fold 0"):
+        get_dataset("coco20i", fold=0, split="val", root=tmp_path).load_image(coco_image_id("val2014", 1))
+    with pytest.raises(ValueError, match="lists 'all'"):
+        get_dataset("coco20i", fold=0, root=tmp_path, lists="all")
+    with pytest.raises(ValueError, match="needs layout='json'"):
+        get_dataset("coco20i", fold=0, root=tmp_path, lists="annotations", layout="hsnet")
 
 
 def test_coco_instances_and_crowd(tmp_path):
     fixture = write_coco(tmp_path, layouts=("json",))
     image_id = coco_image_id("val2014", 1)
-    source = get_dataset("coco20i", fold=0, split="val", root=tmp_path)
+    source = get_dataset("coco20i", fold=0, split="val", root=tmp_path, splits_dir=fixture.splits)
     instances = source.load_instances(image_id)
     assert [(i.class_id, i.instance_id) for i in instances] == [(1, 101), (1, 102), (5, 103)]
     crowd_image = coco_image_id("val2014", 2)
     with_crowd = source.load_mask(crowd_image, 1)
-    without = get_dataset("coco20i", fold=0, split="val", root=tmp_path, include_crowd=False).load_mask(crowd_image, 1)
-    np.testing.assert_array_equal(with_crowd & ~without, fixture.crowd[(crowd_image, 1)])
+    without = get_dataset("coco20i", fold=0, split="val", root=tmp_path, include_crowd=False, splits_dir=fixture.splits)
+    np.testing.assert_array_equal(with_crowd & ~without.load_mask(crowd_image, 1), fixture.crowd[(crowd_image, 1)])
 
 
 def test_coco_train_split_uses_train2014_and_training_classes(tmp_path):
-    write_coco(tmp_path)
+    fixture = write_coco(tmp_path)
     for layout in ("json", "hsnet"):
-        source = get_dataset("coco20i", fold=0, split="train", root=tmp_path, layout=layout)
+        source = get_dataset("coco20i", fold=0, split="train", root=tmp_path, layout=layout, splits_dir=fixture.splits)
         assert source.class_ids() == [2, 3]  # person (1) appears in image 14 but is a fold-0 test class
         assert source.image_ids(2) == [coco_image_id("train2014", i) for i in (11, 12, 13)]
-    fold1 = get_dataset("coco20i", fold=1, split="train", root=tmp_path, layout="json")
+    fold1 = get_dataset("coco20i", fold=1, split="train", root=tmp_path, layout="json", splits_dir=fixture.splits)
     assert fold1.class_ids() == [1, 3]  # bicycle is a fold-1 test class
 
 
-def test_coco_missing_split_file(tmp_path):
-    write_coco(tmp_path, layouts=("json",))
-    with pytest.raises(DatasetNotFoundError, match=r"splits/val/fold2\.pkl") as info:
+def test_coco_missing_split_file_and_masks(tmp_path):
+    fixture = write_coco(tmp_path, layouts=("json",))
+    with pytest.raises(DatasetNotFoundError, match=r"annotations/val2014 does not exist \(hsnet layout\)") as info:
         get_dataset("coco20i", fold=2, split="val", root=tmp_path, layout="hsnet")
     assert "Expected layout" in str(info.value)
     with pytest.raises(DatasetNotFoundError, match=r"mysplits/trn/fold0\.pkl"):
         get_dataset("coco20i", fold=0, split="train", root=tmp_path, splits_dir=tmp_path / "mysplits")
+    (fixture.splits / "val" / "fold2.pkl").unlink()
+    with pytest.raises(DatasetNotFoundError, match=r"splits/val/fold2\.pkl"):
+        get_dataset("coco20i", fold=2, split="val", root=tmp_path, splits_dir=fixture.splits)
 
 
 def test_coco_corrupt_split_pickle(tmp_path):
     fixture = write_coco(tmp_path, layouts=("hsnet",))
-    (fixture.folder / "splits" / "val" / "fold0.pkl").write_bytes(pickle.dumps(["not", "a", "dict"]))
-    source = get_dataset("coco20i", fold=0, split="val", root=tmp_path)
+    (fixture.splits / "val" / "fold0.pkl").write_bytes(pickle.dumps(["not", "a", "dict"]))
+    source = get_dataset("coco20i", fold=0, split="val", root=tmp_path, splits_dir=fixture.splits)
     with pytest.raises(ValueError, match=r"fold0\.pkl holds a list"):
         source.class_ids()
 
@@ -159,7 +186,7 @@ def test_coco_annotation_for_missing_image(tmp_path):
     data = json.loads(path.read_text())
     data["annotations"].append({**data["annotations"][0], "id": 9999, "image_id": 777})
     path.write_text(json.dumps(data))
-    source = get_dataset("coco20i", fold=0, split="val", root=tmp_path)
+    source = get_dataset("coco20i", fold=0, split="val", root=tmp_path, splits_dir=fixture.splits)
     with pytest.raises(ValueError, match=r"annotation 9999 refers to image id 777") as info:
         source.image_ids()
     assert "instances_val2014.json" in str(info.value)
@@ -167,7 +194,7 @@ def test_coco_annotation_for_missing_image(tmp_path):
 
 def test_coco_missing_and_corrupt_image_files(tmp_path):
     fixture = write_coco(tmp_path, layouts=("json",))
-    source = get_dataset("coco20i", fold=0, split="val", root=tmp_path)
+    source = get_dataset("coco20i", fold=0, split="val", root=tmp_path, splits_dir=fixture.splits)
     gone = coco_image_id("val2014", 3)
     (fixture.folder / gone).unlink()
     with pytest.raises(DatasetNotFoundError, match="COCO_val2014_000000000003.jpg does not exist"):
@@ -181,7 +208,7 @@ def test_coco_missing_and_corrupt_image_files(tmp_path):
 def test_coco_construction_is_lazy(tmp_path):
     fixture = write_coco(tmp_path, layouts=("json",))
     (fixture.folder / "annotations" / "instances_val2014.json").write_text("{ broken json")
-    source = get_dataset("coco20i", fold=0, split="val", root=tmp_path)  # nothing read yet
+    source = get_dataset("coco20i", fold=0, split="val", root=tmp_path, splits_dir=fixture.splits)  # nothing read yet
     with pytest.raises(ValueError, match="cannot read COCO annotations"):
         source.class_ids()
 
@@ -247,17 +274,55 @@ def test_lvis_errors(tmp_path):
 # ----------------------------------------------------------------------------- FSS-1000
 
 
-def test_fss_shipped_test_list_and_derived_train_val(tmp_path):
-    test = fold_classes("fss1000", 0)
-    assert len(test) == 240 == len(set(test)) and "abe's_flyingfish" in test and test == sorted(test)
-    with pytest.raises(DatasetNotFoundError, match="not published"):
-        fold_classes("fss1000", 0, "train")
-    write_fss(tmp_path, {}, all_classes=True)
-    lists = {s: fold_classes("fss1000", 0, s, root=tmp_path) for s in ("train", "val", "test")}
+def test_fss_shipped_hsnet_lists_and_derived_train_val(tmp_path):
+    lists = {s: fold_classes("fss1000", 0, s) for s in ("train", "val", "test")}  # no data needed
     assert [len(lists[s]) for s in ("train", "val", "test")] == [520, 240, 240]
+    assert all(len(set(names)) == len(names) and names == sorted(names) for names in lists.values())
     assert not set(lists["train"]) & set(lists["val"]) and not set(lists["val"]) & set(lists["test"])
-    assert not set(lists["train"]) & set(lists["test"]) and lists["test"] == test
-    assert lists == {s: fold_classes("fss1000", 0, s, root=tmp_path) for s in lists}  # deterministic
+    assert not set(lists["train"]) & set(lists["test"]) and "abe's_flyingfish" in lists["test"]
+    write_fss(tmp_path, {}, all_classes=True)
+    assert {s: fold_classes("fss1000", 0, s, root=tmp_path) for s in lists} == lists  # folders on disk change nothing
+    with pytest.warns(UserWarning, match="lists='derived'.* not HSNet's published"):
+        derived = {s: fold_classes("fss1000", 0, s, root=tmp_path, lists="derived") for s in ("train", "val")}
+    assert [len(derived[s]) for s in ("train", "val")] == [520, 240]
+    assert all(name.startswith("other_class_") for name in derived["train"] + derived["val"])
+    with pytest.warns(UserWarning):
+        assert derived == {s: fold_classes("fss1000", 0, s, root=tmp_path, lists="derived") for s in derived}  # deterministic
+    with pytest.raises(DatasetNotFoundError, match="lists='derived' splits the class folders on disk"):
+        fold_classes("fss1000", 0, "train", lists="derived")
+    with pytest.raises(ValueError, match="lists 'mine'"):
+        fold_classes("fss1000", 0, "train", lists="mine")
+
+
+def test_fss_defective_mask_is_resized_to_its_image_with_one_warning(tmp_path):
+    """The public peregine_falcon/8.png is an RGB 480x960 mask for a 224x224 image."""
+    from PIL import Image
+
+    from sansa_probe.data import EpisodeSampler
+
+    write_fss(tmp_path, {"peregine_falcon": 3}, split_lists={"test": ["peregine_falcon"]})
+    folder = tmp_path / "FSS-1000" / "peregine_falcon"
+    grey = np.zeros((48, 96), dtype=np.uint8)  # twice the image's height, 4.8x its width
+    grey[:24, :48] = 200  # top-left quarter: foreground
+    grey[24:, 48:] = 127  # just below the threshold
+    Image.fromarray(np.repeat(grey[..., None], 3, axis=-1), mode="RGB").save(folder / "2.png")
+    source = get_dataset("fss1000", split="test", root=tmp_path, splits_dir=tmp_path / "FSS-1000" / "splits")
+    with pytest.warns(UserWarning, match=r"peregine_falcon/2\.png is 48x96 but its image is 16x20 .*known defect") as record:
+        mask = source.load_mask("peregine_falcon/2.jpg", "peregine_falcon")
+        again = source.load_mask("peregine_falcon/2.jpg", "peregine_falcon")
+    assert len([w for w in record if "peregine_falcon/2.png" in str(w.message)]) == 1
+    expected = np.zeros(HW, dtype=bool)
+    expected[:8, :10] = True  # rows floor(i * 3) < 24, columns floor(j * 4.8) < 48
+    np.testing.assert_array_equal(mask, expected)
+    np.testing.assert_array_equal(again, expected)
+    fresh = get_dataset("fss1000", split="test", root=tmp_path, splits_dir=tmp_path / "FSS-1000" / "splits")
+    sampler = EpisodeSampler(fresh, shots=2)
+    assert len(sampler) == 3  # the image stays a target: no episode is skipped
+    with pytest.warns(UserWarning, match="known defect") as record:
+        loaded = [sampler.load(i) for i in range(3)]  # 2.png is read three times (target once, reference twice)
+    assert len(record) == 1
+    assert [d.target_id for d in loaded] == [f"peregine_falcon/{n}.jpg" for n in (1, 2, 3)]
+    assert all(d.target_mask.shape == d.target_image.shape[:2] for d in loaded)
 
 
 def test_fss_masks_threshold_and_ids(tmp_path):
@@ -277,15 +342,18 @@ def test_fss_masks_threshold_and_ids(tmp_path):
 def test_fss_split_files_and_missing_folders(tmp_path):
     write_fss(tmp_path, {"bus": 2, "ab_wheel": 2, "abacus": 2},
               split_lists={"trn": ["ab_wheel"], "val": ["abacus"], "test": ["bus"]})
-    assert get_dataset("fss1000", split="train", root=tmp_path).class_ids() == ["ab_wheel"]
-    assert fold_classes("fss1000", 0, "val", root=tmp_path) == ["abacus"]
+    mine = tmp_path / "FSS-1000" / "splits"
+    assert get_dataset("fss1000", split="train", root=tmp_path, splits_dir=mine).class_ids() == ["ab_wheel"]
+    assert fold_classes("fss1000", 0, "val", root=tmp_path, splits_dir=mine) == ["abacus"]
+    with pytest.raises(DatasetNotFoundError, match=r"520 class folder\(s\) of split 'train' are missing"):
+        get_dataset("fss1000", split="train", root=tmp_path)  # the shipped lists name all 520 classes
     lists = tmp_path / "lists"
     lists.mkdir()
     (lists / "test.txt").write_text("bus\nghost\n")
     with pytest.raises(DatasetNotFoundError, match=r"1 class folder\(s\) of split 'test' are missing .*ghost"):
         get_dataset("fss1000", split="test", root=tmp_path, splits_dir=lists)
     (tmp_path / "FSS-1000" / "bus" / "2.png").unlink()
-    source = get_dataset("fss1000", split="test", root=tmp_path)
+    source = get_dataset("fss1000", split="test", root=tmp_path, splits_dir=mine)
     with pytest.raises(DatasetNotFoundError, match=r"bus/2\.png does not exist"):
         source.load_mask("bus/2.jpg", "bus")
     with pytest.raises(DatasetNotFoundError, match=r"class list .*val\.txt does not exist"):
@@ -308,7 +376,7 @@ def test_pascal_folds_and_shipped_lists():
 
 def test_pascal_masks_and_boundary_ignore(tmp_path):
     fixture = write_voc(tmp_path)
-    source = get_dataset("pascal5i", fold=0, split="test", root=tmp_path)
+    source = get_dataset("pascal5i", fold=0, split="test", root=tmp_path, splits_dir=fixture.folder / "splits")
     assert source.class_ids() == [1, 2] and source.class_name(2) == "bicycle"
     assert source.image_ids(2) == ["2008_000003", "2008_000004", "2008_000005"]
     for (image_id, cls), expected in fixture.masks.items():
@@ -321,41 +389,52 @@ def test_pascal_masks_and_boundary_ignore(tmp_path):
 
 
 def test_pascal_shipped_val_list_and_missing_image(tmp_path):
-    write_voc(tmp_path, split_lists=False)
+    write_voc(tmp_path)  # the fixture's own lists under splits/ are not read without splits_dir=
     source = get_dataset("pascal5i", fold=0, split="val", root=tmp_path)
     assert source.class_ids() == [1, 2, 3, 4, 5] and len(source.image_ids(1)) > 50
+    assert source.episode_pairs() == [(c, image) for image, c in pascal.shipped_val_pairs(0)]  # file order, not sorted
+    assert source.episode_pairs()[:3] == [(1, "2007_000033"), (4, "2007_000061"), (2, "2007_000129")]
     assert source.load_mask("2007_000033", 1).sum() == 10 * 13
     with pytest.raises(DatasetNotFoundError, match=r"JPEGImages/2007_000061\.jpg does not exist"):
         source.load_image("2007_000061")  # listed by the benchmark, absent from this tree
 
 
-def test_pascal_training_pairs_derived_cached_or_listed(tmp_path):
+def test_pascal_training_pairs_shipped_listed_or_derived(tmp_path):
     write_voc(tmp_path)
+    shipped = get_dataset("pascal5i", fold=0, split="train", root=tmp_path)  # HSNet's lists of folds 1, 2, 3
+    expected_pairs = {p for f in (1, 2, 3) for p in pascal.shipped_train_pairs(f)}
+    assert {(image, c) for c in shipped.class_ids() for image in shipped.image_ids(c)} == expected_pairs
+    assert shipped.class_ids() == list(range(6, 21))
     cache = tmp_path / "cache" / "pascal_trn.json"
-    derived = get_dataset("pascal5i", fold=0, split="train", root=tmp_path, index_cache=cache)
-    expected = {6: ["2009_000001", "2009_000002", "2009_000004"], 7: ["2009_000001", "2009_000003"]}
-    assert {c: derived.image_ids(c) for c in derived.class_ids()} == expected  # class 1 of 2009_000003 is a test class
+    with pytest.warns(UserWarning, match="lists='derived' trains on every SegmentationClassAug image"):
+        derived = get_dataset("pascal5i", fold=0, split="train", root=tmp_path, lists="derived", index_cache=cache)
+        expected = {6: ["2009_000001", "2009_000002", "2009_000004"], 7: ["2009_000001", "2009_000003"]}
+        assert {c: derived.image_ids(c) for c in derived.class_ids()} == expected  # class 1 of 2009_000003 is a test class
     assert cache.is_file()
-    cached = get_dataset("pascal5i", fold=0, split="train", root=tmp_path, index_cache=cache)
-    assert {c: cached.image_ids(c) for c in cached.class_ids()} == expected
+    with pytest.warns(UserWarning, match="lists='derived'"):
+        cached = get_dataset("pascal5i", fold=0, split="train", root=tmp_path, lists="derived", index_cache=cache)
+        assert {c: cached.image_ids(c) for c in cached.class_ids()} == expected
     other = tmp_path / "other"
     listed_fixture = write_voc(other, trn_lists=True)
-    listed = get_dataset("pascal5i", fold=1, split="train", root=other)
-    assert listed.class_ids() == [1]  # HSNet trn lists of folds 0, 2, 3: only class 1 has training pairs
+    listed = get_dataset("pascal5i", fold=1, split="train", root=other, splits_dir=listed_fixture.folder / "splits")
+    assert listed.class_ids() == [1]  # the fixture's trn lists of folds 0, 2, 3: only class 1 has training pairs
     assert listed.image_ids(1) == ["2009_000003"]
     assert listed_fixture.masks[("2009_000003", 1)].sum() == listed.load_mask("2009_000003", 1).sum()
+    with pytest.raises(ValueError, match="lists 'sbd'"):
+        get_dataset("pascal5i", fold=0, split="train", root=tmp_path, lists="sbd")
 
 
 def test_pascal_bad_split_files(tmp_path):
     fixture = write_voc(tmp_path)
-    (fixture.folder / "splits" / "val" / "fold1.txt").write_text("2008_000001__15\n")
+    mine = fixture.folder / "splits"
+    (mine / "val" / "fold1.txt").write_text("2008_000001__15\n")
     with pytest.raises(ValueError, match=r"fold1\.txt pairs .* not a test class of fold 1"):
-        get_dataset("pascal5i", fold=1, split="val", root=tmp_path)
-    (fixture.folder / "splits" / "val" / "fold3.txt").write_text("2008_000001_16\n")
+        get_dataset("pascal5i", fold=1, split="val", root=tmp_path, splits_dir=mine)
+    (mine / "val" / "fold3.txt").write_text("2008_000001_16\n")
     with pytest.raises(ValueError, match=r"fold3\.txt, line 1"):
-        get_dataset("pascal5i", fold=3, split="val", root=tmp_path)
-    (fixture.folder / "splits" / "val" / "fold2.txt").unlink()
+        get_dataset("pascal5i", fold=3, split="val", root=tmp_path, splits_dir=mine)
+    (mine / "val" / "fold2.txt").unlink()
     with pytest.raises(DatasetNotFoundError, match=r"split file .*val/fold2\.txt does not exist"):
-        get_dataset("pascal5i", fold=2, split="val", root=tmp_path)
+        get_dataset("pascal5i", fold=2, split="val", root=tmp_path, splits_dir=mine)
     with pytest.raises(DatasetNotFoundError, match="SegmentationClassAug"):
         get_dataset("pascal5i", fold=0, root=tmp_path / "VOC2012" / "JPEGImages")

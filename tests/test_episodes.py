@@ -24,6 +24,8 @@ except ImportError:  # pragma: no cover - tests/ not importable as a package
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
+SPLITS = "COCO2014/splits"  # the fixture's own HSNet-style lists (the shipped ones name the real images)
+FSS_SPLITS = "FSS-1000/splits"  # the fixture's class lists (the shipped ones name all 1,000 folders)
 FSS_CLASSES = {"bus": 5, "fish": 4, "moon": 3, "swan": 1}
 
 
@@ -52,13 +54,13 @@ def _ids(episodes):
 
 
 def test_same_seed_same_episodes_any_order(coco_root):
-    a = EpisodeSampler("coco20i", 0, "val", 2, 40, seed=7, root=coco_root)
-    b = EpisodeSampler("coco20i", 0, "val", 2, 40, seed=7, root=coco_root)
+    a = EpisodeSampler("coco20i", 0, "val", 2, 40, seed=7, root=coco_root, splits_dir=coco_root / SPLITS)
+    b = EpisodeSampler("coco20i", 0, "val", 2, 40, seed=7, root=coco_root, splits_dir=coco_root / SPLITS)
     assert _ids(a) == _ids(b)
     backwards = [b[i] for i in reversed(range(len(b)))][::-1]
     assert _ids(a) == _ids(backwards)  # episode i depends on (seed, i) only
     assert a[-1] == a[39]
-    other = EpisodeSampler("coco20i", 0, "val", 2, 40, seed=8, root=coco_root)
+    other = EpisodeSampler("coco20i", 0, "val", 2, 40, seed=8, root=coco_root, splits_dir=coco_root / SPLITS)
     assert _ids(a) != _ids(other)
     with pytest.raises(IndexError, match="out of range for 40"):
         a[40]
@@ -66,8 +68,8 @@ def test_same_seed_same_episodes_any_order(coco_root):
 
 def test_sampler_from_env_root_equals_explicit_root(coco_root, monkeypatch):
     monkeypatch.setenv("SANSA_DATA", str(coco_root))
-    from_env = EpisodeSampler("coco20i", 0, "test", 1, 12, seed=3)
-    source = get_dataset("coco20i", fold=0, split="val", root=coco_root)
+    from_env = EpisodeSampler("coco20i", 0, "test", 1, 12, seed=3, splits_dir=coco_root / SPLITS)
+    source = get_dataset("coco20i", fold=0, split="val", root=coco_root, splits_dir=coco_root / SPLITS)
     from_source = EpisodeSampler(source, shots=1, n_episodes=12, seed=3)
     assert _ids(from_env) == _ids(from_source)
     assert from_env.policy == from_source.policy == "random_class"
@@ -78,7 +80,7 @@ def test_sampler_from_env_root_equals_explicit_root(coco_root, monkeypatch):
 
 @pytest.mark.parametrize("shots", [1, 2])
 def test_episode_constraints(coco_root, shots):
-    sampler = EpisodeSampler("coco20i", 0, "val", shots, 60, seed=0, root=coco_root)
+    sampler = EpisodeSampler("coco20i", 0, "val", shots, 60, seed=0, root=coco_root, splits_dir=coco_root / SPLITS)
     source = sampler.source
     # boat (9) has 2 images: enough for 1 shot, not for 2
     assert sampler.classes == ([1, 5, 9] if shots == 1 else [1, 5])
@@ -94,7 +96,7 @@ def test_episode_constraints(coco_root, shots):
 
 
 def test_load_returns_images_and_union_masks(coco):
-    sampler = EpisodeSampler("coco20i", 0, "val", 2, 10, seed=1, root=coco.data_root)
+    sampler = EpisodeSampler("coco20i", 0, "val", 2, 10, seed=1, root=coco.data_root, splits_dir=coco.splits)
     fixture = coco
     for i in range(3):
         data = sampler.load(i)
@@ -110,8 +112,8 @@ def test_load_returns_images_and_union_masks(coco):
 
 def test_pascal_episodes_carry_the_boundary_ignore(tmp_path):
     fixture = write_voc(tmp_path)
-    sampler = EpisodeSampler("pascal5i", 0, "test", 1, root=tmp_path)
-    assert len(sampler) == 1000 and sampler.policy == "random_class"
+    sampler = EpisodeSampler("pascal5i", 0, "test", 1, root=tmp_path, splits_dir=fixture.folder / "splits")
+    assert len(sampler) == 1000 and sampler.policy == "list_order"
     data = sampler.load(5)
     np.testing.assert_array_equal(data.target_ignore, fixture.ignore[data.target_id])
     assert not (data.target_mask & data.target_ignore).any()
@@ -121,7 +123,7 @@ def test_pascal_episodes_carry_the_boundary_ignore(tmp_path):
 
 
 def test_fss_every_test_image_once(fss_root):
-    sampler = EpisodeSampler("fss1000", 0, "test", 1, root=fss_root)
+    sampler = EpisodeSampler("fss1000", 0, "test", 1, root=fss_root, splits_dir=fss_root / FSS_SPLITS)
     assert sampler.policy == "every_image"
     assert sampler.classes == ["bus", "fish", "moon"]  # swan has a single image
     assert len(sampler) == 5 + 4 + 3
@@ -129,11 +131,29 @@ def test_fss_every_test_image_once(fss_root):
     assert len(set(targets)) == len(targets) == 12
     assert all(t.startswith(c + "/") for c, t in targets)
     assert all(r.startswith(e.class_id + "/") for e in sampler for r in e.reference_ids)
-    five = EpisodeSampler("fss1000", 0, "test", 5, root=fss_root)  # no class has 6 images
+    five = EpisodeSampler("fss1000", 0, "test", 5, root=fss_root, splits_dir=fss_root / FSS_SPLITS)  # no class has 6 images
     with pytest.raises(ValueError, match="no class with at least 6 images"):
         len(five)
-    wrap = EpisodeSampler("fss1000", 0, "test", 1, 30, root=fss_root)
+    wrap = EpisodeSampler("fss1000", 0, "test", 1, 30, root=fss_root, splits_dir=fss_root / FSS_SPLITS)
     assert [wrap[i].target_id for i in range(12)] == [wrap[i + 12].target_id for i in range(12)]
+
+
+def test_pascal_episodes_walk_the_val_list_in_file_order_wrapping_at_1000(tmp_path):
+    from sansa_probe.data.pascal import shipped_val_pairs
+
+    write_voc(tmp_path)
+    listed = [(c, image) for image, c in shipped_val_pairs(2)]  # 725 pairs, classes interleaved in the file
+    sampler = EpisodeSampler("pascal5i", 2, "test", 1, root=tmp_path)
+    assert sampler.policy == "list_order" and len(sampler) == 1000
+    assert [(e.class_id, e.target_id) for e in sampler] == [listed[i % 725] for i in range(1000)]
+    assert [e.class_id for e in sampler][:6] != sorted(e.class_id for e in sampler)[:6]  # not class-sorted
+    assert all(e.target_id not in e.reference_ids and e.reference_ids[0] in sampler.source.image_ids(e.class_id) for e in sampler)
+    assert sampler.scored_classes() == [11, 12, 13, 14, 15]
+    assert _ids(sampler) == _ids(EpisodeSampler("pascal5i", 2, "test", 1, root=tmp_path))  # references depend on (seed, i)
+    drawn = EpisodeSampler("pascal5i", 2, "test", 1, root=tmp_path, policy="random_class")  # the named alternative
+    assert len(drawn) == 1000 and [e.class_id for e in drawn] != [e.class_id for e in sampler]
+    with pytest.raises(ValueError, match="policy 'list_order'.* no published episode list"):
+        EpisodeSampler(_Crops(), shots=1, n_episodes=3, policy="list_order")
 
 
 def test_lvis_cycles_classes_and_builds_for_the_shot_count(tmp_path):
@@ -146,7 +166,7 @@ def test_lvis_cycles_classes_and_builds_for_the_shot_count(tmp_path):
 
 
 def test_custom_source_needs_an_episode_count(coco_root):
-    source = get_dataset("coco20i", fold=0, split="val", root=coco_root)
+    source = get_dataset("coco20i", fold=0, split="val", root=coco_root, splits_dir=coco_root / SPLITS)
     source.name = "my_benchmark"  # an unregistered source: no literature default
     with pytest.raises(ValueError, match="pass n_episodes"):
         EpisodeSampler(source, shots=1)
@@ -158,7 +178,7 @@ def test_custom_source_needs_an_episode_count(coco_root):
 
 
 def test_shards_cover_every_episode_once(coco_root):
-    sampler = EpisodeSampler("coco20i", 0, "val", 1, 23, seed=5, root=coco_root)
+    sampler = EpisodeSampler("coco20i", 0, "val", 1, 23, seed=5, root=coco_root, splits_dir=coco_root / SPLITS)
     shards = [sampler.indices(rank, 3) for rank in range(3)]
     assert sorted(i for shard in shards for i in shard) == list(range(23))
     merged = sorted((e for rank in range(3) for e in EpisodeDataset(sampler, rank=rank, world_size=3)), key=lambda d: d.index)
@@ -171,7 +191,7 @@ def test_shards_cover_every_episode_once(coco_root):
 
 
 def test_dataloader_workers_give_identical_episodes(fss_root):
-    sampler = EpisodeSampler("fss1000", 0, "test", 2, 8, seed=11, root=fss_root)
+    sampler = EpisodeSampler("fss1000", 0, "test", 2, 8, seed=11, root=fss_root, splits_dir=fss_root / FSS_SPLITS)
 
     def run(workers: int) -> list[EpisodeData]:
         loader = DataLoader(EpisodeDataset(sampler), batch_size=3, num_workers=workers, collate_fn=collate_episodes)
@@ -201,17 +221,17 @@ def test_dataloader_workers_give_identical_episodes(fss_root):
 def test_bad_arguments(coco_root, kwargs, message):
     args = {"shots": 1, "n_episodes": 4, "seed": 0, **kwargs}
     with pytest.raises(ValueError, match=message):
-        EpisodeSampler("coco20i", 0, "val", root=coco_root, **args)
+        EpisodeSampler("coco20i", 0, "val", root=coco_root, splits_dir=coco_root / SPLITS, **args)
 
 
 def test_unknown_dataset_and_bad_fold(coco_root):
     with pytest.raises(ValueError, match="unknown dataset 'cityscapes'"):
-        EpisodeSampler("cityscapes", 0, "test", 1, 5, root=coco_root)
+        EpisodeSampler("cityscapes", 0, "test", 1, 5, root=coco_root, splits_dir=coco_root / SPLITS)
     with pytest.raises(ValueError, match="fold 7 is out of range for coco20i"):
-        EpisodeSampler("coco20i", 7, "test", 1, 5, root=coco_root)
-    source = get_dataset("coco20i", fold=0, split="val", root=coco_root)
+        EpisodeSampler("coco20i", 7, "test", 1, 5, root=coco_root, splits_dir=coco_root / SPLITS)
+    source = get_dataset("coco20i", fold=0, split="val", root=coco_root, splits_dir=coco_root / SPLITS)
     with pytest.raises(ValueError, match="only when dataset is a name"):
-        EpisodeSampler(source, shots=1, root=coco_root)
+        EpisodeSampler(source, shots=1, root=coco_root, splits_dir=coco_root / SPLITS)
     with pytest.raises(ValueError, match="expected a dataset name or a SegmentationSource"):
         EpisodeSampler(42, shots=1)
 
@@ -220,13 +240,13 @@ def test_unknown_dataset_and_bad_fold(coco_root):
 
 
 def test_training_clips_one_reference_and_j_targets(coco_root):
-    sampler = TrainingEpisodeSampler("coco20i", 0, n_episodes=20, seed=2, root=coco_root, targets=2)
+    sampler = TrainingEpisodeSampler("coco20i", 0, n_episodes=20, seed=2, root=coco_root, splits_dir=coco_root / SPLITS, targets=2)
     assert sampler.split == "train" and sampler.classes == [2, 3]  # bicycle, car: 3 images each
     for clip in sampler:
         images = [clip.reference_id, *clip.target_ids]
         assert len(images) == 3 == len(set(images))
         assert set(images) <= set(sampler.source.image_ids(clip.class_id))
-    assert [sampler[i] for i in range(20)] == [TrainingEpisodeSampler("coco20i", 0, 2, 20, 2, root=coco_root)[i] for i in range(20)]
+    assert [sampler[i] for i in range(20)] == [TrainingEpisodeSampler("coco20i", 0, 2, 20, 2, root=coco_root, splits_dir=coco_root / SPLITS)[i] for i in range(20)]
     data = sampler.load(4)
     assert len(data.reference_images) == 1 and len(data.target_images) == len(data.target_masks) == 2
     assert data.reference_masks[0].any() and all(m.any() for m in data.target_masks)
@@ -234,17 +254,17 @@ def test_training_clips_one_reference_and_j_targets(coco_root):
 
 
 def test_training_defaults_and_policies(coco_root, fss_root):
-    default = TrainingEpisodeSampler("coco20i", 0, root=coco_root, targets=2)
+    default = TrainingEpisodeSampler("coco20i", 0, root=coco_root, splits_dir=coco_root / SPLITS, targets=2)
     assert len(default) == 4  # one pass: every distinct training image of the eligible classes
     with pytest.raises(ValueError, match="no class with at least 4 images"):
-        TrainingEpisodeSampler("coco20i", 0, root=coco_root).classes  # J = 3 needs 4 images
-    anchored = TrainingEpisodeSampler("fss1000", 0, 3, policy="every_image", root=fss_root)
+        TrainingEpisodeSampler("coco20i", 0, root=coco_root, splits_dir=coco_root / SPLITS).classes  # J = 3 needs 4 images
+    anchored = TrainingEpisodeSampler("fss1000", 0, 3, policy="every_image", root=fss_root, splits_dir=fss_root / FSS_SPLITS)
     assert len(anchored) == 5 + 4  # bus and fish are the training classes
     assert [anchored[i].reference_id for i in range(5)] == [f"bus/{n}.jpg" for n in range(1, 6)]
     assert all(anchored[i].reference_id not in anchored[i].target_ids for i in range(len(anchored)))
     with pytest.raises(ValueError, match="targets 0"):
-        TrainingEpisodeSampler("fss1000", 0, 0, root=fss_root)
-    assert isinstance(EpisodeSampler("fss1000", 0, "test", 1, root=fss_root)[0], Episode)
+        TrainingEpisodeSampler("fss1000", 0, 0, root=fss_root, splits_dir=fss_root / FSS_SPLITS)
+    assert isinstance(EpisodeSampler("fss1000", 0, "test", 1, root=fss_root, splits_dir=fss_root / FSS_SPLITS)[0], Episode)
 
 
 # ----------------------------------------------------------------------------- crops of photos

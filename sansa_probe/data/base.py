@@ -40,7 +40,11 @@ class SegmentationSource(ABC):
     """One split of a dataset, restricted to a class set.
 
     Subclasses set ``name`` (the dataset name, e.g. ``"coco20i"``) and ``split``
-    (``"train"``, ``"val"`` or ``"test"``).
+    (``"train"``, ``"val"`` or ``"test"``). Two optional methods tell the episode samplers
+    what the literature does with the data: ``benchmark_episodes() -> int | None`` (the test
+    episode count when it depends on the data, e.g. Pascal-Part's ``min(val pairs, 2500)``)
+    and ``episode_pairs() -> [(class_id, image_id), ...]`` (a published episode order, e.g.
+    HSNet's Pascal-5i val lists, walked by the ``list_order`` policy).
     """
 
     name: str = "dataset"

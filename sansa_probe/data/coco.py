@@ -6,13 +6,20 @@ has ``n % 4 == f`` (20 classes) and trains on the other 60. Fold 0 tests
 ``person, airplane, boat, parking meter, dog, ...`` = COCO ids ``1, 5, 9, 14, 18, ...``.
 Class ids are COCO's own category ids (1..90, with gaps).
 
-Two on-disk layouts, both under ``<root>/COCO2014`` (see ``docs/DATASETS.md``):
+Which images make the benchmark (``lists``): HSNet's per-class image lists, the filtered
+lists of the literature (PFENet's rule: small objects removed), are shipped in the package
+(``splits/coco/{trn,val}_fold{0-3}.json.gz``, HSNet's pickles converted to gzipped JSON) and
+used by default, whatever the layout. ``splits_dir=`` reads a copy of HSNet's pickles
+(``{trn,val}/fold{k}.pkl``, through the allow-list unpickler) or of the shipped files instead.
+``lists="annotations"`` takes every image with an instance of the class from the official
+json (not the benchmark: crowd-only and tiny objects included; it warns).
+
+Masks (``layout``), both under ``<root>/COCO2014`` (see ``docs/DATASETS.md``):
 
 * ``json``  -- the official release: ``{train,val}2014/*.jpg`` and
   ``annotations/instances_{train,val}2014.json``, read with pycocotools.
 * ``hsnet`` -- HSNet / Matcher: ``annotations/{train,val}2014/*.png`` semantic masks whose
-  pixel value is ``n + 1`` (``n`` the category number above) and
-  ``splits/{trn,val}/fold{0-3}.pkl`` (``{n: [relative image path, ...]}``).
+  pixel value is ``n + 1`` (``n`` the category number above).
 
 Splits: ``train`` is train2014 restricted to the fold's 60 training classes; ``val`` and
 ``test`` are the same evaluation split, val2014 restricted to the fold's 20 test classes
@@ -24,9 +31,12 @@ File reading goes through the readers shared by every loader (``sansa_probe.data
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
+import json
 import os
-import pickle
+import warnings
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +45,9 @@ import numpy as np
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
 from sansa_probe.data.custom import decode_segmentation, read_label_png, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+from sansa_probe.data.safe_pickle import load_data_pickle
 
-__all__ = ["COCO_LAYOUT", "Coco20iSource", "SPECS", "coco_categories", "coco_fold_classes"]
+__all__ = ["COCO_LAYOUT", "LISTS", "Coco20iSource", "SPECS", "coco_categories", "coco_fold_classes", "read_image_lists", "shipped_image_lists"]
 
 N_FOLDS = 4
 
@@ -50,8 +61,8 @@ COCO2014/
   or (HSNet / Matcher):
     annotations/train2014/<image name>.png   (pixel = class number + 1, 0 = background)
     annotations/val2014/<image name>.png
-    splits/trn/fold{0,1,2,3}.pkl             ({class number 0..79: ['train2014/<name>.jpg', ...]})
-    splits/val/fold{0,1,2,3}.pkl"""
+  The per-class image lists (HSNet's) are shipped; splits_dir= may name a folder with
+  {trn,val}/fold{0,1,2,3}.pkl ({class number 0..79: ['train2014/<name>.jpg', ...]})."""
 
 
 # ----------------------------------------------------------------------------- classes and folds
@@ -90,22 +101,56 @@ def _check_split(split: str) -> None:
 # ----------------------------------------------------------------------------- source
 
 
+LISTS = ("hsnet", "annotations")
+
+
+def shipped_image_lists(fold: int, split: str) -> Path:
+    """The shipped HSNet image lists of ``fold`` (``split`` "train": ``trn_fold{f}``, else ``val_fold{f}``)."""
+    _check_fold(fold)
+    name = f"{'trn' if split == 'train' else 'val'}_fold{fold}.json.gz"
+    return Path(str(resources.files("sansa_probe.data").joinpath(f"splits/coco/{name}")))
+
+
+def read_image_lists(path: str | os.PathLike) -> dict[int, list[str]]:
+    """``{class number 0..79: [image path, ...]}`` from HSNet's pickle or the shipped gzipped JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"coco20i: split file {path} does not exist.\nExpected layout:\n{COCO_LAYOUT}")
+    what = "HSNet's COCO-20i split pickle {class number 0..79: [image path, ...]}"
+    if path.suffix == ".pkl":
+        table = load_data_pickle(path, what=what)
+    else:
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                table = json.load(handle).get("classes")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise ValueError(f"cannot read split file {path} ({exc}); expected gzipped JSON {{'classes': {{k: [image, ...]}}}}") from None
+    if not isinstance(table, dict):
+        raise ValueError(f"split file {path} holds a {type(table).__name__}; expected a dict class number -> image list")
+    try:
+        return {int(k): [str(name) for name in names] for k, names in table.items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"split file {path}: keys {sorted(map(str, table))[:5]} ...; expected class numbers 0..79 -> image lists") from None
+
+
 class Coco20iSource(SegmentationSource):
-    """One fold and split of COCO-20i (see the module docstring for folds and layouts).
+    """One fold and split of COCO-20i (see the module docstring for folds, lists and layouts).
 
     Image ids are paths relative to the dataset folder (``val2014/COCO_val2014_<id>.jpg``),
     the same in both layouts. Nothing is read at construction except file existence checks;
-    the annotation index is built on first use.
+    the image lists (and with the json layout the annotations) are read on first use.
 
     Args:
         root: the ``COCO2014`` folder.
         fold: 0..3.
         split: ``"train"`` (train2014, 60 classes) or ``"val"``/``"test"`` (val2014, 20 classes).
-        layout: ``"auto"`` (HSNet split pickles when present, else the official json),
-            ``"json"`` or ``"hsnet"``.
+        layout: where masks come from: ``"auto"`` (HSNet's PNGs when ``annotations/<folder>/``
+            exists, else the official json), ``"json"`` or ``"hsnet"``.
+        lists: ``"hsnet"`` (default: HSNet's filtered per-class image lists, shipped) or
+            ``"annotations"`` (every image with an instance in the json; warns).
+        splits_dir: a folder with HSNet's ``{trn,val}/fold{k}.pkl`` (or the shipped
+            ``{trn,val}_fold{k}.json.gz``) replacing the shipped lists.
         include_crowd: json layout only: whether ``iscrowd`` regions count as instances.
-        splits_dir: hsnet layout only: folder holding ``{trn,val}/fold{k}.pkl``
-            (default ``<root>/splits``).
     """
 
     name = "coco20i"
@@ -117,59 +162,78 @@ class Coco20iSource(SegmentationSource):
         fold: int,
         split: str,
         layout: str = "auto",
-        include_crowd: bool = True,
+        lists: str = "hsnet",
         splits_dir: str | os.PathLike | None = None,
+        include_crowd: bool = True,
     ) -> None:
         _check_fold(fold)
         _check_split(split)
         if layout not in ("auto", "json", "hsnet"):
             raise ValueError(f"layout {layout!r}: expected 'auto', 'json' or 'hsnet'")
+        if lists not in LISTS:
+            raise ValueError(f"lists {lists!r}: expected one of {', '.join(LISTS)}")
+        if lists == "annotations" and splits_dir is not None:
+            raise ValueError("splits_dir= gives HSNet-style image lists; it cannot be combined with lists='annotations'")
         self.root = Path(root)
         self.fold = fold
         self.split = split
         self.include_crowd = include_crowd
+        self.lists = lists
         evaluation = split in ("val", "test")
         self.image_folder = "val2014" if evaluation else "train2014"
         self._classes = coco_fold_classes(fold, "test" if evaluation else "train")
         self._numbers = {cid: n for n, cid in enumerate(coco_categories())}
         self._names = coco_categories()
         self.json_path = self.root / "annotations" / f"instances_{self.image_folder}.json"
-        splits_root = Path(splits_dir) if splits_dir is not None else self.root / "splits"
-        self.pickle_path = splits_root / ("val" if evaluation else "trn") / f"fold{fold}.pkl"
-        self.layout = self._resolve_layout(layout, explicit_splits=splits_dir is not None)
+        self.png_dir = self.root / "annotations" / self.image_folder
+        self.lists_path = self._lists_path(splits_dir, evaluation) if lists == "hsnet" else None
+        self.layout = self._resolve_layout(layout)
         self._per_class: dict[ClassId, list[str]] | None = None
         self._coco: Any = None  # pycocotools.coco.COCO, json layout
         self._coco_ids: dict[str, int] = {}
-        self._listed: set[str] | None = None  # hsnet layout: every listed image
+        self._listed: set[str] | None = None
 
     # --------------------------------------------------------------- layout and index
 
-    def _resolve_layout(self, layout: str, *, explicit_splits: bool) -> str:
+    def _lists_path(self, splits_dir: str | os.PathLike | None, evaluation: bool) -> Path:
+        if splits_dir is None:
+            return shipped_image_lists(self.fold, self.split)
+        folder, kind = Path(splits_dir), "val" if evaluation else "trn"
+        candidates = [folder / kind / f"fold{self.fold}.pkl", folder / f"{kind}_fold{self.fold}.json.gz"]
+        found = [path for path in candidates if path.is_file()]
+        if not found:
+            raise DatasetNotFoundError(
+                f"coco20i: split file {candidates[0]} (or {candidates[1].name}) does not exist in splits_dir.\n"
+                f"Expected layout:\n{COCO_LAYOUT}"
+            )
+        return found[0]
+
+    def _resolve_layout(self, layout: str) -> str:
         if not self.root.is_dir():
             raise DatasetNotFoundError(f"coco20i: folder {self.root} does not exist.\nExpected layout:\n{COCO_LAYOUT}")
-        if layout == "hsnet" or (layout == "auto" and (explicit_splits or self.pickle_path.is_file())):
-            if not self.pickle_path.is_file():
+        if self.lists == "annotations" and layout == "hsnet":
+            raise ValueError("lists='annotations' reads the official json; it needs layout='json' (or 'auto')")
+        if layout == "hsnet" or (layout == "auto" and self.lists == "hsnet" and self.png_dir.is_dir()):
+            if not self.png_dir.is_dir():
                 raise DatasetNotFoundError(
-                    f"coco20i: split file {self.pickle_path} does not exist (hsnet layout).\nExpected layout:\n{COCO_LAYOUT}"
+                    f"coco20i: mask folder {self.png_dir} does not exist (hsnet layout).\nExpected layout:\n{COCO_LAYOUT}"
                 )
             return "hsnet"
-        if layout == "json" or self.json_path.is_file():
-            if not self.json_path.is_file():
-                raise DatasetNotFoundError(
-                    f"coco20i: annotation file {self.json_path} does not exist (json layout).\nExpected layout:\n{COCO_LAYOUT}"
-                )
-            return "json"
-        raise DatasetNotFoundError(
-            f"coco20i: found neither {self.json_path} (official json layout) nor {self.pickle_path} "
-            f"(HSNet layout).\nExpected layout:\n{COCO_LAYOUT}"
-        )
+        if not self.json_path.is_file():
+            raise DatasetNotFoundError(
+                f"coco20i: found neither {self.json_path} (official json layout) nor {self.png_dir} "
+                f"(HSNet layout).\nExpected layout:\n{COCO_LAYOUT}"
+            )
+        return "json"
 
     def _index(self) -> dict[ClassId, list[str]]:
         if self._per_class is None:
-            self._per_class = self._build_json_index() if self.layout == "json" else self._build_hsnet_index()
+            if self.layout == "json":
+                self._load_json()
+            self._per_class = self._annotated_images() if self.lists == "annotations" else self._listed_images()
         return self._per_class
 
-    def _build_json_index(self) -> dict[ClassId, list[str]]:
+    def _load_json(self) -> None:
         from pycocotools.coco import COCO
 
         try:
@@ -185,6 +249,15 @@ class Coco20iSource(SegmentationSource):
                 )
         self._coco = coco
         self._coco_ids = {f"{self.image_folder}/{img['file_name']}": img_id for img_id, img in coco.imgs.items()}
+
+    def _annotated_images(self) -> dict[ClassId, list[str]]:
+        """Every image with an instance of each class (crowd per ``include_crowd``): not the benchmark."""
+        warnings.warn(
+            f"coco20i fold {self.fold} {self.split}: lists='annotations' takes every image with an instance of the class "
+            f"from {self.json_path}; the benchmark's lists (HSNet's, the default) are filtered, so results are not comparable",
+            stacklevel=4,
+        )
+        coco = self._coco
         wanted: dict[int, set[int]] = {int(cid): set() for cid in self._classes}
         for ann in coco.dataset.get("annotations", []):  # one pass: getAnnIds(catIds=...) rescans per class
             images = wanted.get(ann["category_id"])
@@ -196,37 +269,28 @@ class Coco20iSource(SegmentationSource):
             if images
         }
 
-    def _build_hsnet_index(self) -> dict[ClassId, list[str]]:
-        try:
-            with open(self.pickle_path, "rb") as handle:
-                table = pickle.load(handle)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
-            raise ValueError(f"cannot read split file {self.pickle_path}: {exc}") from exc
-        if not isinstance(table, dict):
-            raise ValueError(f"split file {self.pickle_path} holds a {type(table).__name__}; expected a dict class number -> image list")
+    def _listed_images(self) -> dict[ClassId, list[str]]:
+        table = read_image_lists(self.lists_path)
         per_class: dict[ClassId, list[str]] = {}
         for cid in self._classes:
             names = table.get(self._numbers[cid], [])
             if names:
-                per_class[cid] = sorted({str(name) for name in names})
+                per_class[cid] = sorted(set(names))
         if not per_class and table:
-            keys = sorted(table)[:5]
             raise ValueError(
-                f"split file {self.pickle_path} has no images for the classes of fold {self.fold} "
-                f"(keys {keys} ...); expected class numbers 0..{len(self._numbers) - 1}"
+                f"split file {self.lists_path} has no images for the classes of fold {self.fold} "
+                f"(keys {sorted(table)[:5]} ...); expected class numbers 0..{len(self._numbers) - 1}"
             )
         return per_class
 
     def _check_image(self, image_id: str) -> None:
-        self._index()
-        if self.layout == "json":
-            if image_id not in self._coco_ids:
-                raise ValueError(f"image id {image_id!r} is not an image of coco20i {self.image_folder} ({self.json_path})")
-        else:
-            if self._listed is None:
-                self._listed = {image for images in self._index().values() for image in images}
-            if image_id not in self._listed:
-                raise ValueError(f"image id {image_id!r} is not listed in {self.pickle_path}")
+        if self._listed is None:
+            self._listed = {image for images in self._index().values() for image in images}
+        if image_id not in self._listed:
+            where = self.lists_path if self.lists == "hsnet" else self.json_path
+            raise ValueError(f"image id {image_id!r} is not an image of coco20i fold {self.fold} split {self.split!r} ({where})")
+        if self.layout == "json" and image_id not in self._coco_ids:
+            raise ValueError(f"image id {image_id!r} is listed in {self.lists_path} but not in {self.json_path}")
 
     # --------------------------------------------------------------- interface
 

@@ -13,9 +13,14 @@ next follows the dataset's ``DatasetSpec.episode_policy``:
   (COCO-20i, Pascal-5i: 1,000 episodes per fold);
 * ``cycle_classes`` -- class ``i mod C``, then a random target (LVIS-92i: 2,300; parts: 2,500);
 * ``every_image``   -- the ``(class, image)`` pairs in order, each the target once
-  (FSS-1000: 2,400), wrapping around when more episodes are asked for.
+  (FSS-1000: 2,400), wrapping around when more episodes are asked for;
+* ``list_order``    -- the source's published evaluation list (``source.episode_pairs()``)
+  in file order, wrapping around (Pascal-5i: HSNet's val lists, 1,000 episodes).
 
-Only classes with at least ``shots + 1`` images take part. Masks are the union of all
+Only classes with at least ``shots + 1`` images take part, and the metric averages over
+exactly those (:meth:`EpisodeSampler.scored_classes`). A source whose benchmark episode
+count depends on its data defines ``benchmark_episodes()`` (Pascal-Part: ``min(val pairs,
+2500)``); otherwise the registry's ``DatasetSpec.default_episodes`` applies. Masks are the union of all
 instances of the class (``SegmentationSource.load_mask``). For sources whose images are
 crops of photos (they define ``source_image_id(id)``, e.g. the part benchmarks), no
 reference comes from the target's photo and eligibility counts distinct photos.
@@ -50,7 +55,7 @@ __all__ = [
     "collate_episodes",
 ]
 
-POLICIES = ("random_class", "cycle_classes", "every_image")
+POLICIES = ("random_class", "cycle_classes", "every_image", "list_order")
 
 DatasetLike = Union[str, SegmentationSource]
 
@@ -239,8 +244,9 @@ class EpisodeSampler(_Sampler):
             :class:`SegmentationSource`.
         fold, split: the fold and split to build when ``dataset`` is a name.
         shots: references per episode (k >= 1).
-        n_episodes: number of episodes; default the dataset's ``DatasetSpec.default_episodes``
-            (``every_image``: one per ``(class, image)`` pair).
+        n_episodes: number of episodes; default the source's ``benchmark_episodes()`` when it
+            has one, else the dataset's ``DatasetSpec.default_episodes`` (``every_image`` /
+            ``list_order`` without one: one per pair).
         seed: episode ``i`` depends only on ``(seed, i)``.
         root: data root when ``dataset`` is a name.
         policy: override the dataset's ``episode_policy`` (one of :data:`POLICIES`).
@@ -272,23 +278,50 @@ class EpisodeSampler(_Sampler):
         self.policy = policy if policy is not None else (spec.episode_policy if spec is not None else "random_class")
         if self.policy not in POLICIES:
             raise ValueError(f"policy {self.policy!r}: expected one of {', '.join(POLICIES)}")
-        if n_episodes is None and spec is not None:
-            n_episodes = spec.default_episodes
-        if n_episodes is None and self.policy != "every_image":
-            raise ValueError(f"n_episodes: {source!r} has no default episode count for policy {self.policy!r}; pass n_episodes")
+        if self.policy == "list_order" and not callable(getattr(source, "episode_pairs", None)):
+            raise ValueError(f"policy 'list_order': {source!r} has no published episode list (episode_pairs()); use another policy")
+        hook = getattr(source, "benchmark_episodes", None)
+        self._benchmark_episodes = hook if callable(hook) else None
+        self._default_episodes = spec.default_episodes if spec is not None else None
+        if n_episodes is None and self._benchmark_episodes is None and self._default_episodes is None:
+            if self.policy not in ("every_image", "list_order"):
+                raise ValueError(f"n_episodes: {source!r} has no default episode count for policy {self.policy!r}; pass n_episodes")
         self._n = n_episodes
+        self._ordered: list[tuple[ClassId, str]] | None = None
 
     def _minimum_images(self) -> int:
         return self.shots + 1
 
+    def scored_classes(self) -> list[ClassId]:
+        """The classes this sampler can draw (sorted): the classes mIoU averages over.
+
+        Classes of the source with at most ``shots`` images never make an episode; counting
+        them as IoU 0 would lower mIoU (HSNet and Matcher average over the drawable classes)."""
+        return list(self.classes)
+
+    def ordered_pairs(self) -> list[tuple[ClassId, str]]:
+        """``list_order``: the source's ``episode_pairs()`` of drawable classes, in the published order."""
+        if self._ordered is None:
+            eligible = set(self.classes)
+            self._ordered = [(c, image) for c, image in self.source.episode_pairs() if c in eligible]
+            if not self._ordered:
+                raise ValueError(f"{self.source!r}: its episode list has no pair of a class with {self.shots + 1} images")
+        return self._ordered
+
     def __len__(self) -> int:
-        return self._n if self._n is not None else len(self.pairs())
+        if self._n is None:
+            n = self._benchmark_episodes() if self._benchmark_episodes is not None else None
+            n = self._default_episodes if n is None else n
+            if n is None:
+                n = len(self.ordered_pairs()) if self.policy == "list_order" else len(self.pairs())
+            self._n = n
+        return self._n
 
     def __getitem__(self, index: int) -> Episode:
         i = self._check_index(index)
         rng = self._rng(i)
-        if self.policy == "every_image":
-            pairs = self.pairs()
+        if self.policy in ("every_image", "list_order"):
+            pairs = self.ordered_pairs() if self.policy == "list_order" else self.pairs()
             class_id, target = pairs[i % len(pairs)]
         else:
             classes = self.classes

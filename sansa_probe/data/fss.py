@@ -2,17 +2,23 @@
 
 On disk (under ``<root>/FSS-1000``, optionally with the class folders under ``data/``):
 ``<class>/<n>.jpg`` with its mask ``<class>/<n>.png``; a pixel is foreground when its grey
-value is ``>= 128``. Class ids are the folder names.
+value is ``>= 128`` (HSNet's rule, masks of any mode converted to 8-bit grey first). Class
+ids are the folder names.
 
-Class lists. The 240 test classes are fixed by the dataset authors and shipped
-(``splits/fss/test.txt``, from HKUSTCV/FSS-1000 ``fss_test_set.txt``). The authors never
-published a train/val split (HKUSTCV/FSS-1000 issue 7: any split of the other 760 classes,
-as long as the test set is fixed). So ``train`` / ``val`` come from:
+Class lists (``lists``). The 240 test classes are fixed by the dataset authors
+(``splits/fss/test.txt``, from HKUSTCV/FSS-1000 ``fss_test_set.txt``); train / val are
+HSNet's random 520 / 240 split of the other classes (``splits/fss/{trn,val}.txt``), the one
+HSNet, Matcher and SANSA use. Both are shipped and used by default (``lists="hsnet"``);
+``splits_dir=`` names a folder with other ``trn.txt`` / ``val.txt`` / ``test.txt``.
+``lists="derived"`` (warns) splits the non-test class folders on disk instead: sorted,
+shuffled by ``numpy.random.default_rng(DERIVED_SPLIT_SEED)``, the first
+``round(n * 520 / 760)`` train and the rest val.
 
-1. ``<root>/splits/{trn,val,test}.txt`` when present (the HSNet / Matcher / SANSA files), else
-2. a deterministic split of the class folders on disk that are not test classes: sorted,
-   shuffled by ``numpy.random.default_rng(DERIVED_SPLIT_SEED)``, the first
-   ``round(n * 520 / 760)`` train and the rest val (520 / 240 on the full dataset).
+Known defect: ``peregine_falcon/8.png`` (a test class) is an RGB 480x960 mask for a 224x224
+image. A mask whose size differs from its image is binarised by the rule above and resized
+to the image with nearest-neighbour sampling (``floor(i * in / out)``, torch's ``nearest``,
+as HSNet's loader effectively does when it resizes every mask to its image), with one
+warning per file and source.
 
 Splits: ``train`` (520 classes), ``val`` (240, model selection), ``test`` (240, the
 benchmark). There is one "fold" (fold 0). The benchmark evaluates every test image once
@@ -22,6 +28,7 @@ benchmark). There is one "fold" (fold 0). The benchmark evaluates every test ima
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +36,32 @@ import numpy as np
 from PIL import Image
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
-from sansa_probe.data.custom import read_rgb
+from sansa_probe.data.custom import read_image_size, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
 
-__all__ = ["DERIVED_SPLIT_SEED", "FSS_LAYOUT", "Fss1000Source", "SPECS", "fss_classes", "fss_fold_classes", "read_grey_mask", "shipped_test_classes"]
+__all__ = [
+    "DERIVED_SPLIT_SEED",
+    "FSS_LAYOUT",
+    "LISTS",
+    "Fss1000Source",
+    "SPECS",
+    "fss_classes",
+    "fss_fold_classes",
+    "read_grey_mask",
+    "resize_nearest",
+    "shipped_classes",
+    "shipped_test_classes",
+]
 
 DERIVED_SPLIT_SEED = 0
 N_TRAIN, N_VAL, N_TEST = 520, 240, 240
+LISTS = ("hsnet", "derived")
 
 FSS_LAYOUT = """\
 FSS-1000/
   [data/]<class>/<n>.jpg          (n = 1..10; the class folders, optionally under data/)
   [data/]<class>/<n>.png          (mask: grey >= 128 is foreground)
-  [splits/trn.txt, val.txt, test.txt]   (optional HSNet/Matcher class lists, one name per line)"""
+  (the class lists, HSNet's trn.txt / val.txt / test.txt, are shipped with sansa-probe)"""
 
 _SPLIT_FILES = {"train": "trn.txt", "val": "val.txt", "test": "test.txt"}
 
@@ -53,9 +73,16 @@ def _read_list(path: Path) -> list[str]:
     return [name for name in names if name]
 
 
+def shipped_classes(split: str) -> list[str]:
+    """The shipped class list of ``split`` ("train", "val", "test"), in the order of the published file."""
+    if split not in _SPLIT_FILES:
+        raise ValueError(f"split {split!r}: expected 'train', 'val' or 'test'")
+    return _read_list(Path(__file__).with_name("splits") / "fss" / _SPLIT_FILES[split])
+
+
 def shipped_test_classes() -> list[str]:
     """The 240 official test classes, in the order of the published file."""
-    return _read_list(Path(__file__).with_name("splits") / "fss" / "test.txt")
+    return shipped_classes("test")
 
 
 def read_grey_mask(path: Path) -> np.ndarray:
@@ -70,32 +97,52 @@ def read_grey_mask(path: Path) -> np.ndarray:
     return grey >= 128
 
 
+def resize_nearest(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """``mask`` (``hxw``) resampled to ``hw`` (``HxW``) by torch's ``nearest`` rule: output pixel
+    ``(i, j)`` takes input ``(floor(i * h / H), floor(j * w / W))``, in float32 as torch computes it."""
+
+    def source_indices(size_in: int, size_out: int) -> np.ndarray:
+        scale = np.float32(size_in) / np.float32(size_out)
+        return np.minimum(np.floor(np.arange(size_out, dtype=np.float32) * scale).astype(np.int64), size_in - 1)
+
+    return mask[source_indices(mask.shape[0], hw[0])[:, None], source_indices(mask.shape[1], hw[1])[None, :]]
+
+
 def _data_dir(root: Path) -> Path:
     return root / "data" if (root / "data").is_dir() else root
 
 
 def fss_classes(
-    split: str, root: str | os.PathLike | None = None, *, splits_dir: str | os.PathLike | None = None
+    split: str,
+    root: str | os.PathLike | None = None,
+    *,
+    splits_dir: str | os.PathLike | None = None,
+    lists: str = "hsnet",
 ) -> list[str]:
     """Sorted class names of ``split`` ("train", "val" or "test"); see the module docstring for the rule."""
     if split not in _SPLIT_FILES:
         raise ValueError(f"split {split!r}: expected 'train', 'val' or 'test'")
+    if lists not in LISTS:
+        raise ValueError(f"lists {lists!r}: expected one of {', '.join(LISTS)}")
     if splits_dir is not None:
+        if lists != "hsnet":
+            raise ValueError("splits_dir= gives the class lists; it cannot be combined with lists='derived'")
         return sorted(_read_list(Path(splits_dir) / _SPLIT_FILES[split]))
-    if root is not None and (Path(root) / "splits" / _SPLIT_FILES[split]).is_file():
-        return sorted(_read_list(Path(root) / "splits" / _SPLIT_FILES[split]))
-    test = shipped_test_classes()
-    if split == "test":
-        return sorted(test)
+    if lists == "hsnet" or split == "test":
+        return sorted(shipped_classes(split))
     if root is None:
         raise DatasetNotFoundError(
-            f"fss1000: the {split!r} classes are not published; they are derived from the class folders "
-            f"on disk (or read from <root>/splits/{_SPLIT_FILES[split]}): pass root=.\nExpected layout:\n{FSS_LAYOUT}"
+            f"fss1000: lists='derived' splits the class folders on disk: pass root=.\nExpected layout:\n{FSS_LAYOUT}"
         )
     data = _data_dir(Path(root))
     if not data.is_dir():
         raise DatasetNotFoundError(f"fss1000: folder {data} does not exist.\nExpected layout:\n{FSS_LAYOUT}")
-    excluded = set(test)
+    warnings.warn(
+        f"fss1000: lists='derived': the {split!r} classes are a seeded split of the class folders in {data}, "
+        "not HSNet's published train/val lists (the default)",
+        stacklevel=3,
+    )
+    excluded = set(shipped_test_classes())
     others = sorted(p.name for p in data.iterdir() if p.is_dir() and p.name not in excluded and p.name != "splits")
     order = np.random.default_rng(DERIVED_SPLIT_SEED).permutation(len(others))
     n_train = round(len(others) * N_TRAIN / (N_TRAIN + N_VAL))
@@ -103,11 +150,11 @@ def fss_classes(
     return sorted(others[i] for i in chosen)
 
 
-def fss_fold_classes(fold: int, split: str = "test", root: Path | None = None) -> list[str]:
-    """Registry hook: FSS-1000 has one fold (0)."""
+def fss_fold_classes(fold: int, split: str = "test", root: Path | None = None, **options: Any) -> list[str]:
+    """Registry hook: FSS-1000 has one fold (0); ``options``: ``splits_dir``, ``lists``."""
     if fold != 0:
         raise ValueError(f"fold {fold!r} is out of range for fss1000: expected 0")
-    return fss_classes(split, root)
+    return fss_classes(split, root, **options)
 
 
 class Fss1000Source(SegmentationSource):
@@ -120,13 +167,20 @@ class Fss1000Source(SegmentationSource):
         root: the ``FSS-1000`` folder.
         split: ``"train"``, ``"val"`` or ``"test"``.
         fold: must be 0.
-        splits_dir: a folder with ``trn.txt``/``val.txt``/``test.txt`` overriding the class lists.
+        splits_dir: a folder with ``trn.txt``/``val.txt``/``test.txt`` replacing the shipped lists.
+        lists: ``"hsnet"`` (the shipped lists) or ``"derived"`` (train/val split of the folders on disk).
     """
 
     name = "fss1000"
 
     def __init__(
-        self, *, root: str | os.PathLike, split: str, fold: int = 0, splits_dir: str | os.PathLike | None = None
+        self,
+        *,
+        root: str | os.PathLike,
+        split: str,
+        fold: int = 0,
+        splits_dir: str | os.PathLike | None = None,
+        lists: str = "hsnet",
     ) -> None:
         if fold != 0:
             raise ValueError(f"fold {fold!r} is out of range for fss1000: expected 0")
@@ -135,7 +189,7 @@ class Fss1000Source(SegmentationSource):
         self.data_dir = _data_dir(self.root)
         if not self.data_dir.is_dir():
             raise DatasetNotFoundError(f"fss1000: folder {self.data_dir} does not exist.\nExpected layout:\n{FSS_LAYOUT}")
-        self._classes = fss_classes(split, self.root, splits_dir=splits_dir)
+        self._classes = fss_classes(split, self.root, splits_dir=splits_dir, lists=lists)
         missing = [c for c in self._classes if not (self.data_dir / c).is_dir()]
         if missing:
             raise DatasetNotFoundError(
@@ -143,6 +197,7 @@ class Fss1000Source(SegmentationSource):
                 f"e.g. {self.data_dir / missing[0]}.\nExpected layout:\n{FSS_LAYOUT}"
             )
         self._images: dict[str, list[str]] | None = None
+        self._resized: set[Path] = set()  # defective masks already warned about
 
     def _index(self) -> dict[str, list[str]]:
         if self._images is None:
@@ -180,9 +235,24 @@ class Fss1000Source(SegmentationSource):
         return read_rgb(self.data_dir / image_id, what="fss1000 image")
 
     def load_mask(self, image_id: str, class_id: ClassId) -> np.ndarray:
-        """``HxW`` bool: grey value ``>= 128``; all False for another class."""
+        """``HxW`` bool (the image's size): grey value ``>= 128``; all False for another class.
+
+        A mask of another size than its image (a defect of the public files) is resized to it
+        (nearest) with one warning naming the file."""
         cls = self._class_of(image_id)
-        mask = read_grey_mask((self.data_dir / image_id).with_suffix(".png"))
+        path = (self.data_dir / image_id).with_suffix(".png")
+        mask = read_grey_mask(path)
+        hw = read_image_size(self.data_dir / image_id, what="fss1000 image")
+        if mask.shape != hw:
+            if path not in self._resized:
+                self._resized.add(path)
+                warnings.warn(
+                    f"fss1000: mask {path} is {mask.shape[0]}x{mask.shape[1]} but its image is {hw[0]}x{hw[1]} "
+                    "(a known defect of the public files); it is binarised (grey >= 128) and resized to the image "
+                    "(nearest), as HSNet's loader effectively does",
+                    stacklevel=2,
+                )
+            mask = resize_nearest(mask, hw)
         return mask if class_id == cls else np.zeros_like(mask)
 
     def load_instances(self, image_id: str) -> list[Instance]:

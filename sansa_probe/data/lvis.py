@@ -13,7 +13,8 @@ The construction (Matcher, kept by SANSA), for ``k`` shots:
 Class ids are LVIS category ids. Two on-disk layouts under ``<root>/LVIS``:
 
 * ``pkl``  -- Matcher's ``lvis_{train,val}.pkl`` (``{category id: {'<folder>/<image>.jpg':
-  {'annotations': [...]}}}``); the category order of step 1 is the pickle's key order.
+  {'annotations': [...]}}}``); the category order of step 1 is the pickle's key order. They
+  are read with the allow-list unpickler of :mod:`sansa_probe.data.safe_pickle`.
 * ``json`` -- the official ``lvis_v1_{train,val}.json`` (also under ``annotations/``); the
   category order is ascending category id (Matcher's pickles are not published with their
   build script, so this order is our reconstruction -- prefer the pickles for exact folds).
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ import numpy as np
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
 from sansa_probe.data.custom import decode_segmentation, read_image_size, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+from sansa_probe.data.safe_pickle import load_data_pickle
 
 __all__ = ["LVIS_LAYOUT", "Lvis92iSource", "SPECS", "lvis_fold_classes"]
 
@@ -102,11 +103,7 @@ def _load_index(root: Path, split: str, layout: str) -> _SplitIndex:
 
 
 def _load_pickle(path: Path) -> _SplitIndex:
-    try:
-        with open(path, "rb") as handle:
-            table = pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
-        raise ValueError(f"cannot read LVIS annotations {path}: {exc}") from exc
+    table = load_data_pickle(path, what="Matcher's LVIS-92i annotation pickle {category id: {image: {'annotations': [...]}}}")
     if not isinstance(table, dict):
         raise ValueError(f"{path} holds a {type(table).__name__}; expected a dict category id -> {{image: {{'annotations': [...]}}}}")
     classwise: dict[int, dict[str, list[Any]]] = {}

@@ -19,15 +19,14 @@ target is the union of that object's annotations of the class. Image ids are
 ``"<coco image id>/<obj_ann_id>"``; :meth:`PacoPartDataset.source_image_id` returns the COCO id
 so that a sampler can keep reference and target on different photos, as Matcher does.
 
-The pickles are read with an allow-list unpickler (plain containers and numpy arrays only);
-``trusted_pickle=True`` uses the plain :mod:`pickle` loader for files you trust.
+The pickles are read with the allow-list unpickler of :mod:`sansa_probe.data.safe_pickle`
+(plain containers and numpy arrays only).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -39,6 +38,7 @@ from sansa_probe.data.parts import PartCropSource
 from sansa_probe.data.base import ClassId, Instance
 from sansa_probe.data.custom import decode_segmentation, read_image_size, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+from sansa_probe.data.safe_pickle import load_data_pickle
 
 __all__ = ["SPECS", "PacoPartDataset", "load_fold_spec", "load_paco_pickle", "fold_class_list"]
 
@@ -50,38 +50,13 @@ LAYOUT = """\
     paco/paco_part_val.pkl                "img2anno": {image_id: [{"category_id", "segmentation",
                                                                    "obj_ann_id", "obj_bbox"}, ...]}}"""
 
-_SAFE_GLOBALS = frozenset(
-    [
-        (mod, name)
-        for mod in ("builtins", "__builtin__")
-        for name in ("set", "frozenset", "bytearray", "list", "dict", "tuple", "int", "float", "str", "bool", "complex", "slice")
-    ]
-    + [(mod, name) for mod in ("numpy.core.multiarray", "numpy._core.multiarray") for name in ("_reconstruct", "scalar")]
-    + [(mod, "_frombuffer") for mod in ("numpy.core.numeric", "numpy._core.numeric")]
-    + [("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict"), ("collections", "defaultdict"), ("_codecs", "encode")]
-)
-
-
-class _AllowListUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _SAFE_GLOBALS or (module == "numpy" and name.startswith("dtype")):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"global {module}.{name} is not on the allow-list")
-
-
-def load_paco_pickle(path: str | os.PathLike, *, trusted: bool = False) -> dict[str, Any]:
-    """One of Matcher's PACO-Part pickles, checked to hold ``cid2img`` and ``img2anno`` maps."""
+def load_paco_pickle(path: str | os.PathLike) -> dict[str, Any]:
+    """One of Matcher's PACO-Part pickles (read by the allow-list unpickler), checked to hold
+    ``cid2img`` and ``img2anno`` maps."""
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"dataset 'paco_part': file {path} does not exist.\nExpected layout:\n{LAYOUT}")
-    try:
-        with open(path, "rb") as handle:
-            data = pickle.load(handle) if trusted else _AllowListUnpickler(handle).load()
-    except pickle.UnpicklingError as exc:
-        hint = "" if trusted else "; if you trust the file, pass trusted_pickle=True"
-        raise ValueError(f"{path} cannot be unpickled ({exc}){hint}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, ImportError) as exc:
-        raise ValueError(f"{path} cannot be unpickled ({type(exc).__name__}: {exc}); expected Matcher's PACO-Part pickle") from None
+    data = load_data_pickle(path, what="Matcher's PACO-Part pickle")
     if not isinstance(data, Mapping) or not isinstance(data.get("cid2img"), Mapping) or not isinstance(data.get("img2anno"), Mapping):
         raise ValueError(f"{path}: expected a dict with 'cid2img' and 'img2anno' maps (Matcher's PACO-Part pickle)")
     return dict(data)
@@ -167,7 +142,6 @@ class PacoPartDataset(PartCropSource):
         split: str = "test",
         box_crop: bool = True,
         min_samples: int = 2,
-        trusted_pickle: bool = False,
     ) -> None:
         spec = load_fold_spec()
         self.folds = int(spec["folds"])
@@ -179,7 +153,6 @@ class PacoPartDataset(PartCropSource):
         self.split = split
         self.box_crop = box_crop
         self.min_samples = min_samples
-        self.trusted_pickle = trusted_pickle
         self._expected_classes = int(spec["train_pickle_classes"])
         self.train_pickle, self.val_pickle, self.image_root = _paths(Path(root))
         needed = [self.train_pickle] if split == "train" else [self.train_pickle, self.val_pickle]
@@ -199,9 +172,9 @@ class PacoPartDataset(PartCropSource):
     def _index(self) -> None:
         if self._data is not None:
             return
-        train = load_paco_pickle(self.train_pickle, trusted=self.trusted_pickle)
+        train = load_paco_pickle(self.train_pickle)
         _check_count(train, self._expected_classes, self.train_pickle)
-        val = None if self.split == "train" else load_paco_pickle(self.val_pickle, trusted=self.trusted_pickle)
+        val = None if self.split == "train" else load_paco_pickle(self.val_pickle)
         classes = fold_class_list(
             train, val, fold=self.fold, split=self.split, folds=self.folds, min_samples=self.min_samples, where=self.train_pickle
         )

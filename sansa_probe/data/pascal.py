@@ -5,22 +5,26 @@ Fold ``f`` tests VOC classes ``5f+1 .. 5f+5`` and trains on the other 15 (class 
 boundaries -- those are excluded from evaluation (:meth:`Pascal5iSource.load_ignore`) and
 belong to no class mask.
 
-Which (image, class) pairs make the benchmark:
+Which (image, class) pairs make the benchmark (HSNet's lists, shipped in ``splits/pascal/``):
 
 * ``val`` / ``test`` (one evaluation split): the OSLSM / PANet / HSNet lists
-  ``val/fold{f}.txt`` (lines ``<image>__<class:02d>``), shipped in ``splits/pascal/``
-  (346 / 451 / 725 / 346 pairs). A folder given as ``splits_dir`` (or found at
-  ``<root>/splits``) with the same files replaces them.
-* ``train``: HSNet reads ``trn/fold{j}.txt`` of the other three folds. Those lists are used
-  when present in ``splits_dir`` / ``<root>/splits``; otherwise they are derived once from the
-  masks (every ``SegmentationClassAug`` image not in ``ImageSets/Segmentation/val.txt``,
-  paired with each training class it contains), optionally cached in ``index_cache`` (JSON).
+  ``val/fold{f}.txt`` (lines ``<image>__<class:02d>``, 346 / 451 / 725 / 346 pairs). HSNet
+  walks the list in file order, wrapping around, for 1,000 episodes:
+  :meth:`Pascal5iSource.episode_pairs` gives that order (the ``list_order`` episode policy).
+* ``train``: HSNet's ``trn/fold{j}.txt`` of the other three folds (2,286 / 3,425 / 5,883 /
+  2,086 pairs). ``lists="derived"`` (warns) instead pairs every ``SegmentationClassAug`` image
+  outside ``ImageSets/Segmentation/val.txt`` with each training class it contains (~490
+  images more than HSNet's lists), optionally cached in ``index_cache`` (JSON).
+
+``splits_dir=`` names a folder with ``val/`` and/or ``trn/`` lists of the same format that
+replace the shipped ones.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +35,21 @@ from sansa_probe.data.custom import read_label_png, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
 from sansa_probe.utils.io import atomic_write_json
 
-__all__ = ["PASCAL_LAYOUT", "Pascal5iSource", "SPECS", "pascal_fold_classes", "voc_classes"]
+__all__ = ["LISTS", "PASCAL_LAYOUT", "Pascal5iSource", "SPECS", "pascal_fold_classes", "shipped_train_pairs", "shipped_val_pairs", "voc_classes"]
 
 N_FOLDS = 4
 N_CLASSES = 20
 IGNORE_VALUE = 255
+LISTS = ("hsnet", "derived")
+SHIPPED = Path(__file__).with_name("splits") / "pascal"
 
 PASCAL_LAYOUT = """\
 VOC2012/
   JPEGImages/<image>.jpg                 (e.g. 2007_000033.jpg)
   SegmentationClassAug/<image>.png       (pixel = VOC class id 1..20, 0 background, 255 boundary)
-  ImageSets/Segmentation/val.txt         (VOC 2012 val images; only to derive training pairs)
-  [splits/{trn,val}/fold{0-3}.txt]       (optional HSNet lists, lines '<image>__<class:02d>')"""
+  ImageSets/Segmentation/val.txt         (VOC 2012 val images; only for lists='derived')
+  HSNet's lists {trn,val}/fold{0-3}.txt (lines '<image>__<class:02d>') are shipped;
+  splits_dir= may name a folder with other ones."""
 
 
 def voc_classes() -> dict[int, str]:
@@ -81,6 +88,19 @@ def _read_pairs(path: Path) -> list[tuple[str, int]]:
     return pairs
 
 
+def shipped_val_pairs(fold: int) -> list[tuple[str, int]]:
+    """HSNet's evaluation pairs ``(image, class id)`` of ``fold``, in file order."""
+    _check_fold(fold)
+    return _read_pairs(SHIPPED / "val" / f"fold{fold}.txt")
+
+
+def shipped_train_pairs(fold: int) -> list[tuple[str, int]]:
+    """HSNet's training pairs ``(image, class id)`` of ``fold``'s own five classes (``trn/fold{fold}.txt``),
+    in file order; fold ``f`` trains on the lists of the other three folds."""
+    _check_fold(fold)
+    return _read_pairs(SHIPPED / "trn" / f"fold{fold}.txt")
+
+
 class Pascal5iSource(SegmentationSource):
     """One fold and split of Pascal-5i (see the module docstring).
 
@@ -92,7 +112,9 @@ class Pascal5iSource(SegmentationSource):
         root: the ``VOC2012`` folder.
         fold: 0..3.
         split: ``"train"`` or ``"val"``/``"test"``.
-        splits_dir: a folder with HSNet-style ``{trn,val}/fold{k}.txt`` lists.
+        splits_dir: a folder with HSNet-style ``{trn,val}/fold{k}.txt`` lists replacing the shipped ones.
+        lists: training pairs: ``"hsnet"`` (HSNet's lists, default) or ``"derived"`` (every
+            SBD-aug mask outside VOC 2012 val; warns).
         index_cache: JSON file caching the derived training pairs (written atomically).
     """
 
@@ -105,11 +127,15 @@ class Pascal5iSource(SegmentationSource):
         fold: int,
         split: str,
         splits_dir: str | os.PathLike | None = None,
+        lists: str = "hsnet",
         index_cache: str | os.PathLike | None = None,
     ) -> None:
         _check_fold(fold)
         if split not in ("train", "val", "test"):
             raise ValueError(f"split {split!r}: expected 'train', 'val' or 'test'")
+        if lists not in LISTS:
+            raise ValueError(f"lists {lists!r}: expected one of {', '.join(LISTS)}")
+        self.lists = lists
         self.root = Path(root)
         self.fold = fold
         self.split = split
@@ -121,25 +147,24 @@ class Pascal5iSource(SegmentationSource):
         self.splits_dir = self._find_splits(splits_dir)
         self._pairs: dict[int, list[str]] | None = None
         self._listed: set[str] | None = None
+        self._val_order: list[tuple[str, int]] = []
         if split != "train":
-            self._pairs = self._group(self._read_val())
+            self._val_order = self._read_val()
+            self._pairs = self._group(self._val_order)
 
     def _find_splits(self, splits_dir: str | os.PathLike | None) -> Path | None:
-        if splits_dir is not None:
-            path = Path(splits_dir)
-            if not path.is_dir():
-                raise DatasetNotFoundError(f"pascal5i: splits_dir {path} does not exist.\nExpected layout:\n{PASCAL_LAYOUT}")
-            return path
-        for candidate in (self.root / "splits" / "pascal", self.root / "splits"):
-            if (candidate / "val").is_dir() or (candidate / "trn").is_dir():
-                return candidate
-        return None
+        if splits_dir is None:
+            return None
+        path = Path(splits_dir)
+        if not path.is_dir():
+            raise DatasetNotFoundError(f"pascal5i: splits_dir {path} does not exist.\nExpected layout:\n{PASCAL_LAYOUT}")
+        return path
 
     def _read_val(self) -> list[tuple[str, int]]:
         if self.splits_dir is not None and (self.splits_dir / "val").is_dir():
             path = self.splits_dir / "val" / f"fold{self.fold}.txt"
         else:
-            path = Path(__file__).with_name("splits") / "pascal" / "val" / f"fold{self.fold}.txt"
+            path = SHIPPED / "val" / f"fold{self.fold}.txt"
         pairs = _read_pairs(path)
         wrong = [p for p in pairs if p[1] not in self._classes]
         if wrong:
@@ -158,13 +183,22 @@ class Pascal5iSource(SegmentationSource):
             self._pairs = self._group(self._train_pairs())
         return self._pairs
 
+    def episode_pairs(self) -> list[tuple[int, str]]:
+        """Evaluation splits: the ``(class id, image)`` pairs in the list's file order (HSNet's
+        episode order: episode ``i`` is pair ``i mod len``)."""
+        if self.split == "train":
+            raise ValueError("pascal5i: episode_pairs() is the evaluation list's order; the train split has none")
+        return [(cls, image) for image, cls in self._val_order]
+
     def _train_pairs(self) -> list[tuple[str, int]]:
-        if self.splits_dir is not None and (self.splits_dir / "trn").is_dir():
-            pairs = []
-            for other in range(N_FOLDS):
-                if other != self.fold:
-                    pairs += _read_pairs(self.splits_dir / "trn" / f"fold{other}.txt")
-            return pairs
+        if self.lists == "hsnet":
+            folder = self.splits_dir / "trn" if self.splits_dir is not None and (self.splits_dir / "trn").is_dir() else SHIPPED / "trn"
+            return [pair for other in range(N_FOLDS) if other != self.fold for pair in _read_pairs(folder / f"fold{other}.txt")]
+        warnings.warn(
+            f"pascal5i fold {self.fold}: lists='derived' trains on every SegmentationClassAug image outside VOC 2012 val, "
+            "not on HSNet's published training lists (the default)",
+            stacklevel=4,
+        )
         if self.index_cache is not None and self.index_cache.is_file():
             cached = json.loads(self.index_cache.read_text(encoding="utf-8"))
             return [(str(image), int(cls)) for image, cls in cached["pairs"]]
@@ -251,6 +285,6 @@ SPECS = [
         default_episodes=1000,
         layout=PASCAL_LAYOUT,
         folder="VOC2012",
-        episode_policy="random_class",
+        episode_policy="list_order",
     )
 ]
