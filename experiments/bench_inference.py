@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         model = load_sansa(args.backbone, sam2_checkpoint=None, image_size=args.image_size, device=device)
     # non-zero adapters, so that the adapted path really computes them
     with torch.no_grad():
-        for _, p in model._named_adapter_parameters():
+        for p in model.adapter_parameters().values():
             p.normal_(0, 0.02)
     size = args.image_size
     rng = np.random.default_rng(0)

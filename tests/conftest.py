@@ -38,7 +38,7 @@ def randomized_adapters(model, seed: int = 0, scale: float = 0.5):
     """Give every adapter parameter random values (so adapters change outputs); restore after."""
     saved = model.adapter_state_dict()
     generator = torch.Generator().manual_seed(seed)
-    params = dict(model._named_adapter_parameters())
+    params = model.adapter_parameters()
     with torch.no_grad():
         for name in sorted(params):
             p = params[name]

@@ -56,6 +56,7 @@ def test_adapter_placement_and_parameter_count(backbone):
     assert trainable == {f"sam.{n}" for n in model.adapter_names}
     for index, block in enumerate(model.sam.image_encoder.trunk.blocks):
         assert hasattr(block, "adapter") == (index in blocks)
+    assert list(model.placement.modules) == [f"blocks.{i}.adapter" for i in blocks]
     if backbone == "hiera_l":  # paper: about 10M trainable parameters in the strict setting
         assert 9.5e6 < total < 11e6
         assert model.sam.image_encoder.trunk.blocks[8].adapter.down_proj.out_features == int(0.3 * 576)
@@ -290,6 +291,11 @@ def test_unknown_backbone_and_bad_config_values():
 def test_ablation_adapters_are_no_ops_at_init_and_trainable(kind, rng):
     model = build_tiny_model(adapter=kind)
     assert model.num_adapter_parameters() > 0
+    children = {"houlsby": ["adapter_attn", "adapter_mlp"], "lora": ["lora_qkv"], "mona": ["adapter_attn", "adapter_mlp"]}[kind]
+    assert list(model.placement.modules) == [f"blocks.{i}.{c}" for i in model.placement.blocks for c in children]
+    # the placement's modules hold exactly the parameters sam2 does not have
+    added = {n for n, _ in model.sam.named_parameters() if any(f".{c}." in n for c in children)}
+    assert set(model.adapter_parameters()) == added == set(model.adapter_names)
     x = images(rng, 1)
     with torch.no_grad():
         on = model.encode_images(x).vision_feats[-1]

@@ -125,7 +125,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
 def _one_step_gradients(info: DistInfo, *, micro_batch: int) -> dict[str, torch.Tensor]:
     model = build_tiny_model(image_size=SIZE)
     with torch.no_grad():  # non-zero up projections, so every adapter gets a gradient
-        for name, p in model._named_adapter_parameters():
+        for name, p in model.adapter_parameters().items():
             if "up_proj.weight" in name:
                 p.normal_(0, 0.01, generator=torch.Generator().manual_seed(len(name)))
     dataset = clips(targets=2, n=8)

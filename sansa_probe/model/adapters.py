@@ -151,16 +151,24 @@ class MonaAdapter(nn.Module):
 
 @dataclass
 class AdapterPlacement:
-    """Where adapters were inserted: block indices per stage, the hooks, the switch."""
+    """Where adapters were inserted: the block indices, the adapter modules, the hooks.
+
+    ``modules`` maps each adapter's path inside the trunk (``blocks.10.adapter``,
+    ``blocks.10.adapter_attn``, ``blocks.10.lora_qkv``, ...) to the module, in block order.
+    """
 
     kind: str
     blocks: list[int]
+    modules: dict[str, nn.Module] = field(default_factory=dict)
     handles: list[RemovableHandle] = field(default_factory=list)
 
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
         self.handles.clear()
+
+
+_ADAPTER_TYPES = (AdaptFormer, HoulsbyAdapter, LoRA, MonaAdapter)
 
 
 def adapter_blocks(stage_ends: list[int], stages: tuple[int, ...]) -> list[int]:
@@ -251,4 +259,7 @@ def attach_adapters(
         else:
             raise ValueError(f"adapter kind {kind!r} is unknown; expected adaptformer, houlsby, lora or mona")
         placement.handles.extend(handles)
+        for child_name, child in block.named_children():
+            if isinstance(child, _ADAPTER_TYPES):
+                placement.modules[f"blocks.{index}.{child_name}"] = child
     return placement

@@ -170,7 +170,7 @@ def check_compatible(model_config: SansaConfig, ckpt_config: SansaConfig, *, sou
 
 
 def assign_adapter_state(model, state: dict[str, torch.Tensor], *, source: str, strict: bool = True) -> None:
-    _assign(state, dict(model._named_adapter_parameters()), source=source, strict=strict)
+    _assign(state, model.adapter_parameters(), source=source, strict=strict)
 
 
 def _assign(state: dict[str, torch.Tensor], params: dict[str, torch.nn.Parameter], *, source: str, strict: bool) -> None:

@@ -124,22 +124,20 @@ class SansaModel(nn.Module):
             layernorm=config.adapter_layernorm,
             scale=config.adapter_scale,
         )
-        self._adapter_names = tuple(sorted(name for name, _ in self._named_adapter_parameters()))
+        self._adapter_names = tuple(sorted(self.adapter_parameters()))
         for name, parameter in self.sam.named_parameters():
             parameter.requires_grad_(name in self._adapter_names)
         self.sam.eval()
 
     # ------------------------------------------------------------------ adapters and parameters
-    def _named_adapter_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
-        trunk_prefix = "image_encoder.trunk.blocks."
-        for index in self.placement.blocks:
-            block = self.sam.image_encoder.trunk.blocks[index]
-            for child_name in ("adapter", "adapter_attn", "adapter_mlp", "lora_qkv"):
-                child = getattr(block, child_name, None)
-                if child is None:
-                    continue
-                for name, parameter in child.named_parameters():
-                    yield f"{trunk_prefix}{index}.{child_name}.{name}", parameter
+    def adapter_parameters(self) -> dict[str, nn.Parameter]:
+        """Every adapter parameter, keyed by its name in ``model.sam``'s namespace
+        (``image_encoder.trunk.blocks.10.adapter.down_proj.weight``), in block order."""
+        return {
+            f"image_encoder.trunk.{path}.{name}": parameter
+            for path, module in self.placement.modules.items()
+            for name, parameter in module.named_parameters()
+        }
 
     @property
     def adapter_names(self) -> tuple[str, ...]:
@@ -148,10 +146,10 @@ class SansaModel(nn.Module):
 
     def adapter_state_dict(self) -> dict[str, torch.Tensor]:
         """Adapter tensors only, keyed as in ``model.sam.state_dict()``."""
-        return {name: p.detach().clone() for name, p in self._named_adapter_parameters()}
+        return {name: p.detach().clone() for name, p in self.adapter_parameters().items()}
 
     def num_adapter_parameters(self) -> int:
-        return sum(p.numel() for _, p in self._named_adapter_parameters())
+        return sum(p.numel() for p in self.adapter_parameters().values())
 
     @property
     def adapters_enabled(self) -> bool:
