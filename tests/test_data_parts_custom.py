@@ -38,7 +38,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     ("name", "folds", "episodes", "policy"),
     [
         ("pascal_part", 4, 2500, "cycle_classes"),
-        ("paco_part", 4, 2500, "cycle_classes"),
+        ("paco_part", 4, 2500, "random_class"),
         ("ade20k", 1, 1000, "random_class"),
         ("folder", 1, None, "every_image"),
         ("coco_json", 1, None, "every_image"),

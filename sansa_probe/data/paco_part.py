@@ -8,10 +8,14 @@ PACO part annotation (``category_id``, ``segmentation`` as polygons / RLE / arra
 
 Folds (paper appendix H.3): the part classes, in the order of ``paco_part_train.pkl``'s
 ``cid2img`` (448 classes), are dealt round-robin into 4 folds: position ``p`` goes to fold
-``p % 4``. A fold's test classes are its slot classes that the val pickle shows in at
-least ``min_samples`` distinct images (default 2: a reference and a target), 303 classes in
-all per the paper. ``split="train"``: every class outside the fold's slots, on the train
-pickle. Class ids are the PACO part category ids (ints).
+``p % 4``. A fold's test classes are its slot classes that the val pickle shows in more
+than ``shots`` distinct images (Matcher's ``> shot`` filter; ``min_samples`` overrides the
+count, default ``shots + 1``), 303 classes in all per the paper at 1 shot; an
+:class:`~sansa_probe.data.EpisodeSampler` passes its shot count. ``split="train"``: every class
+outside the fold's slots, on the train pickle. Class ids are the PACO part category ids (ints).
+
+Episodes (Matcher and the SANSA release): 2,500 per fold, each with a uniformly random class
+(the ``random_class`` policy); mIoU averages over the classes that can be drawn.
 
 Box crop (Matcher's default, ``box_crop=True``): an episode image is one object cropped to
 its ``obj_bbox`` (``image[int(y):int(y+h), int(x):int(x+w)]``, Matcher's slicing) and the
@@ -141,14 +145,14 @@ class PacoPartDataset(PartCropSource):
         fold: int,
         split: str = "test",
         box_crop: bool = True,
-        min_samples: int = 2,
+        shots: int = 1,
+        min_samples: int | None = None,
     ) -> None:
         spec = load_fold_spec()
         self.folds = int(spec["folds"])
         if not isinstance(fold, int) or not 0 <= fold < self.folds:
             raise ValueError(f"fold {fold!r} is out of range for paco_part: expected 0..{self.folds - 1}")
-        if not isinstance(min_samples, int) or min_samples < 1:
-            raise ValueError(f"min_samples={min_samples!r}: expected an int >= 1 (2 = one reference + one target)")
+        min_samples = _min_samples(shots, min_samples)
         self.fold = fold
         self.split = split
         self.box_crop = box_crop
@@ -304,7 +308,18 @@ class PacoPartDataset(PartCropSource):
         return instances
 
 
-def _fold_classes(fold: int, split: str, root: Path | None) -> list[ClassId]:
+def _min_samples(shots: int, min_samples: int | None) -> int:
+    """Distinct val images a test class needs: ``shots + 1`` (Matcher's ``> shot``) unless given."""
+    if not isinstance(shots, int) or isinstance(shots, bool) or shots < 1:
+        raise ValueError(f"shots={shots!r}: expected an int >= 1")
+    if min_samples is None:
+        return shots + 1
+    if not isinstance(min_samples, int) or isinstance(min_samples, bool) or min_samples < 1:
+        raise ValueError(f"min_samples={min_samples!r}: expected an int >= 1 (2 = one reference + one target)")
+    return min_samples
+
+
+def _fold_classes(fold: int, split: str, root: Path | None, *, shots: int = 1, min_samples: int | None = None) -> list[ClassId]:
     if root is None:
         raise ValueError("dataset 'paco_part': its classes are read from Matcher's pickles; pass root= or set SANSA_DATA")
     spec = load_fold_spec()
@@ -313,7 +328,7 @@ def _fold_classes(fold: int, split: str, root: Path | None) -> list[ClassId]:
     _check_count(train, int(spec["train_pickle_classes"]), train_path)
     val = None if split == "train" else load_paco_pickle(val_path)
     classes = fold_class_list(
-        train, val, fold=fold, split=split, folds=int(spec["folds"]), min_samples=int(spec["min_samples"]), where=train_path
+        train, val, fold=fold, split=split, folds=int(spec["folds"]), min_samples=_min_samples(shots, min_samples), where=train_path
     )
     return sorted(classes)
 
@@ -333,7 +348,7 @@ SPECS: list[DatasetSpec] = [
         default_episodes=2500,
         layout=LAYOUT,
         folder="PACO-Part",
-        episode_policy="cycle_classes",
-        extra={"classes_need_root": True, "image_group": "source_image_id"},
+        episode_policy="random_class",
+        extra={"classes_need_root": True, "image_group": "source_image_id", "build_takes_shots": True},
     ),
 ]

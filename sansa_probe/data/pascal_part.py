@@ -53,6 +53,7 @@ LAYOUT = """\
 
 INDEX_NAME = "all_obj_part_to_image.json"
 ANNOTATION_DIR = "Annotations_Part_json_merged_part_classes"
+MAX_TEST_EPISODES = 2500  # Matcher: min(len(img_metadata), 2500)
 
 
 def load_fold_spec() -> dict[str, Any]:
@@ -119,6 +120,17 @@ def _box(bndbox: Any, *, where: str) -> tuple[int, int, int, int]:
         raise ValueError(f"{where}: bndbox {bndbox!r} is not (xmin, ymin, xmax, ymax)")
     x0, y0, x1, y1 = (int(float(v)) for v in values)
     return x0, y0, x1, y1
+
+
+def listed_pairs(index: Mapping[str, Any], super_categories: list[str], list_key: str) -> int:
+    """Matcher's ``len(img_metadata)``: the length of every ``(object, part)`` image list of the
+    super-categories (classes or not, repeats counted), the base of its episode count."""
+    return sum(
+        len(lists.get(list_key, []))
+        for name in super_categories
+        for obj_entry in index[name]["object"].values()
+        for lists in obj_entry.get("part", {}).values()
+    )
 
 
 class PascalPartDataset(PartCropSource):
@@ -193,6 +205,7 @@ class PascalPartDataset(PartCropSource):
         if self._images is not None:
             return
         index = _read_index(self.voc_dir / INDEX_NAME, self.super_categories)
+        self._listed_pairs = listed_pairs(index, self.super_categories, self.list_key)
         classes = part_classes(index, self.super_categories, excluded=self._excluded)
         images: dict[str, list[str]] = {}
         checked: set[str] = set()
@@ -224,6 +237,14 @@ class PascalPartDataset(PartCropSource):
         self._images = images
 
     # ------------------------------------------------------------------ interface
+
+    def benchmark_episodes(self) -> int | None:
+        """Matcher's test episode count, ``min(val pairs, 2500)`` (:func:`listed_pairs`);
+        None for the train split (one clip per image there)."""
+        if self.split == "train":
+            return None
+        self._index()
+        return min(self._listed_pairs, MAX_TEST_EPISODES)
 
     def class_name(self, class_id: ClassId) -> str:
         obj, _, part = str(class_id).partition("+")
