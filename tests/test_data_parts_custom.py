@@ -15,10 +15,12 @@ from sansa_probe.data.custom import read_rgb
 
 try:  # tests/ on sys.path (pytest's default) or the repository root (python -m pytest)
     from fixtures import datasets_extra as fx
+    from fixtures.datasets import find_shared
 except ImportError:  # pragma: no cover
     from tests.fixtures import datasets_extra as fx
+    from tests.fixtures.datasets import find_shared
 
-SANSA_DEMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "sansa_demo"
+SANSA_DEMO = (find_shared() or Path("shared-absent")) / "data" / "sansa_demo"
 
 
 def crop(array: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
