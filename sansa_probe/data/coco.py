@@ -47,7 +47,16 @@ from sansa_probe.data.custom import decode_segmentation, read_label_png, read_rg
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
 from sansa_probe.data.safe_pickle import load_data_pickle
 
-__all__ = ["COCO_LAYOUT", "LISTS", "Coco20iSource", "SPECS", "coco_categories", "coco_fold_classes", "read_image_lists", "shipped_image_lists"]
+__all__ = [
+    "COCO_LAYOUT",
+    "LISTS",
+    "Coco20iSource",
+    "SPECS",
+    "coco_categories",
+    "coco_fold_classes",
+    "read_image_lists",
+    "shipped_image_lists",
+]
 
 N_FOLDS = 4
 

@@ -35,7 +35,16 @@ from sansa_probe.data.custom import read_label_png, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
 from sansa_probe.utils.io import atomic_write_json
 
-__all__ = ["LISTS", "PASCAL_LAYOUT", "Pascal5iSource", "SPECS", "pascal_fold_classes", "shipped_train_pairs", "shipped_val_pairs", "voc_classes"]
+__all__ = [
+    "LISTS",
+    "PASCAL_LAYOUT",
+    "Pascal5iSource",
+    "SPECS",
+    "pascal_fold_classes",
+    "shipped_train_pairs",
+    "shipped_val_pairs",
+    "voc_classes",
+]
 
 N_FOLDS = 4
 N_CLASSES = 20

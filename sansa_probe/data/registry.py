@@ -48,7 +48,8 @@ class DatasetSpec:
     id space (``split="train"``: the training classes of that fold). ``build(root=..., fold=...,
     split=..., **options)`` returns the :class:`SegmentationSource` of that fold and split.
     ``default_episodes``: the literature's number of test episodes per fold (``None`` means
-    every test image once). ``layout`` documents the expected on-disk tree, quoted in errors.
+    every test image once; a source's ``benchmark_episodes()`` takes precedence when the
+    count depends on the data). ``layout`` documents the expected on-disk tree, quoted in errors.
     """
 
     name: str
@@ -59,7 +60,7 @@ class DatasetSpec:
     layout: str
     folder: str
     needs_root: bool = True
-    episode_policy: str = "random_class"  # "random_class" | "cycle_classes" | "every_image"
+    episode_policy: str = "random_class"  # "random_class" | "cycle_classes" | "every_image" | "list_order"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
