@@ -1,0 +1,83 @@
+"""The paper's number beside ours: one table per table/figure, and a plain-text printer.
+
+``ours`` is a tidy DataFrame with the keys of :data:`~sansa_probe.paper.numbers.PAPER_COLUMNS`
+(``table, method, setting, dataset, fold, shots, metric``), ``value``, and ``ours_dataset``: the
+benchmark the number was really measured on. A number measured on the procedural benchmark
+(``ours_dataset == "synthetic"``) stands in the row of the paper's dataset it replaces and is
+flagged ``reference_only``: the paper's column is then context, not a target.
+
+    table = side_by_side(ours, "table9")
+    print(format_side_by_side(table, "table9"))
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from sansa_probe.paper.numbers import TABLE_TITLES, paper_numbers
+
+__all__ = ["KEYS", "OURS_COLUMNS", "SIDE_BY_SIDE_COLUMNS", "side_by_side", "format_side_by_side"]
+
+KEYS = ["method", "setting", "dataset", "fold", "shots", "metric"]
+OURS_COLUMNS = ["table", *KEYS, "value", "ours_dataset"]
+SIDE_BY_SIDE_COLUMNS = [*KEYS, "paper", "ours", "difference", "ours_dataset", "reference_only"]
+
+
+def _checked_ours(ours: pd.DataFrame, table: str) -> pd.DataFrame:
+    if not isinstance(ours, pd.DataFrame):
+        raise TypeError(f"ours: expected a pandas DataFrame, got {type(ours).__name__}")
+    missing = [c for c in OURS_COLUMNS if c not in ours.columns]
+    if missing:
+        raise ValueError(f"ours: missing column(s) {missing}; expected {OURS_COLUMNS}")
+    ours = ours[ours["table"] == table][OURS_COLUMNS].astype({"fold": str, "shots": int, "value": float})
+    if ours.duplicated(KEYS).any():
+        first = ours[ours.duplicated(KEYS, keep=False)].iloc[0]
+        raise ValueError(f"ours: two values for one row of {table} ({dict(first[KEYS])}); expected one per row")
+    return ours
+
+
+def side_by_side(ours: pd.DataFrame, table: str, *, all_paper_rows: bool = False) -> pd.DataFrame:
+    """Our numbers of ``table`` beside the paper's printed ones.
+
+    Args:
+        ours: tidy rows (columns :data:`OURS_COLUMNS`); rows of other tables are ignored.
+        table: ``"table1"`` ... ``"fig9"`` (see :data:`~sansa_probe.paper.numbers.TABLE_IDS`).
+        all_paper_rows: also list the paper's rows we did not measure (other methods' rows),
+            with ``ours`` empty.
+
+    Returns:
+        columns :data:`SIDE_BY_SIDE_COLUMNS`: ``paper`` (NaN where the paper prints no such
+        number, e.g. frozen SAM2 where it prints only SANSA), ``ours``, ``difference = ours -
+        paper``, ``reference_only`` (ours measured on another benchmark than the paper's row).
+    """
+    paper = paper_numbers(table)[KEYS + ["value"]].rename(columns={"value": "paper"})
+    ours = _checked_ours(ours, table).rename(columns={"value": "ours"}).drop(columns="table")
+    merged = ours.merge(paper, on=KEYS, how="outer" if all_paper_rows else "left", sort=False)
+    merged["difference"] = merged["ours"] - merged["paper"]
+    merged["ours_dataset"] = merged["ours_dataset"].fillna("")
+    merged["reference_only"] = (merged["ours_dataset"] != "") & (merged["ours_dataset"] != merged["dataset"])
+    return merged[SIDE_BY_SIDE_COLUMNS].reset_index(drop=True)
+
+
+def _number(value: float) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
+
+
+def format_side_by_side(table: pd.DataFrame, table_id: str) -> str:
+    """Plain-text rendering of :func:`side_by_side`'s result, with a title and a note on reference-only rows."""
+    lines = [f"{table_id}: {TABLE_TITLES.get(table_id, '')}"]
+    if table["reference_only"].any():
+        measured = ", ".join(sorted(set(table.loc[table["reference_only"], "ours_dataset"])))
+        lines.append(f"  ours measured on {measured}: the paper's column is shown for reference only")
+    header = ["method", "setting", "dataset", "fold", "k", "metric", "paper", "ours", "diff"]
+    body = [
+        [str(r.method), str(r.setting), str(r.dataset), str(r.fold), str(r.shots), str(r.metric),
+         _number(r.paper), _number(r.ours), "" if math.isnan(r.difference) else f"{r.difference:+.1f}"]
+        for r in table.itertuples()
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    for row in [header, *body]:
+        lines.append("  " + "  ".join(cell.rjust(w) if i >= 6 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+    return "\n".join(lines)
