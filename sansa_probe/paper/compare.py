@@ -18,7 +18,7 @@ import pandas as pd
 
 from sansa_probe.paper.numbers import TABLE_TITLES, paper_numbers
 
-__all__ = ["KEYS", "OURS_COLUMNS", "SIDE_BY_SIDE_COLUMNS", "side_by_side", "format_side_by_side"]
+__all__ = ["KEYS", "OURS_COLUMNS", "SIDE_BY_SIDE_COLUMNS", "side_by_side", "format_side_by_side", "plot_side_by_side"]
 
 KEYS = ["method", "setting", "dataset", "fold", "shots", "metric"]
 OURS_COLUMNS = ["table", *KEYS, "value", "ours_dataset"]
@@ -81,3 +81,28 @@ def format_side_by_side(table: pd.DataFrame, table_id: str) -> str:
     for row in [header, *body]:
         lines.append("  " + "  ".join(cell.rjust(w) if i >= 6 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))))
     return "\n".join(lines)
+
+
+def plot_side_by_side(table: pd.DataFrame, ax=None, *, metric: str | None = None):
+    """Horizontal bars, paper (grey) beside ours (blue), one pair per row of :func:`side_by_side`
+    (rows of ``metric`` only, default the table's first metric). Returns the Axes."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if table.empty:
+        raise ValueError("table: no rows to plot")
+    metric = metric or str(table["metric"].iloc[0])
+    rows = table[table["metric"] == metric].reset_index(drop=True)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.5), layout="constrained")
+    labels = [" / ".join(str(v) for v in (r.method, r.setting, r.dataset, f"{r.shots}-shot" if r.shots else "", r.fold) if v not in ("", None))
+              for r in rows.itertuples()]  # fmt: skip
+    y = np.arange(len(rows))
+    ax.barh(y - 0.2, rows["paper"].fillna(0), height=0.4, color="0.6", label="paper")
+    ours_label = "ours" + (" (" + ", ".join(sorted(set(rows.loc[rows["reference_only"], "ours_dataset"]))) + ")" if rows["reference_only"].any() else "")
+    ax.barh(y + 0.2, rows["ours"].fillna(0), height=0.4, color="tab:blue", label=ours_label)
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(metric)
+    ax.legend(loc="lower right", fontsize=7)
+    return ax

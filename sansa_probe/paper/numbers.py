@@ -121,7 +121,7 @@ def _table3() -> list[_Row]:
         ("Decoder FT", "Decoder FT", 4), ("QKV FT", "QKV FT", 50), ("Backbone FT", "Backbone FT", 210), ("SANSA", "SANSA", 10),
     ], setting="fine-tuning", metric="trainable_params_m")
     adapters = _wide("table3", coco, [("LoRA", "LoRA [32]", 58.0), ("Adapter", "Adapter [31]", 59.4), ("MONA", "MONA [80]", 56.9)],
-                     setting="adapter kind, ratio 0.3")
+                     setting="adapter kind")
     ratios = []
     for ratio, value in (("0.8", 58.2), ("0.5", 59.6), ("0.3", 60.2)):
         ratios += _wide("table3", coco, [("AdaptFormer", f"Bottleneck {ratio}", value)], setting=f"bottleneck ratio {ratio}")

@@ -1,0 +1,236 @@
+"""The runs behind the paper's tables: one configuration, train a variant, evaluate a model.
+
+Two modes, chosen by :attr:`RunConfig.data_root`:
+
+* **paper** (``data_root`` given): the paper's datasets, every fold, the literature's episode
+  counts; SANSA's adapters from ``checkpoints`` (``<checkpoints>/<setting>/<dataset>/fold<f>.pt``,
+  default ``$SANSA_CHECKPOINTS``) and ablation variants trained with the paper's recipe.
+* **synthetic** (no ``data_root``): the procedural benchmark stands in for every dataset, fold 0,
+  a tiny random-init SAM2 (Hiera-T) and adapters trained here in a few steps: the whole pipeline
+  runs offline end to end; its numbers are not the paper's and are flagged so.
+
+``small`` shrinks the synthetic settings further (for tests: seconds per run).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from sansa_probe.data.episodes import EpisodeSampler
+from sansa_probe.data.registry import get_spec
+from sansa_probe.evaluate import evaluate_episodes
+from sansa_probe.model import SansaModel, load_sansa
+
+__all__ = ["RunConfig", "Measurement", "checkpoint_path", "train_variant", "build_model", "evaluate_run", "evaluate_miou", "checkpoints_root", "measure", "ours_frame"]
+
+SYNTHETIC = "synthetic"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Where and how the runs of one table go.
+
+    Args:
+        out: folder for trained variants (``train/<name>/...``) and tables.
+        data_root: datasets root; ``None`` runs everything on the procedural benchmark.
+        checkpoints: root of SANSA's adapter checkpoints (paper mode; default ``$SANSA_CHECKPOINTS``
+            or ``./checkpoints``), or one file used for every fold (``{fold}`` is replaced).
+        folds: folds to run (default: every fold in paper mode, fold 0 on the procedural benchmark).
+        backbone, sam2_checkpoint, image_size: the SAM2 model (defaults: Hiera-L, Meta's weights,
+            1024 px in paper mode; Hiera-T, random weights, 128/256 px on the procedural benchmark).
+        episodes: test episodes per fold (default: the dataset's literature default; 4 or 48 synthetic).
+        device: torch device.
+        small: tiny settings that finish in seconds (tests).
+        seed: seed of episodes, prompts and training.
+    """
+
+    out: Path
+    data_root: str | None = None
+    checkpoints: str | None = None
+    folds: tuple[int, ...] | None = None
+    backbone: str | None = None
+    sam2_checkpoint: str | None = "auto"
+    image_size: int | None = None
+    episodes: int | None = None
+    device: str = "cpu"
+    small: bool = False
+    seed: int = 0
+    train_steps: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+        if self.episodes is not None and self.episodes < 1:
+            raise ValueError(f"episodes: expected an integer >= 1, got {self.episodes}")
+
+    @property
+    def synthetic(self) -> bool:
+        return self.data_root is None
+
+    @property
+    def model_backbone(self) -> str:
+        return self.backbone or ("hiera_t" if self.synthetic else "hiera_l")
+
+    @property
+    def model_image_size(self) -> int:
+        return self.image_size or ((128 if self.small else 256) if self.synthetic else 1024)
+
+    @property
+    def sam2_weights(self) -> str | None:
+        if self.synthetic and self.sam2_checkpoint == "auto":
+            return None  # offline: random SAM2 (until the shipped miniature replaces it)
+        return None if self.sam2_checkpoint in (None, "none") else self.sam2_checkpoint
+
+    def dataset(self, paper_dataset: str) -> str:
+        """The benchmark that really runs for ``paper_dataset``."""
+        return SYNTHETIC if self.synthetic else paper_dataset
+
+    def folds_of(self, paper_dataset: str) -> list[int]:
+        dataset = self.dataset(paper_dataset)
+        count = get_spec(dataset).folds
+        if self.folds is not None:
+            bad = [f for f in self.folds if not 0 <= f < count]
+            if bad:
+                raise ValueError(f"folds {bad}: out of range for {dataset} (0..{count - 1})")
+            return list(self.folds)
+        return [0] if self.synthetic else list(range(count))
+
+    def data_options(self, dataset: str) -> dict[str, Any]:
+        if dataset != SYNTHETIC:
+            return {}
+        return {"image_size": 96, "images_per_class": 6} if self.small else {"image_size": 128, "images_per_class": 12}
+
+    def test_episodes(self) -> int | None:
+        if self.episodes is not None:
+            return self.episodes
+        return (4 if self.small else 48) if self.synthetic else None
+
+    def model_args(self) -> list[str]:
+        """The model options of the package's commands."""
+        return ["--backbone", self.model_backbone, "--image-size", str(self.model_image_size), "--device", self.device,
+                "--sam2-checkpoint", self.sam2_weights or "none"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One number of ours, keyed like the paper's row it stands beside."""
+
+    method: str
+    setting: str
+    dataset: str
+    fold: str
+    shots: int
+    metric: str
+    value: float
+    ours_dataset: str
+
+
+def checkpoints_root(config: RunConfig) -> str:
+    """``--checkpoints``, else ``$SANSA_CHECKPOINTS``, else ``checkpoints``."""
+    return config.checkpoints or os.environ.get("SANSA_CHECKPOINTS") or "checkpoints"
+
+
+def checkpoint_path(config: RunConfig, dataset: str, fold: int, setting: str = "strict") -> Path:
+    """SANSA's adapters for ``dataset``/``fold``: ``<checkpoints>/<setting>/<dataset>/fold<fold>.pt``,
+    or ``checkpoints`` itself when it is a file (a ``{fold}`` in it is replaced)."""
+    root = checkpoints_root(config)
+    if root.endswith(".pt"):
+        return Path(root.replace("{fold}", str(fold)))
+    return Path(root).expanduser() / setting / dataset / f"fold{fold}.pt"
+
+
+def train_variant(config: RunConfig, name: str, *, dataset: str, fold: int, options: list[str] = ()) -> Path:
+    """Train one variant with ``python -m sansa_probe.train`` (resumable; skipped when done) and
+    return its ``final.pt``. ``options`` are extra train options (``--targets 1``, ``--finetune qkv``...).
+
+    Paper mode uses the paper's recipe (train's defaults); synthetic mode a few steps on the
+    procedural benchmark (``train_steps``, default 1 when ``small``, else 24 clips of 4).
+    """
+    from sansa_probe import train
+
+    out = config.out / "train" / name / f"fold{fold}"
+    final = out / "final.pt"
+    if final.is_file():
+        return final
+    argv = [*config.model_args(), "--fold", str(fold), "--out", str(out), "--seed", str(config.seed), "--resume"]
+    if "--datasets" not in options:
+        argv += ["--dataset", dataset]
+    if config.synthetic:
+        size, images = (96, 4) if config.small else (128, 12)
+        steps = config.train_steps or (1 if config.small else 24)
+        argv += ["--synthetic-size", str(size), "--synthetic-images", str(images), "--epochs", "1",
+                 "--episodes-per-epoch", str(2 * steps if config.small else 4 * steps), "--batch-size", "2" if config.small else "4",
+                 "--micro-batch", "2", "--num-workers", "0"]  # fmt: skip
+    else:
+        argv += ["--data-root", str(config.data_root)]
+    if not config.progress:
+        argv.append("--no-progress")
+    code = train.main([*argv, *options])
+    if code != 0 or not final.is_file():
+        raise RuntimeError(f"training {name} (fold {fold}) failed (exit code {code}); see the message above")
+    return final
+
+
+def build_model(config: RunConfig, *, adapters: str | os.PathLike | None = None, backbone: str | None = None, **recipe: Any) -> SansaModel:
+    """The SAM2 model of ``config`` with ``adapters`` loaded (fresh adapters when ``None``)."""
+    torch.manual_seed(config.seed)
+    with warnings.catch_warnings():
+        if config.sam2_weights is None:
+            warnings.filterwarnings("ignore", message="sam2_checkpoint=None")
+        return load_sansa(backbone or config.model_backbone, sam2_checkpoint=config.sam2_weights,
+                          image_size=config.model_image_size, adapters=adapters, device=config.device, **recipe)  # fmt: skip
+
+
+def evaluate_run(model: SansaModel, config: RunConfig, *, dataset: str, fold: int, shots: int = 1, adapters: bool = True,
+                 split: str = "test", **options: Any) -> dict[str, float]:
+    """Evaluate ``model`` on one fold of ``dataset`` (the benchmark that really runs) through
+    :func:`sansa_probe.evaluate.evaluate_episodes`; ``options`` go to it (``prompt``,
+    ``negative_clicks``, ``semantic_negatives``). Returns ``miou`` (percent), ``n_episodes`` and
+    ``seconds`` (wall time of the episodes, data loading included)."""
+    sampler = EpisodeSampler(dataset, fold=fold, split=split, shots=shots, n_episodes=config.test_episodes(), seed=config.seed,
+                             root=config.data_root, **config.data_options(dataset))  # fmt: skip
+    with model.adapters(adapters), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*were never sampled")
+        start = time.perf_counter()
+        metric, rows = evaluate_episodes(model, sampler, seed=config.seed, progress=config.progress,
+                                         description=f"{dataset} fold {fold} {shots}-shot", **options)  # fmt: skip
+        seconds = time.perf_counter() - start
+        return {"miou": float(metric.compute()["miou"]), "n_episodes": float(len(rows)), "seconds": seconds}
+
+
+def evaluate_miou(model: SansaModel, config: RunConfig, **run: Any) -> float:
+    """mIoU (percent) of :func:`evaluate_run`."""
+    return evaluate_run(model, config, **run)["miou"]
+
+
+def measure(config: RunConfig, paper_dataset: str, fold_values: dict[int, float], **key: Any) -> Measurement:
+    """One :class:`Measurement` from per-fold values: the mean over every fold of the benchmark
+    (``fold="mean"``, as the paper prints) or, when only some folds ran, their mean keyed ``"mean"``
+    on the procedural benchmark and the single fold's id in paper mode."""
+    dataset = config.dataset(paper_dataset)
+    folds = sorted(fold_values)
+    value = float(np.mean([fold_values[f] for f in folds]))
+    complete = len(folds) == get_spec(dataset).folds
+    if config.synthetic:
+        fold, ours_dataset = key.pop("fold", "mean"), f"{SYNTHETIC} (fold {','.join(map(str, folds))})"
+    else:
+        fold = key.pop("fold", "mean" if complete else ",".join(map(str, folds)))
+        ours_dataset = paper_dataset
+    return Measurement(dataset=paper_dataset, fold=str(fold), value=value, ours_dataset=ours_dataset, **key)
+
+
+def ours_frame(table: str, measurements: list[Measurement]) -> pd.DataFrame:
+    """Tidy rows of ours (columns :data:`sansa_probe.paper.compare.OURS_COLUMNS`)."""
+    from sansa_probe.paper.compare import OURS_COLUMNS
+
+    rows = [{"table": table, **vars(m)} for m in measurements]
+    return pd.DataFrame.from_records(rows, columns=OURS_COLUMNS)

@@ -1,0 +1,106 @@
+"""The shared body of the ``experiments/`` scripts: options, run, paper beside ours, files.
+
+    python experiments/table9_sequence_length.py                    # procedural benchmark, offline
+    python experiments/table9_sequence_length.py --data-root /data  # the paper's setting
+
+Every script prints the paper's numbers beside ours with the difference and writes, under
+``--out``: ``<table>.csv`` (the side-by-side table), ``<table>_ours.csv`` (our tidy rows) and
+``<table>.png``/``.pdf`` (bars, paper beside ours).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from sansa_probe.paper.compare import format_side_by_side, plot_side_by_side, side_by_side
+from sansa_probe.paper.numbers import TABLE_TITLES
+from sansa_probe.paper.runs import RunConfig
+from sansa_probe.utils.io import atomic_write_text
+
+__all__ = ["experiment_parser", "config_from_args", "report", "run_experiment"]
+
+
+def experiment_parser(table: str, description: str | None = None) -> argparse.ArgumentParser:
+    """The options every experiment script shares (data, checkpoints, model, size of the run)."""
+    parser = argparse.ArgumentParser(description=description or f"Paper {table}: {TABLE_TITLES[table]}",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    data = parser.add_argument_group("data and checkpoints")
+    data.add_argument("--data-root", default=None,
+                      help="datasets root: run the paper's setting (default: none, the procedural benchmark, offline)")
+    data.add_argument("--checkpoints", default=None,
+                      help="root of SANSA's adapters (<root>/<setting>/<dataset>/fold<f>.pt) or one .pt file ({fold} replaced); "
+                           "default $SANSA_CHECKPOINTS; on the procedural benchmark adapters are trained here when not given")
+    data.add_argument("--folds", type=int, nargs="+", default=None, help="folds to run (default: all; fold 0 on the procedural benchmark)")
+    data.add_argument("--episodes", type=int, default=None, help="test episodes per fold (default: the literature's; 48 synthetic)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--backbone", default=None, help="SAM2 backbone (default hiera_l; hiera_t on the procedural benchmark)")
+    model.add_argument("--sam2-checkpoint", default="auto", help="Meta's SAM2 weights: auto (download), a path, or none (random)")
+    model.add_argument("--image-size", type=int, default=None, help="SAM2 input size (default 1024; 256 on the procedural benchmark)")
+    model.add_argument("--device", default="cuda" if _cuda() else "cpu", help="torch device (default: cuda when available)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", default=f"results/{table}", help=f"output folder (default results/{table})")
+    run.add_argument("--seed", type=int, default=0, help="seed of episodes, prompts and training (default 0)")
+    run.add_argument("--train-steps", type=int, default=None, help="procedural benchmark: optimizer steps of each trained variant")
+    run.add_argument("--small", action="store_true", help="tiny settings that finish in seconds (tests, smoke runs)")
+    run.add_argument("--all-paper-rows", action="store_true", help="also list the paper's rows we do not measure (other methods)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(out=Path(args.out), data_root=args.data_root, checkpoints=args.checkpoints,
+                     folds=tuple(args.folds) if args.folds else None, backbone=args.backbone, sam2_checkpoint=args.sam2_checkpoint,
+                     image_size=args.image_size, episodes=args.episodes, device=args.device, small=args.small, seed=args.seed,
+                     train_steps=args.train_steps, progress=not args.no_progress)  # fmt: skip
+
+
+def report(ours: pd.DataFrame, table: str, out: Path, *, all_paper_rows: bool = False) -> pd.DataFrame:
+    """Print the paper beside ours and write ``<table>.csv``, ``<table>_ours.csv`` and the figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sansa_probe.probes.plots import save_figure
+
+    compared = side_by_side(ours, table, all_paper_rows=all_paper_rows)
+    print(format_side_by_side(compared, table))
+    atomic_write_text(out / f"{table}.csv", compared.to_csv(index=False))
+    atomic_write_text(out / f"{table}_ours.csv", ours.to_csv(index=False))
+    if not compared.empty:
+        ax = plot_side_by_side(compared)
+        ax.set_title(f"{table}: {TABLE_TITLES[table]}", fontsize=8)
+        save_figure(ax.figure, out / table)
+        plt.close(ax.figure)
+    print(f"wrote {out / (table + '.csv')}, {out / (table + '_ours.csv')} and {out / table}.png/.pdf", file=sys.stderr)
+    return compared
+
+
+def run_experiment(table: str, run: Callable[..., pd.DataFrame], argv: list[str] | None = None, *,
+                   parser: argparse.ArgumentParser | None = None, options: Callable[[argparse.Namespace], dict] | None = None) -> int:
+    """Parse ``argv``, run ``run(config, **options(args))``, report. Returns the exit code (1 with
+    one clear line on bad input or missing data/checkpoints)."""
+    parser = parser or experiment_parser(table)
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+        where = "the procedural benchmark (offline; the paper's numbers for reference only)" if config.synthetic else f"the paper's datasets under {config.data_root}"
+        print(f"{table}: {TABLE_TITLES[table]} -- on {where}, SAM2 {config.model_backbone}"
+              f"{'' if config.sam2_weights else ' with random weights'}", file=sys.stderr)  # fmt: skip
+        ours = run(config, **(options(args) if options else {}))
+        report(ours, table, config.out, all_paper_rows=args.all_paper_rows)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,309 @@
+"""Which runs make each table: one function per table/figure, ``config -> ours`` (tidy rows).
+
+Every function returns the rows of :func:`sansa_probe.paper.runs.ours_frame`, keyed like the
+paper's rows (:mod:`sansa_probe.paper.numbers`) so that :func:`~sansa_probe.paper.side_by_side`
+can put them beside the printed numbers. Frozen SAM2 is always the same model object with its
+adapters off. On the procedural benchmark each table runs on fold 0 and stands in for the
+paper's main dataset (COCO-20i unless the table has another).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import pandas as pd
+import torch
+
+from sansa_probe.paper.runs import Measurement, RunConfig, build_model, checkpoint_path, checkpoints_root, evaluate_miou, evaluate_run, measure, ours_frame, train_variant
+
+__all__ = ["sansa_checkpoint", "trainable_millions", "table1", "table2", "table3", "table4", "table8", "table9", "table10", "table11", "fig6"]
+
+MAIN = "coco20i"
+
+
+def sansa_checkpoint(config: RunConfig, paper_dataset: str, fold: int, *, setting: str = "strict") -> Path:
+    """SANSA's adapters for one fold: the given checkpoint (paper mode, or ``--checkpoints`` file),
+    else on the procedural benchmark adapters trained here with the paper's recipe in a few steps."""
+    if config.synthetic and not config.checkpoints:
+        return train_variant(config, "sansa", dataset="synthetic", fold=fold)
+    path = checkpoint_path(config, paper_dataset, fold, setting)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} (SANSA {setting}, {paper_dataset} fold {fold}) does not exist; "
+                                f"pass --checkpoints ROOT holding {setting}/{paper_dataset}/fold<f>.pt, or one .pt file")  # fmt: skip
+    return path
+
+
+def trainable_millions(checkpoint: str | Path | None) -> float:
+    """Millions of trained parameters stored in a training checkpoint (0 for ``None``: frozen)."""
+    if checkpoint is None:
+        return 0.0
+    payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    tensors = payload.get("trainable") or payload.get("adapters") or {}
+    return sum(t.numel() for t in tensors.values()) / 1e6
+
+
+class _Folds:
+    """Per-(method, setting, shots) values over folds, turned into measurements at the end."""
+
+    def __init__(self, config: RunConfig, paper_dataset: str) -> None:
+        self.config, self.paper_dataset = config, paper_dataset
+        self.values: dict[tuple, dict[int, float]] = defaultdict(dict)
+
+    def add(self, fold: int, value: float, *, method: str, setting: str, shots: int = 1, metric: str = "miou", fold_key: str | None = None) -> None:
+        self.values[(method, setting, shots, metric, fold_key)][fold] = value
+
+    def measurements(self) -> list[Measurement]:
+        out = []
+        for (method, setting, shots, metric, fold_key), values in self.values.items():
+            extra = {} if fold_key is None else {"fold": fold_key}
+            out.append(measure(self.config, self.paper_dataset, values, method=method, setting=setting, shots=shots, metric=metric, **extra))
+        return out
+
+
+def _datasets(config: RunConfig, paper: Sequence[str]) -> list[str]:
+    return [MAIN if MAIN in paper else paper[0]] if config.synthetic else list(paper)
+
+
+def table1(config: RunConfig) -> pd.DataFrame:
+    """Strict setting: SANSA and frozen SAM2, 1- and 5-shot, every fold of LVIS-92i, COCO-20i, FSS-1000."""
+    measurements: list[Measurement] = []
+    for paper_dataset in _datasets(config, ["lvis92i", "coco20i", "fss1000"]):
+        folds = _Folds(config, paper_dataset)
+        model = None
+        for fold in config.folds_of(paper_dataset):
+            checkpoint = sansa_checkpoint(config, paper_dataset, fold)
+            if model is None:
+                model = build_model(config, adapters=checkpoint)
+            else:
+                model.load_adapters(checkpoint)
+            for shots in (1, 5):
+                for method, setting, on in (("SANSA", "strict", True), ("SAM 2", "training-free", False)):
+                    value = evaluate_miou(model, config, dataset=config.dataset(paper_dataset), fold=fold, shots=shots, adapters=on)
+                    folds.add(fold, value, method=method, setting=setting, shots=shots)
+        measurements += folds.measurements()
+    return ours_frame("table1", measurements)
+
+
+def fig6(config: RunConfig) -> pd.DataFrame:
+    """Reference prompt types (point, scribble, box, mask), 1-shot strict COCO-20i, SANSA and frozen SAM2."""
+    folds = _Folds(config, MAIN)
+    model = None
+    for fold in config.folds_of(MAIN):
+        checkpoint = sansa_checkpoint(config, MAIN, fold)
+        model = build_model(config, adapters=checkpoint) if model is None else model
+        model.load_adapters(checkpoint)
+        for prompt in ("point", "scribble", "box", "mask"):
+            for method, on in (("SANSA", True), ("SAM2 (frozen)", False)):
+                folds.add(fold, evaluate_miou(model, config, dataset=config.dataset(MAIN), fold=fold, prompt=prompt, adapters=on),
+                          method=method, setting=prompt)  # fmt: skip
+    return ours_frame("fig6", folds.measurements())
+
+
+def table11(config: RunConfig, *, clicks: Iterable[int] = (1, 3, 5)) -> pd.DataFrame:
+    """Negative prompts: simulated negative clicks on the target, semantic negatives with empty masks
+    (training-free). The paper's training-based semantic negatives are not implemented."""
+    folds = _Folds(config, MAIN)
+    model = None
+    for fold in config.folds_of(MAIN):
+        checkpoint = sansa_checkpoint(config, MAIN, fold)
+        model = build_model(config, adapters=checkpoint) if model is None else model
+        model.load_adapters(checkpoint)
+        runs = [("baseline", {})] + [(f"+{n} negative click{'s' if n > 1 else ''}", {"negative_clicks": n}) for n in clicks]
+        runs.append(("semantic negatives, training-free", {"semantic_negatives": 1}))
+        for setting, options in runs:
+            folds.add(fold, evaluate_miou(model, config, dataset=config.dataset(MAIN), fold=fold, **options), method="SANSA", setting=setting)
+    return ours_frame("table11", folds.measurements())
+
+
+# ------------------------------------------------------------------------------ trained variants
+# name -> (method, setting, train options); the paper's table 3 / table 4 rows
+FINETUNE_VARIANTS = {
+    "from_scratch": ("From Scratch", ["--from-scratch"]),
+    "full_ft": ("Full FT", ["--finetune", "full"]),
+    "decoder_ft": ("Decoder FT", ["--finetune", "decoder"]),
+    "qkv_ft": ("QKV FT", ["--finetune", "qkv"]),
+    "backbone_ft": ("Backbone FT", ["--finetune", "backbone"]),
+}
+ADAPTER_VARIANTS = {
+    "lora": ("LoRA", "adapter kind", ["--adapter", "lora"]),
+    "houlsby": ("Adapter", "adapter kind", ["--adapter", "houlsby"]),
+    "mona": ("MONA", "adapter kind", ["--adapter", "mona"]),
+    "ratio_0.8": ("AdaptFormer", "bottleneck ratio 0.8", ["--ratio", "0.8"]),
+    "ratio_0.5": ("AdaptFormer", "bottleneck ratio 0.5", ["--ratio", "0.5"]),
+}
+PLACEMENT_VARIANTS = {  # Hiera stages with adapters; the paper's mIoUs of this block are not in its text
+    "stages_all": ("AdaptFormer", "stages 0-3 (all)", ["--stages", "0", "1", "2", "3"]),
+    "stages_early": ("AdaptFormer", "stages 0-1 (early)", ["--stages", "0", "1"]),
+    "stages_middle": ("AdaptFormer", "stages 1-2 (middle)", ["--stages", "1", "2"]),
+}
+SMALL_TABLE3 = ("decoder_ft", "lora", "ratio_0.8")
+
+
+def _variant_miou(config: RunConfig, name: str, paper_dataset: str, fold: int, options: list[str]) -> tuple[float, float]:
+    """Train (or reuse) variant ``name`` on one fold, evaluate it 1-shot; returns (mIoU, trained parameters in millions)."""
+    checkpoint = train_variant(config, name, dataset=config.dataset(paper_dataset), fold=fold, options=options)
+    model = build_model(config, adapters=checkpoint)
+    return evaluate_miou(model, config, dataset=config.dataset(paper_dataset), fold=fold), trainable_millions(checkpoint)
+
+
+def table3(config: RunConfig, *, variants: Sequence[str] | None = None) -> pd.DataFrame:
+    """Ablations on COCO-20i: fine-tuning baselines, adapter kinds and bottleneck ratios, adapter
+    placement; each variant trained with the paper's recipe (only what ``variants`` names, default
+    all; with ``small`` a few), beside frozen SAM2 and SANSA."""
+    every = {**{k: (m, "fine-tuning", o) for k, (m, o) in FINETUNE_VARIANTS.items()}, **ADAPTER_VARIANTS, **PLACEMENT_VARIANTS}
+    names = list(variants) if variants is not None else (list(SMALL_TABLE3) if config.small else list(every))
+    unknown = [n for n in names if n not in every]
+    if unknown:
+        raise ValueError(f"variants {unknown}: expected some of {', '.join(every)}")
+    folds = _Folds(config, MAIN)
+    for fold in config.folds_of(MAIN):
+        checkpoint = sansa_checkpoint(config, MAIN, fold)
+        model = build_model(config, adapters=checkpoint)
+        for method, on in (("SANSA", True), ("Frozen", False)):
+            folds.add(fold, evaluate_miou(model, config, dataset=config.dataset(MAIN), fold=fold, adapters=on), method=method, setting="fine-tuning")
+        folds.add(fold, trainable_millions(checkpoint), method="SANSA", setting="fine-tuning", metric="trainable_params_m")
+        folds.add(fold, 0.0, method="Frozen", setting="fine-tuning", metric="trainable_params_m")
+        for name in names:
+            method, setting, options = every[name]
+            miou, params = _variant_miou(config, name, MAIN, fold, options)
+            folds.add(fold, miou, method=method, setting=setting)
+            if setting == "fine-tuning":
+                folds.add(fold, params, method=method, setting=setting, metric="trainable_params_m")
+    return ours_frame("table3", folds.measurements())
+
+
+def table4(config: RunConfig, *, variants: Sequence[str] | None = None) -> pd.DataFrame:
+    """Adaptation strategies in-domain (trained on every class, tested on the fold's classes) and
+    out-of-domain (trained on the other folds' classes: the strict setting)."""
+    strategies = {"decoder_ft": ("Decoder FT", ["--finetune", "decoder"]), "qkv_ft": ("QKV FT", ["--finetune", "qkv"]),
+                  "backbone_ft": ("Backbone FT", ["--finetune", "backbone"]), "sansa": ("SANSA", [])}  # fmt: skip
+    names = list(variants) if variants is not None else (["decoder_ft", "sansa"] if config.small else list(strategies))
+    unknown = [n for n in names if n not in strategies]
+    if unknown:
+        raise ValueError(f"variants {unknown}: expected some of {', '.join(strategies)}")
+    folds = _Folds(config, MAIN)
+    dataset = config.dataset(MAIN)
+    for fold in config.folds_of(MAIN):
+        for name in names:
+            method, options = strategies[name]
+            if name == "sansa":
+                out_ckpt = sansa_checkpoint(config, MAIN, fold)
+                out_miou = evaluate_miou(build_model(config, adapters=out_ckpt), config, dataset=dataset, fold=fold)
+            else:
+                out_miou, _ = _variant_miou(config, name, MAIN, fold, options)
+                out_ckpt = config.out / "train" / name / f"fold{fold}" / "final.pt"
+            in_options = ["--setting", "generalist", "--datasets", dataset, "--ratio", "0.3", *options]
+            if not config.synthetic:
+                in_options += ["--epochs", "5"]  # the strict recipe's length, on every class
+            in_miou, _ = _variant_miou(config, f"{name}_in_domain", MAIN, fold, in_options)
+            folds.add(fold, out_miou, method=method, setting="out-of-domain")
+            folds.add(fold, in_miou, method=method, setting="in-domain")
+            folds.add(fold, trainable_millions(out_ckpt), method=method, setting="out-of-domain", metric="trainable_params_m")
+    return ours_frame("table4", folds.measurements())
+
+
+def table9(config: RunConfig, *, lengths: Sequence[int] | None = None) -> pd.DataFrame:
+    """Training sequence length J (1 = the standard few-shot objective), 1-shot COCO-20i and LVIS-92i."""
+    lengths = list(lengths) if lengths is not None else ([1, 2] if config.small else [1, 2, 3, 4, 5, 7])
+    measurements: list[Measurement] = []
+    for paper_dataset in _datasets(config, ["coco20i", "lvis92i"]):
+        folds = _Folds(config, paper_dataset)
+        for fold in config.folds_of(paper_dataset):
+            for j in lengths:
+                miou, _ = _variant_miou(config, f"J{j}", paper_dataset, fold, ["--targets", str(j)])
+                folds.add(fold, miou, method="SANSA", setting=f"J={j}")
+        measurements += folds.measurements()
+    return ours_frame("table9", measurements)
+
+
+BACKBONES = {"Tiny": "hiera_t", "Base": "hiera_b+", "Large": "hiera_l"}
+
+
+def table8(config: RunConfig, *, sizes: Sequence[str] | None = None) -> pd.DataFrame:
+    """SAM2 encoder size: total and trained parameters, target images per second (1-shot episodes,
+    references included), mIoU on COCO-20i. Paper mode loads ``strict-<backbone>`` checkpoints
+    (``strict`` for Hiera-L); synthetic mode trains each size here."""
+    sizes = list(sizes) if sizes is not None else (["Tiny"] if config.small else list(BACKBONES))
+    folds = _Folds(config, MAIN)
+    dataset = config.dataset(MAIN)
+    for fold in config.folds_of(MAIN):
+        for size in sizes:
+            backbone = BACKBONES[size]
+            if config.synthetic and not config.checkpoints:
+                sized = RunConfig(**{**_fields(config), "backbone": backbone})
+                checkpoint = train_variant(sized, f"sansa_{backbone}", dataset=dataset, fold=fold)
+            else:
+                checkpoint = sansa_checkpoint(config, MAIN, fold, setting="strict" if backbone == "hiera_l" else f"strict-{backbone}")
+            model = build_model(config, adapters=checkpoint, backbone=backbone)
+            run = evaluate_run(model, config, dataset=dataset, fold=fold)
+            setting = f"hiera {size.lower()}"
+            folds.add(fold, run["miou"], method=f"SANSA {size}", setting=setting)
+            folds.add(fold, run["n_episodes"] / run["seconds"], method=f"SANSA {size}", setting=setting, metric="img_s")
+            folds.add(fold, sum(p.numel() for p in model.parameters()) / 1e6, method=f"SANSA {size}", setting=setting, metric="params_m")
+            folds.add(fold, trainable_millions(checkpoint), method=f"SANSA {size}", setting=setting, metric="trainable_params_m")
+    return ours_frame("table8", folds.measurements())
+
+
+def _fields(config: RunConfig) -> dict:
+    from dataclasses import fields
+
+    return {f.name: getattr(config, f.name) for f in fields(config) if f.init}
+
+
+def table10(config: RunConfig) -> pd.DataFrame:
+    """Pascal-5i per fold with Pascal-trained adapters, and COCO->Pascal with COCO-trained adapters
+    (paper mode; Pascal-5i's own folds, without the class-overlap repurposing of the COCO->Pascal
+    protocol). On the procedural benchmark only the first part runs, on fold 0."""
+    measurements: list[Measurement] = []
+    runs = [("pascal5i", "pascal5i")] + ([] if config.synthetic else [("coco->pascal", "coco20i")])
+    for setting, trained_on in runs:
+        folds = _Folds(config, "pascal5i")
+        model = None
+        for fold in config.folds_of("pascal5i"):
+            checkpoint = sansa_checkpoint(config, trained_on, fold)
+            model = build_model(config, adapters=checkpoint) if model is None else model
+            model.load_adapters(checkpoint)
+            value = evaluate_miou(model, config, dataset=config.dataset("pascal5i"), fold=fold)
+            folds.add(fold, value, method="SANSA", setting=setting, fold_key=str(fold))
+            folds.add(fold, value, method="SANSA", setting=setting)  # the mean over the folds that ran
+        measurements += folds.measurements()
+    return ours_frame("table10", measurements)
+
+
+GENERALIST_VARIANTS = ("generalist", "generalist +LVIS", "generalist +LVIS, PACO")
+
+
+def table2(config: RunConfig, *, variant: str = "generalist", checkpoint: str | None = None) -> pd.DataFrame:
+    """Generalist in-context setting: one model for every benchmark (1/5-shot LVIS-92i, COCO-20i,
+    FSS-1000; 1-shot Pascal-Part and PACO-Part), every fold. ``checkpoint``: the generalist adapters
+    (paper mode default ``<checkpoints>/generalist/model.pt``); on the procedural benchmark a
+    generalist model (bottleneck 0.8, every class) is trained here."""
+    if variant not in GENERALIST_VARIANTS:
+        raise ValueError(f"variant {variant!r}: expected one of {', '.join(GENERALIST_VARIANTS)}")
+    if config.synthetic and checkpoint is None:
+        checkpoint = train_variant(config, "generalist", dataset="synthetic", fold=0,
+                                   options=["--setting", "generalist", "--datasets", "synthetic"])  # fmt: skip
+    elif checkpoint is None:
+        checkpoint = str(Path(checkpoints_root(config)).expanduser() / "generalist" / "model.pt")
+    if not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} (generalist adapters) does not exist; pass --checkpoint FILE")
+    model = build_model(config, adapters=checkpoint)
+    measurements: list[Measurement] = []
+    plan = [("lvis92i", (1, 5)), ("coco20i", (1, 5)), ("fss1000", (1, 5)), ("pascal_part", (1,)), ("paco_part", (1,))]
+    for paper_dataset, shot_list in plan if not config.synthetic else [(MAIN, (1, 5))]:
+        folds = _Folds(config, paper_dataset)
+        for fold in config.folds_of(paper_dataset):
+            for shots in shot_list:
+                for method, setting, on in (("SANSA", variant, True), ("SAM2 (frozen)", variant, False)):
+                    value = evaluate_miou(model, config, dataset=config.dataset(paper_dataset), fold=fold, shots=shots, adapters=on)
+                    folds.add(fold, value, method=method, setting=setting, shots=shots)
+        measurements += folds.measurements()
+    return ours_frame("table2", measurements)
+
+
+TABLES: dict[str, Callable[..., pd.DataFrame]] = {
+    "table1": table1, "table2": table2, "table3": table3, "table4": table4, "table8": table8, "table9": table9,
+    "table10": table10, "table11": table11, "fig6": fig6,
+}  # fmt: skip
