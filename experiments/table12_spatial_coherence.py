@@ -1,5 +1,6 @@
 """Paper table 12 (appendix G): spatial coherence of feature matches as continuity breaks.
 
+    python experiments/table12_spatial_coherence.py               # offline: synthetic pseudo-videos, adapters trained here
     python experiments/table12_spatial_coherence.py \\
         --frames /data/DAVIS/JPEGImages/480p/bear --masks /data/DAVIS/Annotations/480p/bear \\
         --frames /data/DAVIS/JPEGImages/480p/car-shadow --masks /data/DAVIS/Annotations/480p/car-shadow \\
@@ -9,8 +10,9 @@
 Runs ``python -m sansa_probe.spatial_coherence`` (consecutive frames, flipped frames, independent
 image pairs), frozen SAM2 and SANSA in one run, with the strict COCO-20i fold-0 checkpoint by
 default (``$SANSA_CHECKPOINTS/strict/coco20i/fold0.pt``). Without ``--frames`` it runs on synthetic
-pseudo-videos. Options of the command override these; results (``table12.csv`` in the paper's
-layout) land in ``results/table12``.
+pseudo-videos. Options of the command override these. Results land in ``--out`` (default
+``results/table12``): the command's files under ``spatial_coherence/`` and ``table12.csv``, the
+paper's numbers beside ours.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from __future__ import annotations
 import sys
 
 from sansa_probe import spatial_coherence
+from sansa_probe.paper.probes import run_probe_script, table12_ours
 
-PAPER = ["--checkpoint-dataset", "coco20i", "--checkpoint-fold", "0", "--out", "results/table12"]
+PAPER = ["--checkpoint-dataset", "coco20i", "--checkpoint-fold", "0"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    return spatial_coherence.main([*PAPER, *(sys.argv[1:] if argv is None else argv)])
+    argv = sys.argv[1:] if argv is None else argv
+    small = ["--videos", "2", "--frames-per-video", "3", "--video-size", "64"] if "--small" in argv else []
+    return run_probe_script("table12", [(spatial_coherence, [*PAPER, *small], "spatial_coherence", "frames")], argv,
+                            ours=lambda out, on: table12_ours(out / "spatial_coherence", ours_dataset=on and "synthetic videos"))
 
 
 if __name__ == "__main__":
