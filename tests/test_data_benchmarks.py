@@ -339,6 +339,18 @@ def test_fss_masks_threshold_and_ids(tmp_path):
         source.load_image("bus/9.jpg")
 
 
+@pytest.mark.parametrize(("hw_in", "hw_out"), [((480, 960), (224, 224)), ((48, 96), (16, 20)), ((7, 13), (16, 20)), ((500, 333), (224, 224))])
+def test_fss_resize_is_torch_nearest(hw_in, hw_out):
+    """The defective mask is resized as HSNet resizes every mask (F.interpolate, mode='nearest')."""
+    import torch
+
+    from sansa_probe.data.fss import resize_nearest
+
+    mask = np.random.default_rng(0).random(hw_in) > 0.5
+    expected = torch.nn.functional.interpolate(torch.from_numpy(mask)[None, None].float(), hw_out, mode="nearest")[0, 0].numpy() > 0.5
+    np.testing.assert_array_equal(resize_nearest(mask, hw_out), expected)
+
+
 def test_fss_split_files_and_missing_folders(tmp_path):
     write_fss(tmp_path, {"bus": 2, "ab_wheel": 2, "abacus": 2},
               split_lists={"trn": ["ab_wheel"], "val": ["abacus"], "test": ["bus"]})
