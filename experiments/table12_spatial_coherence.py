@@ -4,12 +4,12 @@
     python experiments/table12_spatial_coherence.py \\
         --frames /data/DAVIS/JPEGImages/480p/bear --masks /data/DAVIS/Annotations/480p/bear \\
         --frames /data/DAVIS/JPEGImages/480p/car-shadow --masks /data/DAVIS/Annotations/480p/car-shadow \\
-        --independent /data/TSS/pairs
-    python experiments/table12_spatial_coherence.py --frames ../shared/data/bedroom   # 30 real frames, no masks
+        --independent /data/TSS/pairs --checkpoint sansa_coco_fold0.pt
+    python experiments/table12_spatial_coherence.py --frames bedroom/ --checkpoint sansa_coco_fold0.pt   # frames, no masks
 
 Runs ``python -m sansa_probe.spatial_coherence`` (consecutive frames, flipped frames, independent
-image pairs), frozen SAM2 and SANSA in one run, with the strict COCO-20i fold-0 checkpoint by
-default (``$SANSA_CHECKPOINTS/strict/coco20i/fold0.pt``). Without ``--frames`` it runs on synthetic
+image pairs), frozen SAM2 and SANSA in one run; give ``--checkpoint``, the strict COCO-20i fold-0
+adapters (without it SANSA is frozen SAM2). Without ``--frames`` it runs on synthetic
 pseudo-videos. Options of the command override these. Results land in ``--out`` (default
 ``results/table12``): the command's files under ``spatial_coherence/`` and ``table12.csv``, the
 paper's numbers beside ours.
@@ -22,7 +22,7 @@ import sys
 from sansa_probe import spatial_coherence
 from sansa_probe.paper.probes import run_probe_script, table12_ours
 
-PAPER = ["--checkpoint-dataset", "coco20i", "--checkpoint-fold", "0"]
+PAPER: list[str] = []
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """``python -m sansa_probe.annotate``: label thousands of images from a few references per class.
 
-    python -m sansa_probe.annotate --references refs.yaml --targets photos/ --out labels/
+    python -m sansa_probe.annotate --references refs.yaml --targets photos/ --checkpoint sansa.pt --out labels/
     torchrun --nproc_per_node 4 -m sansa_probe.annotate --references refs.yaml --targets photos/ --out labels/
 
 From Python (one model, many jobs)::
@@ -69,9 +69,16 @@ import argparse
 import os
 import sys
 
-import torch
-
-from sansa_probe.cli import add_model_arguments, model_from_args, run_main
+from sansa_probe.cli import (
+    add_model_group,
+    add_output_group,
+    add_run_group,
+    command_parser,
+    model_from_args,
+    non_negative_int,
+    positive_int,
+    run_command,
+)
 from sansa_probe.utils.distributed import distributed
 from sansa_probe.annotation.references import ClassReferences, load_references
 from sansa_probe.annotation.run import AnnotateOptions, AnnotateResult, annotate, class_memory, segment_batch
@@ -91,34 +98,35 @@ __all__ = [
     "main",
 ]
 
+PROG = "sansa_probe.annotate"
+
 
 # ---------------------------------------------------------------------------------- command line
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sansa_probe.annotate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--references", required=True, help="references file (JSON or YAML, schema above)")
-    parser.add_argument("--targets", nargs="+", action="extend", default=[], help="target image files and/or folders (recursive)")
-    parser.add_argument("--target-list", action="append", default=[], help="text file listing target images, one per line (repeatable)")
-    parser.add_argument("--out", required=True, help="output folder (annotations.json, skipped.json, parts/, masks/, overlays/)")
-    parser.add_argument("--min-score", type=float, default=0.0, help="drop predictions whose predicted IoU is below this (default 0)")
-    parser.add_argument("--min-area", type=int, default=0, help="drop predictions with fewer pixels than this (empty ones are always dropped)")
-    parser.add_argument("--threshold", type=float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
-    parser.add_argument("--batch-size", type=int, default=8, help="targets per image-encoder forward (default 8)")
-    parser.add_argument("--num-workers", type=int, default=min(4, os.cpu_count() or 1), help="DataLoader processes decoding and resizing targets")
-    parser.add_argument("--chunk-size", type=int, default=128, help="targets per chunk file in out/parts (the unit of resuming; default 128)")
-    parser.add_argument("--save-masks", action="store_true", help="also write masks/<id>_<class>/<image>.png")
-    parser.add_argument("--save-overlays", action="store_true", help="also write overlays/<image>.png (every class in its colour)")
-    parser.add_argument("--no-autocast", action="store_true", help="float32 on CUDA too (default: bfloat16 autocast on CUDA)")
-    parser.add_argument("--overwrite", action="store_true", help="discard parts/ written with other settings instead of refusing")
-    parser.add_argument("--seed", type=int, default=0, help="seed of random weights (only with --sam2-checkpoint none / fresh adapters)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_model_arguments(parser)
+    parser = command_parser(PROG, __doc__)
+    images = parser.add_argument_group("images")
+    images.add_argument("--references", required=True, help="references file (JSON or YAML, schema above)")
+    images.add_argument("--targets", nargs="+", action="extend", default=[], help="target image files and/or folders (recursive)")
+    images.add_argument("--target-list", action="append", default=[], help="text file listing target images, one per line (repeatable)")
+    annotation = parser.add_argument_group("annotation")
+    annotation.add_argument("--min-score", type=float, default=0.0, help="drop predictions whose predicted IoU is below this (default 0)")
+    annotation.add_argument("--min-area", type=non_negative_int, default=0, help="drop predictions with fewer pixels than this (empty ones are always dropped)")
+    annotation.add_argument("--threshold", type=float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
+    annotation.add_argument("--batch-size", type=positive_int, default=8, help="targets per image-encoder forward (default 8)")
+    annotation.add_argument("--num-workers", type=non_negative_int, default=min(4, os.cpu_count() or 1), help="DataLoader processes decoding and resizing targets")
+    annotation.add_argument("--chunk-size", type=positive_int, default=128, help="targets per chunk file in out/parts (the unit of resuming; default 128)")
+    annotation.add_argument("--save-masks", action="store_true", help="also write masks/<id>_<class>/<image>.png")
+    annotation.add_argument("--save-overlays", action="store_true", help="also write overlays/<image>.png (every class in its colour)")
+    annotation.add_argument("--no-autocast", action="store_true", help="float32 on CUDA too (default: bfloat16 autocast on CUDA)")
+    annotation.add_argument("--overwrite", action="store_true", help="discard parts/ written with other settings instead of refusing")
+    add_model_group(parser)
+    add_output_group(parser, writes="annotations.json, skipped.json, parts/, masks/ and overlays/ (give the same --out to resume)")
+    add_run_group(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return run_main(lambda: _run(args), prog="sansa_probe.annotate")
+    return run_command(build_parser(), argv, _run, prog=PROG)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -138,9 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     classes = load_references(args.references)  # fail on a bad file before building the model
     targets = collect_targets(args.targets, args.target_list)
     with distributed(args.device) as (info, device):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(args.seed)
-            model = model_from_args(argparse.Namespace(**{**vars(args), "device": str(device)}))
+        model = model_from_args(argparse.Namespace(**{**vars(args), "device": str(device)}))
         result = annotate(model, classes, targets, args.out, options=options, info=info)
     if info.is_main:
         print(

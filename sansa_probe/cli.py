@@ -1,64 +1,271 @@
-"""Command-line pieces shared by every ``python -m sansa_probe.<command>``."""
+"""The one command grammar shared by every ``python -m sansa_probe.<command>``.
+
+Every command's parser is :func:`command_parser` plus the shared groups, each added by one
+function so that an option added there reaches every command:
+
+* ``model`` (:func:`add_model_group`): which SAM2 and which adapters (``--checkpoint PATH|none``);
+* ``data`` (:func:`add_data_group`, commands that read a registered dataset): ``--dataset``,
+  ``--fold``, ``--data-root``, repeatable ``--dataset-option KEY=VALUE``;
+* ``output`` (:func:`add_output_group`): ``--out``, by default a new ``runs/<command>-<date>-<time>``
+  folder (:func:`new_run_folder`);
+* ``run`` (:func:`add_run_group`): ``--device``, ``--no-progress``.
+
+The command's own options live in its own groups. ``main`` is :func:`run_command`, which parses
+(a bad option is one line and exit code 2, before any model is built), resolves ``--out`` and
+runs the body under :func:`run_main`, the single wrapper that turns expected errors into one line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import logging
+import os
 import sys
-from typing import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 
-__all__ = ["add_model_arguments", "model_from_args", "default_device", "run_main"]
+__all__ = [
+    "BACKBONES",
+    "NO_CHECKPOINT",
+    "UsageError",
+    "add_data_group",
+    "add_model_group",
+    "add_output_group",
+    "add_run_group",
+    "checkpoint_arg",
+    "command_parser",
+    "dataset_name",
+    "dataset_option",
+    "dataset_options",
+    "default_device",
+    "model_from_args",
+    "new_run_folder",
+    "non_negative_int",
+    "positive_int",
+    "run_command",
+    "run_main",
+]
+
+BACKBONES = ("hiera_t", "hiera_s", "hiera_b+", "hiera_l")
+NO_CHECKPOINT = "none"  # the one spelling of "no checkpoint", for --checkpoint and --sam2-checkpoint
+RUNS = Path("runs")
+
+
+class UsageError(ValueError):
+    """A bad command line (unknown option, value outside its choices, ...)."""
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose errors raise :class:`UsageError` (one line from :func:`run_main`)
+    instead of printing the usage and exiting."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message)
+
+
+def command_parser(prog: str, description: str | None) -> CommandParser:
+    """The parser of ``python -m <prog>`` (``prog`` is the module, e.g. ``sansa_probe.pca``)."""
+    return CommandParser(prog=f"python -m {prog}", description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+# ============================================================================ value types
+
+
+def positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def checkpoint_arg(text: str) -> str | None:
+    """``none`` -> ``None``; otherwise an existing file (a ``{fold}`` template is checked per
+    fold by the command that accepts one)."""
+    if text == NO_CHECKPOINT:
+        return None
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a checkpoint file or {NO_CHECKPOINT!r}, got an empty string")
+    if "{fold}" not in text and not Path(text).is_file():
+        hint = f" ({NO_CHECKPOINT!r}, lower case, means no checkpoint)" if text.lower() in ("none", "null", "no") else ""
+        raise argparse.ArgumentTypeError(f"file {text} does not exist{hint}")
+    return text
+
+
+def _sam2_checkpoint_arg(text: str) -> str | None:
+    return "auto" if text == "auto" else checkpoint_arg(text)
+
+
+def dataset_name(text: str) -> str:
+    """Registered dataset names are lower case with underscores (``pascal-part`` -> ``pascal_part``)."""
+    return text.strip().lower().replace("-", "_")
+
+
+def dataset_option(text: str) -> tuple[str, Any]:
+    """``"images_per_class=4"`` -> ``("images_per_class", 4)``: the value is read as JSON
+    (numbers, ``true``/``false``, lists), else kept as a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE, e.g. images_per_class=20")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value.strip()
+
+
+def dataset_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--dataset-option`` pairs as keyword arguments of :func:`sansa_probe.data.get_dataset`."""
+    return dict(getattr(args, "dataset_option", None) or [])
 
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, *, adapters_help: str | None = None) -> None:
+# ============================================================================ the shared groups
+
+
+def add_model_group(parser: argparse.ArgumentParser, *, compare: bool = False, checkpoint_help: str = "") -> argparse._ArgumentGroup:
+    """``model``: the SAM2 build and the adapters. ``compare``: the command runs frozen SAM2 and
+    SANSA (adapters off, then on, on one model object) unless ``--adapters on|off`` keeps one."""
     group = parser.add_argument_group("model")
-    group.add_argument("--backbone", choices=["hiera_t", "hiera_s", "hiera_b+", "hiera_l"], default=None,
-                       help="SAM2 image encoder (default: hiera_l, or the adapter checkpoint's)")
-    group.add_argument("--sam2-version", choices=["2.1", "2"], default=None,
-                       help="SAM2 release (default: 2.1, or the adapter checkpoint's)")
-    group.add_argument("--sam2-checkpoint", default="auto",
-                       help="'auto' (download Meta's weights into the torch hub cache), 'none' (random weights, "
-                            "for smoke tests), or a path to Meta's .pt file (default: auto)")
-    group.add_argument("--image-size", type=int, default=None, help="SAM2 input size (default 1024)")
+    group.add_argument("--backbone", choices=BACKBONES, default=None, help="SAM2 image encoder (default: hiera_l, or the checkpoint's)")
+    group.add_argument("--sam2-version", choices=["2.1", "2"], default=None, help="SAM2 release (default: 2.1, or the checkpoint's)")
+    group.add_argument("--sam2-checkpoint", type=_sam2_checkpoint_arg, default="auto", metavar="auto|none|PATH",
+                       help="SAM2 weights: 'auto' downloads Meta's file into the torch hub cache, 'none' random weights "
+                            "(smoke tests only: results mean nothing), or a path to Meta's .pt file (default: auto)")
+    group.add_argument("--image-size", type=positive_int, default=None, help="SAM2 input size (default 1024, or the checkpoint's)")
     group.add_argument("--sam2-override", dest="sam2_overrides", action="append", default=None, metavar="OVERRIDE",
                        help="hydra override on sam2's shipped YAML, as sam2's build_sam2(hydra_overrides_extra=...) "
                             "applies it (repeatable; e.g. ++model.memory_attention.num_layers=2; default: none, "
                             "or the adapter checkpoint's)")
     group.add_argument("--setting", choices=["strict", "generalist"], default="strict",
                        help="adapter bottleneck ratio 0.3 (strict) or 0.8 (generalist)")
-    group.add_argument("--checkpoint", default=None,
-                       help=adapters_help or "trained checkpoint: adapters saved by sansa-probe (or a training checkpoint), "
-                            "or a checkpoint of the public SANSA release; omit for fresh adapters")
-    group.add_argument("--adapters", choices=["on", "off"], default="on",
-                       help="'off' runs frozen SAM2 through the same code path (the paper's baseline)")
+    group.add_argument("--checkpoint", type=checkpoint_arg, default=NO_CHECKPOINT, metavar="PATH|none",
+                       help="SANSA's trained adapters: saved by sansa-probe, a training checkpoint, or the public SANSA "
+                            "release; 'none' (default): fresh adapters, which are exact no-ops, i.e. frozen SAM2"
+                            + (f"; {checkpoint_help}" if checkpoint_help else ""))
+    if compare:
+        group.add_argument("--adapters", choices=["both", "on", "off"], default="both",
+                           help="'both' (default): frozen SAM2 (adapters off, model 'sam2') and SANSA (adapters on, model "
+                                "'sansa') on one model object; 'on' or 'off' keeps one")
+    else:
+        group.add_argument("--adapters", choices=["on", "off"], default="on",
+                           help="'off' runs frozen SAM2 through the same code path (the paper's baseline; default on)")
+    return group
+
+
+def add_data_group(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """``data``: a registered dataset (``synthetic`` is the procedural benchmark: nothing on disk)."""
+    from sansa_probe.data import list_datasets
+
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", type=dataset_name, choices=list_datasets(), default="synthetic", metavar="NAME",
+                       help=f"registered dataset: {', '.join(list_datasets())} (default synthetic, the procedural "
+                            "benchmark generated on the fly)")
+    group.add_argument("--fold", type=non_negative_int, default=0, help="fold (default 0)")
+    group.add_argument("--data-root", default=None, help="folder holding the datasets (default: $SANSA_DATA)")
+    group.add_argument("--dataset-option", type=dataset_option, action="append", default=[], metavar="KEY=VALUE",
+                       help="dataset option, e.g. images_per_class=20 or image_size=128 for synthetic (repeatable)")
+    return group
+
+
+def add_output_group(parser: argparse.ArgumentParser, *, writes: str) -> argparse._ArgumentGroup:
+    """``output``: ``--out``, the folder the command writes (``writes`` says what)."""
+    group = parser.add_argument_group("output")
+    group.add_argument("--out", default=None, metavar="DIR",
+                       help=f"output folder for {writes} (default: a new runs/<command>-<date>-<time> folder, printed first)")
+    return group
+
+
+def add_run_group(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """``run``: where it runs and what it prints."""
+    group = parser.add_argument_group("run")
     group.add_argument("--device", default=default_device(), help="torch device (default: cuda if available, else cpu)")
+    group.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return group
+
+
+# ============================================================================ running a command
 
 
 def model_from_args(args: argparse.Namespace, **overrides):
-    """Build the model the shared arguments describe (``overrides`` win over ``args``)."""
+    """Build the model the ``model`` and ``run`` groups describe (``overrides`` win over ``args``)."""
     from sansa_probe.model import load_sansa
 
-    checkpoint = None if str(args.sam2_checkpoint).lower() == "none" else args.sam2_checkpoint
     kwargs = dict(
         backbone=args.backbone,
         sam2_version=args.sam2_version,
-        sam2_checkpoint=checkpoint,
+        sam2_checkpoint=args.sam2_checkpoint,
         image_size=args.image_size,
         setting=args.setting,
         sam2_overrides=getattr(args, "sam2_overrides", None),
-        adapters=None if args.checkpoint in (None, "none") else args.checkpoint,
+        adapters=args.checkpoint,
         device=args.device,
     )
     kwargs.update(overrides)
     model = load_sansa(**kwargs)
     model.adapters_enabled = getattr(args, "adapters", "on") != "off"
     return model
+
+
+def new_run_folder(command: str, *, root: str | os.PathLike = RUNS, now: datetime.datetime | None = None) -> Path:
+    """Create and return ``<root>/<command>-YYYYmmdd-HHMMSS``, or ``...-1``, ``-2``, ... when that
+    exists: never a folder that existed before."""
+    stamp = (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    Path(root).mkdir(parents=True, exist_ok=True)
+    for n in range(10_000):
+        path = Path(root) / (f"{command}-{stamp}" if n == 0 else f"{command}-{stamp}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"--out: {root}/{command}-{stamp}-*: no free name")  # pragma: no cover
+
+
+def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, body: Callable[[argparse.Namespace], int], *,
+                prog: str, needs_out: Callable[[argparse.Namespace], bool] = lambda args: True) -> int:
+    """A command's ``main``: parse ``argv``, give ``--out`` its default (a new folder under
+    ``runs/``, printed as the first line, removed again if the command fails before writing to it)
+    where ``needs_out(args)``, then run ``body(args)``; all under :func:`run_main`."""
+    made: list[Path] = []
+
+    def command() -> int:
+        args = parser.parse_args(argv)
+        if getattr(args, "out", "") is None and needs_out(args):
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                raise UsageError("--out: required under torchrun (every rank writes into the same folder)")
+            made.append(new_run_folder(prog.rsplit(".", 1)[-1]))
+            args.out = str(made[0])
+            print(f"out: {args.out}", file=sys.stderr, flush=True)
+        return body(args)
+
+    code = 2
+    try:
+        code = run_main(command, prog=prog)
+        return code
+    finally:
+        if code != 0 and made and made[0].is_dir() and not any(made[0].iterdir()):
+            made[0].rmdir()
 
 
 def run_main(body: Callable[[], int], *, prog: str) -> int:

@@ -48,8 +48,19 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from sansa_probe.cli import add_model_arguments, model_from_args, run_main
-from sansa_probe.data import get_spec, list_datasets
+from sansa_probe.cli import (
+    add_data_group,
+    add_model_group,
+    add_output_group,
+    add_run_group,
+    command_parser,
+    dataset_options,
+    model_from_args,
+    non_negative_int,
+    positive_int,
+    run_command,
+)
+from sansa_probe.data import get_spec
 from sansa_probe.data.episodes import EpisodeData, EpisodeSampler
 from sansa_probe.images import batch_to_model_input
 from sansa_probe.metrics import FewShotSegmentationMetric
@@ -422,97 +433,50 @@ def _json_safe(value: Any) -> Any:
 # ----------------------------------------------------------------------------- command line
 
 
-def _parse_value(text: str) -> Any:
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    data = parser.add_argument_group("benchmark")
-    data.add_argument("--dataset", required=True, help=f"benchmark: one of {', '.join(list_datasets())}")
-    data.add_argument("--fold", type=int, default=0, help="fold to evaluate (default 0)")
-    data.add_argument("--all-folds", action="store_true", help="evaluate every fold and report the mean (--checkpoint may contain {fold})")
-    data.add_argument("--shots", type=int, default=1, help="annotated references per episode, k >= 1 (default 1)")
-    data.add_argument("--prompt", default="mask", help=f"reference annotation: one of {', '.join(PROMPT_TYPES)} (default mask)")
-    data.add_argument("--split", default="test", help="split to evaluate: test (default), val or train")
-    data.add_argument("--episodes", type=int, default=None, help="episodes per fold (default: the dataset's literature default)")
-    data.add_argument("--seed", type=int, default=0, help="seed of episodes, prompts and semantic negatives (default 0)")
-    data.add_argument("--data-root", default=None, help="folder holding the datasets (default $SANSA_DATA)")
-    data.add_argument("--image-size-data", type=int, default=None, help="synthetic benchmark: image side in pixels (default 256)")
-    data.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
-                      help="extra dataset option, e.g. images_per_class=20 (repeatable)")
+    parser = command_parser(PROG, __doc__)
+    add_data_group(parser)
+    benchmark = parser.add_argument_group("benchmark")
+    benchmark.add_argument("--all-folds", action="store_true", help="evaluate every fold and report the mean (--checkpoint may contain {fold})")
+    benchmark.add_argument("--shots", type=positive_int, default=1, help="annotated references per episode, k >= 1 (default 1)")
+    benchmark.add_argument("--prompt", choices=PROMPT_TYPES, default="mask", help="reference annotation (default mask)")
+    benchmark.add_argument("--split", choices=["test", "val", "train"], default="test", help="split to evaluate (default test)")
+    benchmark.add_argument("--episodes", type=positive_int, default=None, help="episodes per fold (default: the dataset's literature default)")
+    benchmark.add_argument("--seed", type=non_negative_int, default=0, help="seed of episodes, prompts and semantic negatives (default 0)")
     evaluation = parser.add_argument_group("evaluation")
     evaluation.add_argument("--threshold", type=float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
-    evaluation.add_argument("--negative-clicks", type=int, default=0, help="simulated negative clicks on each target (appendix F)")
-    evaluation.add_argument("--semantic-negatives", type=int, default=0,
+    evaluation.add_argument("--negative-clicks", type=non_negative_int, default=0, help="simulated negative clicks on each target (appendix F)")
+    evaluation.add_argument("--semantic-negatives", type=non_negative_int, default=0,
                             help="images of other classes added to memory with an empty mask (appendix F)")
-    evaluation.add_argument("--num-workers", type=int, default=2, help="DataLoader workers loading episodes (default 2)")
-    evaluation.add_argument("--no-progress", action="store_true", help="no progress bar")
-    evaluation.add_argument("--out", required=True, help="output folder for results.csv, episodes.csv and summary.json")
-    add_model_arguments(parser, adapters_help=(
-        "trained adapters (or a training checkpoint, or the public SANSA release); with --all-folds it may "
-        "contain {fold}, formatted per fold; omit for fresh adapters"
-    ))  # fmt: skip
+    evaluation.add_argument("--num-workers", type=non_negative_int, default=2, help="DataLoader workers loading episodes (default 2)")
+    add_model_group(parser, checkpoint_help="with --all-folds it may contain {fold}, formatted per fold")
+    add_output_group(parser, writes="results.csv, episodes.csv and summary.json")
+    add_run_group(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return run_main(lambda: _run(args, argv), prog=PROG)
-
-
-def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for item in args.data_option:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--data-option {item!r}: expected KEY=VALUE, e.g. images_per_class=20")
-        options[key.strip()] = _parse_value(value.strip())
-    if args.image_size_data is not None:
-        options["image_size"] = args.image_size_data
-    return options
+    return run_command(build_parser(), argv, lambda args: _run(args, argv), prog=PROG)
 
 
 def _checked_args(args: argparse.Namespace) -> tuple[list[int], dict[str, Any]]:
     """Validate the benchmark arguments before anything expensive; returns the folds and dataset options."""
     spec = get_spec(args.dataset)
-    if args.prompt not in PROMPT_TYPES:
-        raise ValueError(f"--prompt {args.prompt!r}: expected one of {', '.join(PROMPT_TYPES)}")
-    if args.shots < 1:
-        raise ValueError(f"--shots {args.shots}: expected an integer >= 1")
-    if args.episodes is not None and args.episodes < 1:
-        raise ValueError(f"--episodes {args.episodes}: expected an integer >= 1")
-    if args.seed < 0:
-        raise ValueError(f"--seed {args.seed}: expected an integer >= 0")
-    for name in ("negative_clicks", "semantic_negatives", "num_workers"):
-        if getattr(args, name) < 0:
-            raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected an integer >= 0")
     if not math.isfinite(args.threshold):
         raise ValueError(f"--threshold {args.threshold}: expected a finite number")
-    if args.split not in ("train", "val", "test"):
-        raise ValueError(f"--split {args.split!r}: expected test, val or train")
     if not args.all_folds and not 0 <= args.fold < spec.folds:
         raise ValueError(f"--fold {args.fold} is out of range for {spec.name}: expected 0..{spec.folds - 1}")
     folds = list(range(spec.folds)) if args.all_folds else [args.fold]
-    if args.checkpoint not in (None, "none"):
+    if args.checkpoint is not None:
         for fold in folds:
             path = Path(_checkpoint_for(args.checkpoint, fold))
             if not path.is_file():
                 raise FileNotFoundError(f"--checkpoint: file {path} (fold {fold}) does not exist")
-    return folds, _dataset_options(args)
+    return folds, dataset_options(args)
 
 
 def _checkpoint_for(template: str | None, fold: int) -> str | None:
-    if template in (None, "none"):
+    if template is None:
         return None
     return template.replace("{fold}", str(fold))
 
@@ -522,7 +486,7 @@ def _sampler(args: argparse.Namespace, fold: int, options: dict[str, Any]) -> Ep
         return EpisodeSampler(args.dataset, fold=fold, split=args.split, shots=args.shots, n_episodes=args.episodes,
                               seed=args.seed, root=args.data_root, **options)
     except TypeError as exc:  # a builder that does not take one of the options
-        raise ValueError(f"--data-option/--image-size-data: dataset {args.dataset!r} does not accept {sorted(options)} ({exc})") from None
+        raise ValueError(f"--dataset-option: dataset {args.dataset!r} does not accept {sorted(options)} ({exc})") from None
 
 
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:

@@ -1,7 +1,7 @@
 """``python -m sansa_probe.linear_probe``: how linearly decodable are the classes? (paper fig. 9 left, appendix B.2)
 
-    python -m sansa_probe.linear_probe --fold 0 --data-root /data --out results/fig9
-    python -m sansa_probe.linear_probe --dataset synthetic --checkpoint none --epochs 5 --out results/fig9_synthetic
+    python -m sansa_probe.linear_probe --dataset coco20i --fold 0 --data-root /data --checkpoint sansa_coco_fold0.pt --out results/fig9
+    python -m sansa_probe.linear_probe --dataset synthetic --epochs 5
 
 A 1x1 linear layer is trained on frozen dense features for semantic segmentation of the fold's
 evaluation classes (unseen by the fold's strict SANSA) plus background, on training images of
@@ -28,7 +28,8 @@ from matplotlib.figure import Figure
 from sansa_probe.cli import model_from_args
 from sansa_probe.features import FeatureExtractor, ProbeSplits, semantic_label_maps
 from sansa_probe.probes import LinearProbe, plot_linear_probe
-from sansa_probe.probes.cli import ProbeRun, probe_parser, run_probe
+from sansa_probe.cli import non_negative_int, positive_int
+from sansa_probe.probes.cli import ProbeRun, add_sample_arguments, probe_parser, run_probe
 
 __all__ = ["main", "build_parser", "compute", "figures"]
 
@@ -88,19 +89,20 @@ def figures(tables: Mapping[str, pd.DataFrame]) -> dict[str, Figure]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = probe_parser(PROG, __doc__, dataset="coco20i")
+    parser = probe_parser(PROG, __doc__)
+    add_sample_arguments(parser)
     probe = parser.add_argument_group("probe")
-    probe.add_argument("--train-fold", type=int, default=None, help="fold whose training split gives the training images (default: the first that holds the classes)")
-    probe.add_argument("--label-size", type=int, default=None, help="side of the label maps (default: 4x the feature grid)")
-    probe.add_argument("--epochs", type=int, default=10, help="training epochs of the linear layer")
-    probe.add_argument("--probe-batch-size", type=int, default=8, help="images per optimisation step")
+    probe.add_argument("--train-fold", type=non_negative_int, default=None, help="fold whose training split gives the training images (default: the first that holds the classes)")
+    probe.add_argument("--label-size", type=positive_int, default=None, help="side of the label maps (default: 4x the feature grid)")
+    probe.add_argument("--epochs", type=positive_int, default=10, help="training epochs of the linear layer")
+    probe.add_argument("--probe-batch-size", type=positive_int, default=8, help="images per optimisation step")
     probe.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     probe.add_argument("--weight-decay", type=float, default=0.0)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_probe(build_parser().parse_args(argv), prog=PROG, build=model_from_args, body=_body)
+    return run_probe(build_parser(), argv, prog=PROG, build=model_from_args, body=_body)
 
 
 def _body(run: ProbeRun) -> None:

@@ -1,7 +1,7 @@
 """``python -m sansa_probe.part_matching``: part-level clusters matched across image pairs (paper fig. 4c).
 
-    python -m sansa_probe.part_matching --dataset pascal_part --fold 0 --data-root /data --out results/fig4c
-    python -m sansa_probe.part_matching --dataset synthetic --checkpoint none --out results/parts_synthetic
+    python -m sansa_probe.part_matching --dataset pascal_part --fold 0 --data-root /data --checkpoint sansa.pt --out results/fig4c
+    python -m sansa_probe.part_matching --dataset synthetic
 
 Pairs: for each class of the split (seeded order), two of its images; in each, the largest
 instance of that class (else the largest instance: Pascal-Part classes are ``object+PART`` while
@@ -33,6 +33,7 @@ from sansa_probe.cli import model_from_args
 from sansa_probe.data import Instance, SegmentationSource
 from sansa_probe.features import FeatureExtractor, masks_to_grid
 from sansa_probe.probes import PartMatching, plot_part_matching
+from sansa_probe.cli import positive_int
 from sansa_probe.probes.cli import ProbeRun, probe_parser, run_probe
 
 __all__ = ["main", "build_parser", "ObjectPair", "dataset_pairs", "compute", "figures"]
@@ -157,24 +158,23 @@ def figures(tables: Mapping[str, pd.DataFrame], pairs: Sequence[ObjectPair], *, 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = probe_parser(PROG, __doc__, dataset="pascal_part", split=True)
+    parser = probe_parser(PROG, __doc__)
     probe = parser.add_argument_group("probe")
-    probe.add_argument("--max-pairs", type=int, default=8, help="image pairs (default 8)")
-    probe.add_argument("--pairs-per-class", type=int, default=1, help="pairs per class (default 1)")
-    probe.add_argument("--clusters", type=int, default=5, help="K-means clusters (parts) per object (default 5)")
-    probe.add_argument("--feature-size", type=int, default=None, help="bilinearly resize feature maps to this grid (default: the layer's)")
-    probe.add_argument("--figure-pairs", type=int, default=4, help="pairs drawn in the figure (default 4)")
+    probe.add_argument("--split", default="val", choices=["train", "val", "test"], help="split to read (default val)")
+    probe.add_argument("--max-pairs", type=positive_int, default=8, help="image pairs (default 8)")
+    probe.add_argument("--pairs-per-class", type=positive_int, default=1, help="pairs per class (default 1)")
+    probe.add_argument("--clusters", type=positive_int, default=5, help="K-means clusters (parts) per object (default 5)")
+    probe.add_argument("--feature-size", type=positive_int, default=None, help="bilinearly resize feature maps to this grid (default: the layer's)")
+    probe.add_argument("--figure-pairs", type=positive_int, default=4, help="pairs drawn in the figure (default 4)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_probe(build_parser().parse_args(argv), prog=PROG, build=model_from_args, body=_body)
+    return run_probe(build_parser(), argv, prog=PROG, build=model_from_args, body=_body)
 
 
 def _body(run: ProbeRun) -> None:
     args = run.args
-    if args.max_pairs < 1 or args.pairs_per_class < 1 or args.clusters < 1:
-        raise ValueError("--max-pairs/--pairs-per-class/--clusters: expected positive counts")
     pairs = dataset_pairs(run.dataset(args.split), max_pairs=args.max_pairs, pairs_per_class=args.pairs_per_class, seed=args.seed)
     tables = compute(run.extractor(), pairs, models=run.models, layer=args.layer, feature_size=args.feature_size, n_clusters=args.clusters,
                      seed=args.seed)

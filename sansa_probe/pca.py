@@ -1,7 +1,7 @@
 """``python -m sansa_probe.pca``: is class information concentrated in the leading principal components? (paper fig. 8)
 
-    python -m sansa_probe.pca --fold 0 --data-root /data --out results/fig8        # COCO-20i fold 0
-    python -m sansa_probe.pca --dataset synthetic --checkpoint none --out results/fig8_synthetic
+    python -m sansa_probe.pca --dataset coco20i --fold 0 --data-root /data --checkpoint sansa_coco_fold0.pt --out results/fig8
+    python -m sansa_probe.pca --dataset synthetic     # offline: the procedural benchmark, output in a new runs/pca-* folder
 
 Appendix B.1: object features of the fold's *evaluation* classes (unseen by the fold's strict
 SANSA), training embeddings from training images of those classes (see
@@ -28,7 +28,8 @@ from matplotlib.figure import Figure
 from sansa_probe.cli import model_from_args
 from sansa_probe.features import FeatureExtractor, ProbeSplits
 from sansa_probe.probes import PCAConcentration, Projection2D, plot_pca_concentration, plot_projection
-from sansa_probe.probes.cli import ProbeRun, probe_parser, run_probe
+from sansa_probe.cli import non_negative_int, positive_int
+from sansa_probe.probes.cli import ProbeRun, add_sample_arguments, probe_parser, run_probe
 
 __all__ = ["main", "build_parser", "compute", "figures"]
 
@@ -97,11 +98,12 @@ def figures(tables: Mapping[str, pd.DataFrame]) -> dict[str, Figure]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = probe_parser(PROG, __doc__, dataset="coco20i")
+    parser = probe_parser(PROG, __doc__)
+    add_sample_arguments(parser)
     probe = parser.add_argument_group("probe")
     probe.add_argument("--pooling", choices=["mask_mean", "mask_threshold", "mask_max"], default="mask_mean", help="object pooling on the feature grid")
-    probe.add_argument("--train-fold", type=int, default=None, help="fold whose training split gives the training images (default: the first that holds the classes)")
-    probe.add_argument("--n-grid", type=int, default=None, help="at most this many component counts on the curve (default: every count)")
+    probe.add_argument("--train-fold", type=non_negative_int, default=None, help="fold whose training split gives the training images (default: the first that holds the classes)")
+    probe.add_argument("--n-grid", type=positive_int, default=None, help="at most this many component counts on the curve (default: every count)")
     probe.add_argument("--variance", type=float, default=0.99, help="variance fraction fixing the top of the component grid (0.99)")
     probe.add_argument("--centroids", choices=["mean", "kmeans"], default="mean", help="class centroids: class means or matched k-means")
     probe.add_argument("--average", choices=["macro", "micro"], default="macro", help="per-class (macro) or overall (micro) accuracy")
@@ -109,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_probe(build_parser().parse_args(argv), prog=PROG, build=model_from_args, body=_body)
+    return run_probe(build_parser(), argv, prog=PROG, build=model_from_args, body=_body)
 
 
 def _body(run: ProbeRun) -> None:

@@ -1,8 +1,8 @@
 """``python -m sansa_probe.pca_rgb``: dense features as colours, 3 principal components -> RGB (paper figs. 2, 4b).
 
-    python -m sansa_probe.pca_rgb --fold 0 --data-root /data --n-images 3 --out results/fig4b
+    python -m sansa_probe.pca_rgb --dataset coco20i --fold 0 --data-root /data --n-images 3 --checkpoint sansa.pt --out results/fig4b
     python -m sansa_probe.pca_rgb --image a.jpg --mask a.png --image b.jpg --mask b.png --checkpoint sansa.pt --out results/rgb
-    python -m sansa_probe.pca_rgb --dataset synthetic --checkpoint none --out results/rgb_synthetic
+    python -m sansa_probe.pca_rgb --dataset synthetic
 
 One PCA is fitted jointly on the pixels of all images (inside the object masks), per model
 (frozen SAM2 and SANSA, the same model with adapters off / on), so one colour means one
@@ -30,6 +30,7 @@ from sansa_probe.cli import model_from_args
 from sansa_probe.features import FeatureExtractor, masks_to_grid, select_images
 from sansa_probe.images import load_rgb
 from sansa_probe.probes import PCARGB, plot_pca_rgb
+from sansa_probe.cli import positive_int
 from sansa_probe.probes.cli import ProbeRun, probe_parser, run_probe
 from sansa_probe.utils.masks import load_binary_png
 
@@ -98,18 +99,19 @@ def figures(tables: Mapping[str, pd.DataFrame], images: Sequence[np.ndarray]) ->
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = probe_parser(PROG, __doc__, dataset="coco20i", split=True)
+    parser = probe_parser(PROG, __doc__)
     probe = parser.add_argument_group("probe")
-    probe.add_argument("--n-images", type=int, default=3, help="images of the split in dataset mode (default 3)")
+    probe.add_argument("--split", default="val", choices=["train", "val", "test"], help="split to read (default val)")
+    probe.add_argument("--n-images", type=positive_int, default=3, help="images of the split in dataset mode (default 3)")
     probe.add_argument("--image", action="append", default=[], help="file mode: an image (repeat)")
     probe.add_argument("--mask", action="append", default=[], help="file mode: an object mask PNG per --image (optional; all or none)")
-    probe.add_argument("--feature-size", type=int, default=None, help="bilinearly resize feature maps to this grid (default: the layer's)")
+    probe.add_argument("--feature-size", type=positive_int, default=None, help="bilinearly resize feature maps to this grid (default: the layer's)")
     probe.add_argument("--quantile", type=float, default=0.01, help="robust colour normalisation quantile (0 = min-max)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_probe(build_parser().parse_args(argv), prog=PROG, build=model_from_args, body=_body)
+    return run_probe(build_parser(), argv, prog=PROG, build=model_from_args, body=_body)
 
 
 def _body(run: ProbeRun) -> None:
@@ -125,8 +127,6 @@ def _body(run: ProbeRun) -> None:
                     raise ValueError(f"--mask {path}: size {mask.shape} does not match its image {image.shape[:2]} (HxW)")
         ids = [Path(p).stem for p in args.image]
     else:
-        if args.n_images < 1:
-            raise ValueError(f"--n-images: expected a positive count, got {args.n_images}")
         ids, images, masks = dataset_images(run.dataset(args.split), n_images=args.n_images, seed=args.seed)
     tables = compute(run.extractor(), images, masks, models=run.models, image_ids=ids, layer=args.layer, feature_size=args.feature_size,
                      quantile=args.quantile)

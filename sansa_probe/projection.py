@@ -1,7 +1,7 @@
 """``python -m sansa_probe.projection``: 2-D PCA / UMAP of object features coloured by class (paper figs. 4a, 8b-c).
 
-    python -m sansa_probe.projection --fold 0 --data-root /data --out results/fig4a
-    python -m sansa_probe.projection --dataset synthetic --checkpoint none --method umap --out results/umap
+    python -m sansa_probe.projection --dataset coco20i --fold 0 --data-root /data --checkpoint sansa_coco_fold0.pt --out results/fig4a
+    python -m sansa_probe.projection --dataset synthetic --method umap
 
 Object features of one split (default: the fold's val split, i.e. classes unseen by the fold's
 strict SANSA), for frozen SAM2 and SANSA (the same model, adapters off / on), each projected to
@@ -27,7 +27,8 @@ from sansa_probe.cli import model_from_args
 from sansa_probe.data import SegmentationSource
 from sansa_probe.features import FeatureExtractor
 from sansa_probe.probes import Projection2D, plot_projection, write_projection_html
-from sansa_probe.probes.cli import ProbeRun, probe_parser, run_probe
+from sansa_probe.cli import positive_int
+from sansa_probe.probes.cli import ProbeRun, add_sample_arguments, probe_parser, run_probe
 
 __all__ = ["main", "build_parser", "compute", "figures", "write_html"]
 
@@ -82,17 +83,19 @@ def write_html(tables: Mapping[str, pd.DataFrame], out: str | Path) -> list[Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = probe_parser(PROG, __doc__, dataset="coco20i", split=True)
+    parser = probe_parser(PROG, __doc__)
+    add_sample_arguments(parser)
     probe = parser.add_argument_group("probe")
+    probe.add_argument("--split", default="val", choices=["train", "val", "test"], help="split to read (default val)")
     probe.add_argument("--method", choices=["pca", "umap"], default="pca", help="2-D projection (default pca, as the paper)")
     probe.add_argument("--pooling", choices=["mask_mean", "mask_threshold", "mask_max"], default="mask_mean", help="object pooling on the feature grid")
-    probe.add_argument("--n-neighbors", type=int, default=15, help="UMAP neighbourhood size")
+    probe.add_argument("--n-neighbors", type=positive_int, default=15, help="UMAP neighbourhood size")
     probe.add_argument("--min-dist", type=float, default=0.1, help="UMAP minimum distance")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_probe(build_parser().parse_args(argv), prog=PROG, build=model_from_args, body=_body)
+    return run_probe(build_parser(), argv, prog=PROG, build=model_from_args, body=_body)
 
 
 def _body(run: ProbeRun) -> None:

@@ -3,7 +3,7 @@
     python -m sansa_probe.segment \\
         --reference dog1.jpg --reference-mask dog1.png \\
         --reference dog2.jpg --reference-points "120,80;200,90" \\
-        --target photos/ --out results/
+        --target photos/ --checkpoint sansa.pt --out results/
 
 Each ``--reference`` takes one prompt, given by the next prompt option in command-line order:
 ``--reference-mask PNG``, ``--reference-points "x,y[,label];..."`` (label 1 positive, 0
@@ -22,13 +22,15 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from sansa_probe.cli import add_model_arguments, model_from_args, run_main
+from sansa_probe.cli import add_model_group, add_output_group, add_run_group, command_parser, model_from_args, positive_int, run_command
 from sansa_probe.images import IMAGE_SUFFIXES, list_images, load_rgb
 from sansa_probe.prompts.types import Box, Mask, Points, Scribble
 from sansa_probe.utils.io import atomic_write_json
 from sansa_probe.utils.masks import encode_rle, load_binary_png, mask_bbox, overlay, save_png
 
-__all__ = ["main", "parse_points", "parse_box", "collect_targets", "output_stem"]
+__all__ = ["main", "build_parser", "parse_points", "parse_box", "collect_targets", "output_stem"]
+
+PROG = "sansa_probe.segment"
 
 
 class _PromptAction(argparse.Action):
@@ -97,20 +99,23 @@ def output_stem(path: Path, roots: list[Path]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sansa_probe.segment", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reference", action="append", required=True, help="reference image (repeat for k shots)")
-    parser.add_argument("--reference-mask", dest="mask", action=_PromptAction, help="binary mask PNG of the preceding reference")
-    parser.add_argument("--reference-points", dest="points", action=_PromptAction, help="clicks 'x,y[,label];...' on the reference")
-    parser.add_argument("--reference-box", dest="box", action=_PromptAction, help="box 'x0,y0,x1,y1' on the reference")
-    parser.add_argument("--reference-scribble", dest="scribble", action=_PromptAction, help="scribble (stroke mask PNG) on the reference")
-    parser.add_argument("--negative-reference", action="append", default=[], help="semantic negative: an image written to memory with an empty mask")
-    parser.add_argument("--target", nargs="+", action="extend", required=True, help="target image files and/or folders (recursive)")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--threshold", type=float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
-    parser.add_argument("--batch-size", type=int, default=4, help="targets per encoder forward")
-    parser.add_argument("--category-id", type=int, default=1, help="category_id written to predictions.json")
-    parser.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
-    add_model_arguments(parser)
+    parser = command_parser(PROG, __doc__)
+    images = parser.add_argument_group("images")
+    images.add_argument("--reference", action="append", required=True, help="reference image (repeat for k shots)")
+    images.add_argument("--reference-mask", dest="mask", action=_PromptAction, help="binary mask PNG of the preceding reference")
+    images.add_argument("--reference-points", dest="points", action=_PromptAction, help="clicks 'x,y[,label];...' on the reference")
+    images.add_argument("--reference-box", dest="box", action=_PromptAction, help="box 'x0,y0,x1,y1' on the reference")
+    images.add_argument("--reference-scribble", dest="scribble", action=_PromptAction, help="scribble (stroke mask PNG) on the reference")
+    images.add_argument("--negative-reference", action="append", default=[], help="semantic negative: an image written to memory with an empty mask")
+    images.add_argument("--target", nargs="+", action="extend", required=True, help="target image files and/or folders (recursive)")
+    segmentation = parser.add_argument_group("segmentation")
+    segmentation.add_argument("--threshold", type=float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
+    segmentation.add_argument("--batch-size", type=positive_int, default=4, help="targets per encoder forward")
+    segmentation.add_argument("--category-id", type=int, default=1, help="category_id written to predictions.json")
+    segmentation.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
+    add_model_group(parser)
+    add_output_group(parser, writes="masks/, overlays/ and predictions.json")
+    add_run_group(parser)
     return parser
 
 
@@ -126,9 +131,7 @@ def _prompt_from(kind: str, value: str, index: int):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return run_main(lambda: _run(args), prog="sansa_probe.segment")
+    return run_command(build_parser(), argv, _run, prog=PROG)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -152,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
 
     results = []
     stems: set[str] = set()
-    with tqdm(total=len(targets), desc="segment", unit="img", file=sys.stderr) as bar:
+    with tqdm(total=len(targets), desc="segment", unit="img", file=sys.stderr, disable=args.no_progress) as bar:
         for start in range(0, len(targets), args.batch_size):
             chunk = targets[start : start + args.batch_size]
             images = [load_rgb(path, name=f"--target {path}") for path in chunk]

@@ -1,9 +1,9 @@
 """``python -m sansa_probe.spatial_coherence``: how smooth are feature matches as continuity breaks? (paper app. G, table 12)
 
-    python -m sansa_probe.spatial_coherence --frames ../shared/data/bedroom --out results/table12_bedroom
+    python -m sansa_probe.spatial_coherence --frames frames/bedroom --checkpoint sansa.pt --out results/table12_bedroom
     python -m sansa_probe.spatial_coherence --frames davis/JPEGImages/480p/bear --masks davis/Annotations/480p/bear \\
         --independent tss_pairs/ --checkpoint sansa.pt --out results/table12
-    python -m sansa_probe.spatial_coherence --checkpoint none --out results/table12_synthetic   # synthetic pseudo-videos
+    python -m sansa_probe.spatial_coherence        # synthetic pseudo-videos, output in a new runs/spatial_coherence-* folder
 
 Three conditions with progressively weaker continuity (table 12), each a list of image pairs
 (source, target) whose nearest-neighbour feature matches give a displacement field, scored by
@@ -47,6 +47,7 @@ from sansa_probe.cli import model_from_args
 from sansa_probe.features import FeatureExtractor
 from sansa_probe.images import list_images, load_rgb
 from sansa_probe.probes import SpatialCoherence, plot_spatial_coherence
+from sansa_probe.cli import positive_int
 from sansa_probe.probes.cli import ProbeRun, probe_parser, run_probe
 from sansa_probe.utils.masks import load_binary_png
 
@@ -199,34 +200,29 @@ def figures(tables: Mapping[str, pd.DataFrame]) -> dict[str, Figure]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = probe_parser(PROG, __doc__, dataset=None, checkpoint_help="adapter checkpoint (default: $SANSA_CHECKPOINTS/<setting>/"
-                          "<--checkpoint-dataset>/fold<--checkpoint-fold>.pt); 'none': fresh adapters")
+    parser = probe_parser(PROG, __doc__, data=False)
     data = parser.add_argument_group("pairs")
     data.add_argument("--frames", action="append", default=[], help="a folder of consecutive frames (one video; repeatable)")
     data.add_argument("--masks", action="append", default=[], help="object mask folder per --frames (<frame stem>.png); default: whole frames")
     data.add_argument("--independent", default=None, help="folder of unrelated images, paired (0, 1), (2, 3), ... (e.g. TSS)")
     data.add_argument("--independent-masks", default=None, help="mask folder of --independent (<image stem>.png)")
-    data.add_argument("--stride", type=int, default=1, help="frame step of a consecutive pair (default 1)")
-    data.add_argument("--max-pairs", type=int, default=None, help="at most this many pairs per setting (evenly spread)")
-    data.add_argument("--videos", type=int, default=3, help="synthetic pseudo-videos when no --frames (default 3)")
-    data.add_argument("--frames-per-video", type=int, default=8, help="frames per synthetic video (default 8)")
-    data.add_argument("--video-size", type=int, default=256, help="synthetic frame size (default 256)")
+    data.add_argument("--stride", type=positive_int, default=1, help="frame step of a consecutive pair (default 1)")
+    data.add_argument("--max-pairs", type=positive_int, default=None, help="at most this many pairs per setting (evenly spread)")
+    data.add_argument("--videos", type=positive_int, default=3, help="synthetic pseudo-videos when no --frames (default 3)")
+    data.add_argument("--frames-per-video", type=positive_int, default=8, help="frames per synthetic video (default 8)")
+    data.add_argument("--video-size", type=positive_int, default=256, help="synthetic frame size (default 256)")
     probe = parser.add_argument_group("probe")
     probe.add_argument("--restrict-to-target-mask", action="store_true", help="match only into the target's mask (sd-dino --MASK)")
     probe.add_argument("--outside", choices=["zero", "exclude"], default="zero", help="'zero': sd-dino's definition; 'exclude': mask-interior differences only")
-    probe.add_argument("--checkpoint-dataset", default="coco20i", help="dataset of the default per-fold checkpoint (default coco20i)")
-    probe.add_argument("--checkpoint-fold", type=int, default=0, help="fold of the default per-fold checkpoint (default 0)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_probe(build_parser().parse_args(argv), prog=PROG, build=model_from_args, body=_body)
+    return run_probe(build_parser(), argv, prog=PROG, build=model_from_args, body=_body)
 
 
 def _body(run: ProbeRun) -> None:
     args = run.args
-    if args.stride < 1:
-        raise ValueError(f"--stride: expected a positive frame step, got {args.stride}")
     if args.frames:
         pair_set = folder_pairs(args.frames, args.masks or None, independent=args.independent, independent_masks=args.independent_masks,
                                 stride=args.stride, max_pairs=args.max_pairs)
@@ -237,7 +233,7 @@ def _body(run: ProbeRun) -> None:
                                    stride=args.stride, max_pairs=args.max_pairs)
     if "independent" not in pair_set.pairs:
         print("note: one video and no --independent folder: the 'independent' setting is left out", file=sys.stderr)
-    extractor = run.extractor(dataset=args.checkpoint_dataset, fold=args.checkpoint_fold)
+    extractor = run.extractor()
     tables = compute(extractor, pair_set, models=run.models, layer=args.layer, restrict_to_target_mask=args.restrict_to_target_mask,
                      outside=args.outside)
     run.write(tables, figures)

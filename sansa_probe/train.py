@@ -9,7 +9,7 @@
 
     # the embedded default: the procedural benchmark, minutes on a laptop CPU
     python -m sansa_probe.train --dataset synthetic --backbone hiera_t --image-size 256 \\
-        --sam2-checkpoint none --epochs 1 --episodes-per-epoch 64 --batch-size 4 --out runs/synthetic
+        --sam2-checkpoint none --epochs 1 --episodes-per-epoch 64 --batch-size 4
 
     # many GPUs or machines: the same command under torchrun
     torchrun --nproc_per_node 8 -m sansa_probe.train --dataset coco20i --fold 0 ...
@@ -30,31 +30,44 @@ from pathlib import Path
 
 import torch
 
-from sansa_probe.cli import add_model_arguments, model_from_args, run_main
+from sansa_probe.data import list_datasets
+from sansa_probe.cli import (
+    UsageError,
+    add_data_group,
+    add_model_group,
+    add_output_group,
+    add_run_group,
+    command_parser,
+    dataset_name,
+    dataset_options,
+    model_from_args,
+    non_negative_int,
+    positive_int,
+    run_command,
+)
 
 __all__ = ["main", "build_parser", "build_clips"]
 
+PROG = "sansa_probe.train"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sansa_probe.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default="synthetic", help="training dataset (strict setting); default: synthetic")
-    data.add_argument("--fold", type=int, default=0, help="fold whose test classes are held out (strict setting)")
-    data.add_argument("--datasets", nargs="+", default=None, help="datasets mixed in the generalist setting (default: coco20i ade20k)")
-    data.add_argument("--weights", nargs="+", type=float, default=None,
-                      help="sampling weight per --datasets entry (default equal; the public release used "
-                           "lvis92i 0.4, coco20i 0.45, ade20k 0.1, paco_part 0.05)")
-    data.add_argument("--data-root", default=None, help="datasets root (default: $SANSA_DATA)")
-    data.add_argument("--synthetic-size", type=int, default=None, help="image size of the procedural benchmark (default 256)")
-    data.add_argument("--synthetic-images", type=int, default=None, help="images per class of the procedural benchmark (default 50)")
-    data.add_argument("--prompt", default="mask", choices=["mask", "point", "box", "scribble", "multi"], help="reference prompt during training")
-    data.add_argument("--num-workers", type=int, default=2, help="data-loader worker processes")
+    parser = command_parser(PROG, __doc__)
+    add_data_group(parser)
+    clips = parser.add_argument_group("clips")
+    clips.add_argument("--datasets", type=dataset_name, nargs="+", choices=list_datasets(), default=None, metavar="NAME",
+                       help="datasets mixed in the generalist setting (default: coco20i ade20k); --fold is the strict setting's")
+    clips.add_argument("--weights", nargs="+", type=float, default=None,
+                       help="sampling weight per --datasets entry (default equal; the public release used "
+                            "lvis92i 0.4, coco20i 0.45, ade20k 0.1, paco_part 0.05)")
+    clips.add_argument("--prompt", default="mask", choices=["mask", "point", "box", "scribble", "multi"], help="reference prompt during training")
+    clips.add_argument("--num-workers", type=non_negative_int, default=2, help="data-loader worker processes")
     recipe = parser.add_argument_group("recipe")
-    recipe.add_argument("--epochs", type=int, default=None, help="default 5 (strict) or 20 (generalist)")
-    recipe.add_argument("--episodes-per-epoch", type=int, default=None, help="clips per epoch (default: one per training image)")
-    recipe.add_argument("--batch-size", type=int, default=32, help="global batch of clips per optimizer step (paper: 32)")
-    recipe.add_argument("--micro-batch", type=int, default=4, help="clips per forward on each process (gradient accumulation fills the rest)")
-    recipe.add_argument("--targets", type=int, default=3, help="J, unlabeled targets per clip (paper: 3; the release: 1)")
+    recipe.add_argument("--epochs", type=positive_int, default=None, help="default 5 (strict) or 20 (generalist)")
+    recipe.add_argument("--episodes-per-epoch", type=positive_int, default=None, help="clips per epoch (default: one per training image)")
+    recipe.add_argument("--batch-size", type=positive_int, default=32, help="global batch of clips per optimizer step (paper: 32)")
+    recipe.add_argument("--micro-batch", type=positive_int, default=4, help="clips per forward on each process (gradient accumulation fills the rest)")
+    recipe.add_argument("--targets", type=positive_int, default=3, help="J, unlabeled targets per clip (paper: 3; the release: 1)")
     recipe.add_argument("--lr", type=float, default=1e-4)
     recipe.add_argument("--weight-decay", type=float, default=0.0)
     recipe.add_argument("--clip", type=float, default=1.0, help="gradient clipping max norm (paper 1.0, release 0.1; 0 disables)")
@@ -63,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="weights of the pixel term and Dice (default 1 1 for bce_dice, 20 1 for focal_dice)")
     recipe.add_argument("--scheduler", choices=["constant", "cosine"], default="constant")
     recipe.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 on GPU, fp32 on CPU")
-    recipe.add_argument("--seed", type=int, default=0)
+    recipe.add_argument("--seed", type=non_negative_int, default=0)
     ablation = parser.add_argument_group("ablations (paper Tables 3, 4, 9)")
     ablation.add_argument("--adapter", choices=["adaptformer", "houlsby", "lora", "mona"], default="adaptformer")
     ablation.add_argument("--ratio", type=float, default=None, help="adapter bottleneck ratio (default by --setting: 0.3 / 0.8)")
@@ -71,26 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     ablation.add_argument("--finetune", choices=["decoder", "qkv", "backbone", "full"], default=None,
                           help="fine-tuning baseline instead of adapters (no adapters are built)")
     ablation.add_argument("--from-scratch", action="store_true", help="train every SAM2 weight from random initialisation")
-    run = parser.add_argument_group("run")
-    run.add_argument("--out", default="runs/train", help="output folder (checkpoints, log.csv, final.pt)")
-    run.add_argument("--resume", nargs="?", const="auto", default=None,
-                     help="continue from <out>/checkpoints/last.pt (or the given checkpoint)")
-    run.add_argument("--save-every", type=int, default=200, help="write checkpoints/last.pt every N optimizer steps (and at each epoch)")
-    run.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps of the schedule (smoke tests)")
-    run.add_argument("--no-progress", action="store_true")
-    add_model_arguments(parser, adapters_help="initialise from a trained checkpoint (adapters or training checkpoint)")
+    saving = parser.add_argument_group("checkpoints")
+    saving.add_argument("--resume", nargs="?", const="auto", default=None,
+                        help="continue from <--out>/checkpoints/last.pt (give --out), or from the given checkpoint")
+    saving.add_argument("--save-every", type=positive_int, default=200, help="write checkpoints/last.pt every N optimizer steps (and at each epoch)")
+    saving.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many optimizer steps of the schedule (smoke tests)")
+    add_model_group(parser, checkpoint_help="training starts from these weights")
+    add_output_group(parser, writes="checkpoints/, log.csv, adapters.pt and final.pt")
+    add_run_group(parser)
     return parser
 
 
 def _source_options(args: argparse.Namespace, dataset: str) -> dict:
-    if dataset != "synthetic":
-        return {}
-    options = {}
-    if args.synthetic_size:
-        options["image_size"] = args.synthetic_size
-    if args.synthetic_images:
-        options["images_per_class"] = args.synthetic_images
-    return options
+    """``--dataset-option`` pairs: every dataset of the run gets them."""
+    return dataset_options(args)
 
 
 def build_clips(args: argparse.Namespace):
@@ -114,8 +121,14 @@ def build_clips(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_main(lambda: _run(args), prog="sansa_probe.train")
+    return run_command(build_parser(), argv, _run, prog=PROG, needs_out=_needs_out)
+
+
+def _needs_out(args: argparse.Namespace) -> bool:
+    """A new output folder for a new run; ``--resume`` without a checkpoint path continues one, so it needs ``--out``."""
+    if args.resume == "auto":
+        raise UsageError("--resume: give --out, the folder of the run to continue")
+    return True
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -124,9 +137,6 @@ def _run(args: argparse.Namespace) -> int:
     from sansa_probe.training.trainer import TrainConfig, Trainer
     from sansa_probe.utils.distributed import distributed
 
-    for name in ("batch_size", "micro_batch", "targets"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.adapters == "off":
         raise ValueError("--adapters off: training updates adapters or SAM2 weights; use --finetune for baselines")
     finetune = "full" if args.from_scratch else (args.finetune or "adapters")

@@ -23,7 +23,7 @@ from sansa_probe.prompts import PROMPT_TYPES, Points
 
 TINY_ARGS = ["--backbone", "hiera_t", "--image-size", "256", "--sam2-checkpoint", "none", "--device", "cpu"]
 DATA = dict(image_size=96, images_per_class=4)
-DATA_ARGS = ["--dataset", "synthetic", "--image-size-data", "96", "--data-option", "images_per_class=4",
+DATA_ARGS = ["--dataset", "synthetic", "--dataset-option", "image_size=96", "--dataset-option", "images_per_class=4",
              "--num-workers", "0", "--no-progress"]  # fmt: skip
 
 
@@ -292,15 +292,17 @@ def test_all_folds_reports_the_mean_with_per_fold_checkpoints(use_tiny_model, tm
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--dataset", "nope"], "unknown dataset 'nope'"),
+        (["--dataset", "nope"], "argument --dataset: invalid choice: 'nope' (choose from 'ade20k', 'coco20i'"),
         (["--fold", "4"], "--fold 4 is out of range for synthetic: expected 0..3"),
-        (["--shots", "0"], "--shots 0: expected an integer >= 1"),
-        (["--prompt", "lasso"], "--prompt 'lasso': expected one of mask, point, box, scribble"),
-        (["--episodes", "0"], "--episodes 0"),
-        (["--negative-clicks", "-1"], "--negative-clicks -1"),
-        (["--data-option", "colour"], "expected KEY=VALUE"),
-        (["--data-option", "bogus=1"], "unknown option(s) bogus"),
-        (["--checkpoint", "missing.pt"], "--checkpoint: file missing.pt (fold 0) does not exist"),
+        (["--shots", "0"], "argument --shots: expected an integer >= 1, got '0'"),
+        (["--prompt", "lasso"], "argument --prompt: invalid choice: 'lasso' (choose from 'mask', 'point', 'box', 'scribble')"),
+        (["--episodes", "0"], "argument --episodes: expected an integer >= 1, got '0'"),
+        (["--negative-clicks", "-1"], "argument --negative-clicks: expected an integer >= 0, got '-1'"),
+        (["--dataset-option", "colour"], "expected KEY=VALUE"),
+        (["--dataset-option", "bogus=1"], "unknown option(s) bogus"),
+        (["--checkpoint", "missing.pt"], "argument --checkpoint: file missing.pt does not exist"),
+        (["--checkpoint", "missing{fold}.pt"], "--checkpoint: file missing0.pt (fold 0) does not exist"),
+        (["--checkpoint", "None"], "('none', lower case, means no checkpoint)"),
     ],
 )
 def test_bad_arguments_give_one_clear_line(no_model, tmp_path, capsys, extra, message):

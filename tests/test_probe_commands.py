@@ -16,7 +16,8 @@ COMMANDS = [pca, projection, pca_rgb, linear_probe, part_matching, spatial_coher
 TINY = ["--backbone", "hiera_t", "--image-size", "256", "--sam2-checkpoint", "none", "--device", "cpu", "--checkpoint", "none", "--no-progress"]
 # 8 classes: fold 0 evaluates classes 0 and 4 (training images from fold 1's training split)
 SYNTHETIC = ["--dataset", "synthetic", "--dataset-option", "image_size=64", "--dataset-option", "n_classes=8",
-             "--dataset-option", "images_per_class=2", "--images-per-class", "2"]
+             "--dataset-option", "images_per_class=2"]
+SAMPLE = ["--images-per-class", "2"]  # pca, projection and linear_probe sample images per class
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
@@ -66,7 +67,7 @@ def test_help(command, capsys):
 
 
 def test_pca_writes_fig8_tables_for_both_models(tmp_path, shared_cache):
-    out = run(pca, tmp_path, *SYNTHETIC, "--fold", "0", cache=shared_cache)
+    out = run(pca, tmp_path, *SYNTHETIC, *SAMPLE, "--fold", "0", cache=shared_cache)
     curve = read(out, "pca_concentration")
     assert list(curve.columns) == ["model", "layer", "n_components", "metric", "value"]
     assert set(curve["model"]) == {"sam2", "sansa"} and set(curve["layer"]) == {"image_encoder.neck[2]"}
@@ -86,7 +87,7 @@ def test_pca_writes_fig8_tables_for_both_models(tmp_path, shared_cache):
 
 
 def test_projection_writes_png_pdf_and_html_with_hover(tmp_path, shared_cache):
-    out = run(projection, tmp_path, *SYNTHETIC, cache=shared_cache)
+    out = run(projection, tmp_path, *SYNTHETIC, *SAMPLE, cache=shared_cache)
     table = read(out, "projection")
     assert list(table.columns)[:4] == ["model", "layer", "method", "x"]
     assert set(table["model"]) == {"sam2", "sansa"} and table["image_id"].str.startswith("val-f0-").all()
@@ -176,14 +177,26 @@ def test_spatial_coherence_on_real_bedroom_frames(tmp_path, capsys):
     assert "left out" in capsys.readouterr().err
 
 
-def test_missing_checkpoint_names_the_default_path_and_how_to_train(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("SANSA_CHECKPOINTS", str(tmp_path / "ckpts"))
+def test_missing_checkpoint_is_refused_before_anything_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(pca, "model_from_args", lambda args, **overrides: pytest.fail("the model must not be built"))
     args = TINY[: TINY.index("--checkpoint")] + TINY[TINY.index("--checkpoint") + 2 :]
-    code = pca.main([*SYNTHETIC, *args, "--out", str(tmp_path / "out")])
+    code = pca.main([*SYNTHETIC, *args, "--checkpoint", str(tmp_path / "fold0.pt"), "--out", str(tmp_path / "out")])
     assert code == 2
     err = capsys.readouterr().err
-    assert str(tmp_path / "ckpts" / "strict" / "synthetic" / "fold0.pt") in err
-    assert "python -m sansa_probe.train --dataset synthetic --fold 0" in err and "--checkpoint none" in err
+    assert err == f"sansa_probe.pca: error: argument --checkpoint: file {tmp_path / 'fold0.pt'} does not exist\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_checkpoint_sansa_is_frozen_sam2_and_says_so(tmp_path, tiny_model, capsys):
+    """No hidden per-fold default: without --checkpoint the adapters are fresh, i.e. both models are frozen SAM2."""
+    args = TINY[: TINY.index("--checkpoint")] + TINY[TINY.index("--checkpoint") + 2 :]
+    with randomized_adapters(tiny_model, seed=0, scale=0.0):  # fresh adapters are exact no-ops
+        code = projection.main([*SYNTHETIC, *SAMPLE, *args, "--no-cache", "--out", str(tmp_path / "out")])
+    assert code == 0
+    assert "'sansa' is frozen SAM2" in capsys.readouterr().err
+    table = read(tmp_path / "out", "projection")
+    sam2, sansa = (table[table["model"] == m][["x", "y"]].to_numpy() for m in ("sam2", "sansa"))
+    np.testing.assert_allclose(sam2, sansa, atol=1e-5)
 
 
 def test_missing_dataset_says_where_and_how_to_run_on_synthetic(tmp_path, monkeypatch, capsys):
@@ -199,8 +212,10 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert "did you mean image_encoder.trunk.blocks.3" in capsys.readouterr().err
     assert pca_rgb.main(["--image", str(tmp_path / "missing.jpg"), *TINY, "--out", str(tmp_path / "o")]) == 2
     assert "missing.jpg" in capsys.readouterr().err
-    assert projection.main([*SYNTHETIC, *TINY]) == 2
-    assert "--out" in capsys.readouterr().err
+    assert pca_rgb.main([*SYNTHETIC, *TINY, "--images-per-class", "2"]) == 2  # pca_rgb samples --n-images, no per-class sample
+    assert "unrecognized arguments: --images-per-class 2" in capsys.readouterr().err
+    assert part_matching.main([*SYNTHETIC, *TINY, "--clusters", "0"]) == 2
+    assert "argument --clusters: expected an integer >= 1, got '0'" in capsys.readouterr().err
 
 
 def test_list_layers(capsys):
@@ -230,20 +245,10 @@ def test_notebook_runs_on_a_tiny_config(tmp_path):
     assert any("text/html" in o.get("data", {}) for o in outputs)  # the table is shown
 
 
-def test_checkpoint_resolution(tmp_path, monkeypatch):
-    import argparse
+def test_models_to_run():
+    from sansa_probe.probes.cli import models_to_run
 
-    from sansa_probe.probes.cli import default_checkpoint, models_to_run, resolve_checkpoint
-
-    monkeypatch.setenv("SANSA_CHECKPOINTS", str(tmp_path))
-    args = argparse.Namespace(checkpoint=None, setting="strict", adapters=None)
-    assert models_to_run(args) == {"sam2": False, "sansa": True}
-    assert models_to_run(argparse.Namespace(adapters="off")) == {"sam2": False}
-    assert resolve_checkpoint(args, dataset="coco20i", fold=2, needed=False) is None  # frozen SAM2 only
-    path = default_checkpoint("coco20i", 2)
-    assert path == tmp_path / "strict" / "coco20i" / "fold2.pt"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"")
-    assert resolve_checkpoint(args, dataset="coco20i", fold=2, needed=True) == str(path)
-    assert resolve_checkpoint(argparse.Namespace(checkpoint="none"), dataset="coco20i", fold=2, needed=True) is None
-    assert resolve_checkpoint(argparse.Namespace(checkpoint="a.pt"), dataset="coco20i", fold=2, needed=True) == "a.pt"
+    parser = pca.build_parser()
+    assert models_to_run(parser.parse_args([])) == {"sam2": False, "sansa": True}
+    assert models_to_run(parser.parse_args(["--adapters", "off"])) == {"sam2": False}
+    assert models_to_run(parser.parse_args(["--adapters", "on"])) == {"sansa": True}

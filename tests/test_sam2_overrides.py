@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 
-from sansa_probe.cli import add_model_arguments, model_from_args
+from sansa_probe.cli import add_model_group, add_run_group, model_from_args
 from sansa_probe.model import CheckpointError, SansaConfig, load_sansa
 
 # A 0.9 M-parameter SAM2 with Hiera-T's structure (widths 16/32/64/128, 1/1/2/2 blocks).
@@ -95,7 +95,8 @@ def test_config_round_trip_keeps_overrides():
 
 def test_cli_option_is_repeatable_and_reaches_load_sansa():
     parser = argparse.ArgumentParser()
-    add_model_arguments(parser)
+    add_model_group(parser)
+    add_run_group(parser)
     args = parser.parse_args(["--backbone", "hiera_t", "--sam2-version", "2", "--sam2-checkpoint", "none",
                               "--image-size", "128", "--device", "cpu", *[f"--sam2-override={o}" for o in MINI]])
     assert args.sam2_overrides == MINI

@@ -124,3 +124,18 @@ def test_segment_on_the_real_demo_photographs(tmp_path):
         stem = target.rsplit("/", 1)[1].replace(".jpg", ".png")
         assert Image.open(out / "masks" / stem).size == (width, height)
         assert Image.open(out / "overlays" / stem).size == (width, height)
+
+
+def test_without_out_each_run_writes_a_new_folder_under_runs(scene, monkeypatch, capsys):
+    monkeypatch.chdir(scene)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    args = ["--reference", str(scene / "ref.jpg"), "--reference-mask", str(scene / "ref_mask.png"),
+            "--target", str(scene / "targets" / "t0.jpg"), "--no-overlays", "--no-progress", *TINY_ARGS]
+    outs = []
+    for _ in range(2):
+        assert segment.main(args) == 0
+        first = capsys.readouterr().err.splitlines()[0]
+        assert first.startswith("out: runs/segment-")
+        outs.append(scene / first.removeprefix("out: "))
+    assert outs[0] != outs[1]
+    assert all(len(json.loads((out / "predictions.json").read_text())) == 1 for out in outs)

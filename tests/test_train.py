@@ -24,7 +24,7 @@ from sansa_probe.utils.distributed import DistInfo
 
 SIZE = 128
 TINY_CLI = ["--backbone", "hiera_t", "--image-size", str(SIZE), "--sam2-checkpoint", "none", "--device", "cpu",
-            "--dataset", "synthetic", "--synthetic-size", str(SIZE), "--synthetic-images", "4", "--num-workers", "0", "--no-progress"]
+            "--dataset", "synthetic", "--dataset-option", f"image_size={SIZE}", "--dataset-option", "images_per_class=4", "--num-workers", "0", "--no-progress"]
 
 
 def clips(*, targets=1, n=64, seed=0, prompt="mask", images_per_class=4):

@@ -22,9 +22,6 @@ The command-line pieces of the probe commands live in :mod:`sansa_probe.probes.c
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from sansa_probe.features.cache import FeatureCache
 from sansa_probe.features.datasets import ProbeSplits, probe_splits, select_images, semantic_label_maps, source_config
 from sansa_probe.features.extractor import MODELS, FeatureExtractor
@@ -49,16 +46,3 @@ __all__ = [
     "semantic_label_maps",
     "source_config",
 ]
-
-# Command-line helpers that lived here before the package split; still importable from here,
-# loaded on first use (sansa_probe.probes.cli imports this package, so not at import time).
-_CLI_NAMES = frozenset({
-    "add_probe_arguments", "data_hint", "default_checkpoint", "extractor_from_args", "models_to_run",
-    "parse_options", "print_layers", "resolve_checkpoint", "write_run_config", "write_table",
-})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _CLI_NAMES:
-        return getattr(importlib.import_module("sansa_probe.probes.cli"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -93,12 +93,12 @@ def probe_defaults(argv: list[str], *, out: str | os.PathLike, small: bool = Fal
 
 
 # the procedural benchmark's sizes for probe commands and evaluate, offline (``small``: seconds)
-_PROBE_DATA = {True: ["--dataset-option", "image_size=64", "--dataset-option", "n_classes=8", "--dataset-option", "images_per_class=2",
-                      "--images-per-class", "2"],
-               False: ["--dataset-option", "image_size=128", "--images-per-class", "12"]}
-_EVALUATE_DATA = {True: ["--image-size-data", "64", "--data-option", "n_classes=8", "--data-option", "images_per_class=3",
+_PROBE_DATA = {True: ["--dataset-option", "image_size=64", "--dataset-option", "n_classes=8", "--dataset-option", "images_per_class=2"],
+               False: ["--dataset-option", "image_size=128"]}
+_PROBE_SAMPLE = {True: ["--images-per-class", "2"], False: ["--images-per-class", "12"]}  # the commands that sample images per class
+_EVALUATE_DATA = {True: ["--dataset-option", "image_size=64", "--dataset-option", "n_classes=8", "--dataset-option", "images_per_class=3",
                          "--episodes", "4", "--num-workers", "0"],
-                  False: ["--image-size-data", "128", "--data-option", "images_per_class=12", "--episodes", "48"]}
+                  False: ["--dataset-option", "image_size=128", "--dataset-option", "images_per_class=12", "--episodes", "48"]}
 
 
 def _split_own(argv: list[str], table: str) -> tuple[Path, bool, list[str]]:
@@ -138,6 +138,8 @@ def run_probe_script(table: str, steps: list[tuple], argv: list[str], *, ours=No
         sizes = []
         if defaults and kind in ("probe", "evaluate"):
             sizes = ["--dataset", "synthetic", *(_PROBE_DATA if kind == "probe" else _EVALUATE_DATA)[small]]
+            if kind == "probe" and "--images-per-class" in command.build_parser()._option_string_actions:
+                sizes += _PROBE_SAMPLE[small]
         codes.append(command.main([*paper, *defaults, *sizes, *rest, "--out", str(out / subfolder)]))
     if max(codes) != 0:
         return max(codes)

@@ -167,7 +167,7 @@ def train_variant(config: RunConfig, name: str, *, dataset: str, fold: int, opti
     if config.synthetic:
         size, images = (96, 4) if config.small else (128, 12)
         steps = config.train_steps or (1 if config.small else 24)
-        argv += ["--synthetic-size", str(size), "--synthetic-images", str(images), "--epochs", "1",
+        argv += ["--dataset-option", f"image_size={size}", "--dataset-option", f"images_per_class={images}", "--epochs", "1",
                  "--episodes-per-epoch", str(2 * steps if config.small else 4 * steps), "--batch-size", "2" if config.small else "4",
                  "--micro-batch", "2", "--num-workers", "0"]  # fmt: skip
     else:

@@ -1,21 +1,22 @@
 """Command-line layer of the probe commands (``python -m sansa_probe.pca`` and its siblings).
 
-Every probe command is a thin shell: its parser is :func:`probe_parser` plus its own ``probe``
-options, its ``main`` is :func:`run_probe`, and its body gets a :class:`ProbeRun` that does the
-steps all of them share, in the same order: read the inputs (:meth:`ProbeRun.dataset`,
-:meth:`ProbeRun.splits`), resolve the adapter checkpoint and build the model
-(:meth:`ProbeRun.extractor`), then write tables, figures and ``config.json`` (:meth:`ProbeRun.write`)::
+Every probe command is a thin shell: its parser is :func:`probe_parser` (the shared groups of
+:mod:`sansa_probe.cli` plus the probes' ``features`` group) and its own ``probe`` options, its
+``main`` is :func:`run_probe`, and its body gets a :class:`ProbeRun` that does the steps all of
+them share, in the same order: read the inputs (:meth:`ProbeRun.dataset`, :meth:`ProbeRun.splits`),
+build the model (:meth:`ProbeRun.extractor`), then write tables, figures and ``config.json``
+(:meth:`ProbeRun.write`)::
 
     def main(argv=None):
-        return run_probe(build_parser().parse_args(argv), prog=PROG, build=model_from_args, body=_body)
+        return run_probe(build_parser(), argv, prog=PROG, build=model_from_args, body=_body)
 
     def _body(run: ProbeRun) -> None:
         splits = run.splits()
         tables = compute(run.extractor(), splits, models=run.models, ...)
         run.write(tables, figures, train_fold=splits.train_fold)
 
-``--list-layers`` and the required ``--out`` are handled by :func:`run_probe` before the body runs;
-"wrote <out>" is printed after it.
+``--list-layers`` is handled by :func:`run_probe` before the body runs (no output folder);
+"wrote <out>" is printed after it. :func:`redraw` draws a run's figures again from its CSVs.
 """
 
 from __future__ import annotations
@@ -33,7 +34,17 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sansa_probe.cli import add_model_arguments, run_main
+from sansa_probe.cli import (
+    add_data_group,
+    add_model_group,
+    add_output_group,
+    add_run_group,
+    command_parser,
+    dataset_options,
+    non_negative_int,
+    positive_int,
+    run_command,
+)
 from sansa_probe.data import SegmentationSource, get_dataset
 from sansa_probe.features import MODELS, FeatureExtractor, ProbeSplits, probe_splits
 from sansa_probe.model.sansa import SansaModel
@@ -42,15 +53,12 @@ from sansa_probe.utils.io import atomic_write_json, atomic_write_text
 
 __all__ = [
     "ProbeRun",
-    "add_probe_arguments",
+    "add_sample_arguments",
     "data_hint",
-    "default_checkpoint",
     "extractor_from_args",
     "models_to_run",
-    "parse_options",
     "print_layers",
     "probe_parser",
-    "resolve_checkpoint",
     "run_probe",
     "write_run_config",
     "write_table",
@@ -63,30 +71,48 @@ ModelBuilder = Callable[..., SansaModel]  # (args, **overrides) -> model, as san
 # ============================================================================ one run of a probe command
 
 
-def probe_parser(prog: str, description: str | None, **options: Any) -> argparse.ArgumentParser:
-    """The parser of ``python -m <prog>`` with the shared probe arguments (``options`` go to
-    :func:`add_probe_arguments`); the command adds its own ``probe`` group."""
-    parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_probe_arguments(parser, **options)
+def probe_parser(prog: str, description: str | None, *, data: bool = True) -> argparse.ArgumentParser:
+    """The parser of ``python -m <prog>``: the shared ``data`` (when ``data``), ``model`` (frozen
+    SAM2 and SANSA by default), ``output`` and ``run`` groups, and the probes' ``features`` group;
+    the command adds its own ``probe`` group."""
+    parser = command_parser(prog, description)
+    if data:
+        add_data_group(parser)
+    feats = parser.add_argument_group("features")
+    feats.add_argument("--layer", default=None, help="hook name (default: image_encoder.neck[2], the image encoder's output used for memory); see --list-layers")
+    feats.add_argument("--list-layers", action="store_true", help="print the hookable layers and exit")
+    feats.add_argument("--batch-size", type=positive_int, default=8, help="images per forward (default 8)")
+    feats.add_argument("--seed", type=non_negative_int, default=0, help="seed of the image samples and of the probe (default 0)")
+    feats.add_argument("--cache-dir", default=None, help="feature cache (default <out>/feature_cache)")
+    feats.add_argument("--no-cache", action="store_true", help="always recompute features")
+    add_model_group(parser, compare=True)
+    add_output_group(parser, writes="the tables (CSV, JSON), figures (PNG, PDF) and config.json")
+    add_run_group(parser)
     return parser
 
 
-def run_probe(args: argparse.Namespace, *, prog: str, build: ModelBuilder, body: Callable[[ProbeRun], None]) -> int:
-    """A probe command's ``main`` after parsing: ``--list-layers`` prints the layers of the model
-    ``build`` makes; otherwise ``--out`` is required and ``body`` runs on a :class:`ProbeRun`.
-    Expected user errors become one line on stderr and exit code 2 (:func:`sansa_probe.cli.run_main`)."""
+def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--images-per-class`` and ``--max-images``: the seeded sample of a split's images."""
+    sample = parser.add_argument_group("sample")
+    sample.add_argument("--images-per-class", type=non_negative_int, default=50, help="seeded sample of images per class and split (default 50; 0 = all)")
+    sample.add_argument("--max-images", type=positive_int, default=None, help="at most this many images per split (seeded sample)")
 
-    def command() -> int:
+
+def run_probe(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *, prog: str, build: ModelBuilder,
+              body: Callable[[ProbeRun], None]) -> int:
+    """A probe command's ``main``: ``--list-layers`` prints the layers of the model ``build``
+    makes; otherwise ``body`` runs on a :class:`ProbeRun` (``--out`` as every command resolves it,
+    :func:`sansa_probe.cli.run_command`)."""
+
+    def command(args: argparse.Namespace) -> int:
         if args.list_layers:
             return print_layers(build, args)
-        if args.out is None:
-            raise ValueError("--out: required (the output folder)")
         run = ProbeRun(args, prog=prog, build=build)
         body(run)
         print(f"wrote {run.out}", file=sys.stderr)
         return 0
 
-    return run_main(command, prog=prog)
+    return run_command(parser, argv, command, prog=prog, needs_out=lambda args: not args.list_layers)
 
 
 class ProbeRun:
@@ -97,8 +123,7 @@ class ProbeRun:
         prog: the command's module (``sansa_probe.pca``), for error hints.
         models: ``{table name: adapters on}`` to run (:func:`models_to_run`).
         out: the output folder.
-        checkpoint: the adapter checkpoint loaded by :meth:`extractor` (``None`` before, or for
-            fresh adapters / frozen SAM2 only).
+        checkpoint: the adapter checkpoint (``None``: fresh adapters, i.e. frozen SAM2).
     """
 
     def __init__(self, args: argparse.Namespace, *, prog: str, build: ModelBuilder) -> None:
@@ -106,7 +131,7 @@ class ProbeRun:
         self.prog = prog
         self.models = models_to_run(args)
         self.out = Path(args.out)
-        self.checkpoint: str | None = None
+        self.checkpoint: str | None = args.checkpoint
         self._build = build
 
     def dataset(self, split: str) -> SegmentationSource:
@@ -114,22 +139,21 @@ class ProbeRun:
         a missing dataset names the same command on the procedural benchmark (:func:`data_hint`)."""
         args = self.args
         with data_hint(self.prog, args):
-            return get_dataset(args.dataset, fold=args.fold, split=split, root=args.data_root, **parse_options(args.dataset_option))
+            return get_dataset(args.dataset, fold=args.fold, split=split, root=args.data_root, **dataset_options(args))
 
     def splits(self) -> ProbeSplits:
         """The fold's training and evaluation sources (:func:`~sansa_probe.features.probe_splits`,
         with ``--train-fold``)."""
         args = self.args
         with data_hint(self.prog, args):
-            return probe_splits(args.dataset, args.fold, root=args.data_root, train_fold=args.train_fold, **parse_options(args.dataset_option))
+            return probe_splits(args.dataset, args.fold, root=args.data_root, train_fold=args.train_fold, **dataset_options(args))
 
-    def extractor(self, *, dataset: str | None = None, fold: int | None = None) -> FeatureExtractor:
-        """Resolve the adapter checkpoint of ``dataset`` / ``fold`` (default ``--dataset`` / ``--fold``;
-        required when SANSA runs), build the model with it and wrap it in a feature extractor."""
-        args = self.args
-        self.checkpoint = resolve_checkpoint(args, dataset=args.dataset if dataset is None else dataset,
-                                             fold=args.fold if fold is None else fold, needed="sansa" in self.models)
-        return extractor_from_args(self._build(args, adapters=self.checkpoint), args)
+    def extractor(self) -> FeatureExtractor:
+        """Build the model (``--checkpoint``'s adapters) and wrap it in a feature extractor."""
+        if "sansa" in self.models and self.checkpoint is None:
+            print("note: --checkpoint none: SANSA's adapters are fresh (exact no-ops), so 'sansa' is frozen SAM2 here",
+                  file=sys.stderr)
+        return extractor_from_args(self._build(self.args), self.args)
 
     def write(self, tables: Tables, figures: Callable[[Tables], Mapping[str, Figure]], **config: Any) -> None:
         """Each table as ``<out>/<name>.{csv,json}``, then each figure of ``figures(tables)`` as
@@ -141,55 +165,7 @@ class ProbeRun:
         write_run_config(self.args, self.out, checkpoint=self.checkpoint, **config)
 
 
-# ============================================================================ arguments, checkpoints, outputs
-
-
-def add_probe_arguments(parser: argparse.ArgumentParser, *, dataset: str | None = "coco20i", split: bool = False,
-                        checkpoint_help: str | None = None) -> None:
-    """Data, layer, output, cache and model options shared by the probe commands (``--adapters``
-    defaults to both models)."""
-    data = parser.add_argument_group("data")
-    if dataset is not None:
-        data.add_argument("--dataset", default=dataset, help=f"registered dataset (default {dataset}); 'synthetic' runs with no data on disk")
-        data.add_argument("--fold", type=int, default=0, help="fold (default 0)")
-        data.add_argument("--data-root", default=None, help="datasets root (default: $SANSA_DATA)")
-        data.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
-                          help="dataset option, e.g. images_per_class=4 or image_size=128 for synthetic (repeatable)")
-        data.add_argument("--images-per-class", type=int, default=50, help="seeded sample of images per class and split (default 50; 0 = all)")
-        data.add_argument("--max-images", type=int, default=None, help="at most this many images per split (seeded sample)")
-        if split:
-            data.add_argument("--split", default="val", choices=["train", "val", "test"], help="split to read (default val)")
-    data.add_argument("--seed", type=int, default=0, help="seed of the image samples")
-    feats = parser.add_argument_group("features")
-    feats.add_argument("--layer", default=None, help="hook name (default: image_encoder.neck[2], the image encoder's output used for memory); see --list-layers")
-    feats.add_argument("--list-layers", action="store_true", help="print the hookable layers and exit")
-    feats.add_argument("--batch-size", type=int, default=8, help="images per forward")
-    run = parser.add_argument_group("run")
-    run.add_argument("--out", default=None, help="output folder (required unless --list-layers)")
-    run.add_argument("--cache-dir", default=None, help="feature cache (default <out>/feature_cache)")
-    run.add_argument("--no-cache", action="store_true", help="always recompute features")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    add_model_arguments(parser, adapters_help=checkpoint_help or (
-        "adapter checkpoint of this fold (default: $SANSA_CHECKPOINTS/<setting>/<dataset>/fold<f>.pt); 'none': fresh adapters"))
-    parser.set_defaults(adapters=None)  # both models unless --adapters on|off
-    parser.epilog = ((parser.epilog or "") + "\nBy default frozen SAM2 (adapters off, model 'sam2') and SANSA (adapters on, model 'sansa') "
-                     "run through the same model object in one run; --adapters on|off keeps one.\n"
-                     "--checkpoint defaults to $SANSA_CHECKPOINTS/<setting>/<dataset>/fold<f>.pt "
-                     "(./checkpoints/... when SANSA_CHECKPOINTS is unset); --checkpoint none uses fresh adapters.").strip()
-
-
-def parse_options(items: Sequence[str]) -> dict[str, Any]:
-    """``["images_per_class=4", "seed=1"]`` -> ``{"images_per_class": 4, "seed": 1}`` (JSON values, else strings)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = str(item).partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--dataset-option: {item!r}: expected KEY=VALUE")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
+# ============================================================================ arguments and outputs
 
 
 @contextlib.contextmanager
@@ -203,46 +179,17 @@ def data_hint(prog: str, args: argparse.Namespace) -> Iterator[None]:
         if getattr(args, "dataset", None) == "synthetic":
             raise
         raise DatasetNotFoundError(
-            f"{exc}\nThe same probe on the procedural benchmark (nothing on disk; add --checkpoint none to compare "
-            f"with untrained adapters):\n    python -m {prog} --dataset synthetic --fold {getattr(args, 'fold', 0)} --out {args.out}"
+            f"{exc}\nThe same probe on the procedural benchmark (nothing on disk):\n"
+            f"    python -m {prog} --dataset synthetic --fold {getattr(args, 'fold', 0)}"
         ) from None
 
 
 def models_to_run(args: argparse.Namespace) -> dict[str, bool]:
-    """``{"sam2": False, "sansa": True}``, or one of them with ``--adapters off|on``."""
-    choice = getattr(args, "adapters", None)
-    if choice is None:
+    """``{"sam2": False, "sansa": True}`` for ``--adapters both``, or one of them with ``on|off``."""
+    choice = getattr(args, "adapters", "both")
+    if choice == "both":
         return dict(MODELS)
     return {"sansa": True} if choice == "on" else {"sam2": False}
-
-
-def default_checkpoint(dataset: str, fold: int, setting: str = "strict") -> Path:
-    """``$SANSA_CHECKPOINTS/<setting>/<dataset>/fold<fold>.pt`` (``./checkpoints`` when unset)."""
-    root = Path(os.environ.get("SANSA_CHECKPOINTS") or "checkpoints").expanduser()
-    return root / setting / dataset / f"fold{fold}.pt"
-
-
-def resolve_checkpoint(args: argparse.Namespace, *, dataset: str, fold: int, needed: bool) -> str | None:
-    """The adapter checkpoint a probe command loads: ``--checkpoint PATH``, ``none`` (fresh
-    adapters), or the per-fold default (:func:`default_checkpoint`), which must exist when the
-    adapted model runs (``needed``)."""
-    given = getattr(args, "checkpoint", None)
-    if given is not None:
-        return None if str(given).lower() == "none" else str(given)
-    if not needed:
-        return None
-    path = default_checkpoint(dataset, fold, getattr(args, "setting", "strict"))
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"--checkpoint: no adapter checkpoint for {dataset} fold {fold} at {path} (the default "
-            "$SANSA_CHECKPOINTS/<setting>/<dataset>/fold<f>.pt; ./checkpoints when SANSA_CHECKPOINTS is unset).\n"
-            f"Train one (adapters trained on the other folds' classes) with\n"
-            f"    python -m sansa_probe.train --dataset {dataset} --fold {fold} --out runs/{dataset}_fold{fold}\n"
-            f"and copy runs/{dataset}_fold{fold}/final.pt to {path}, or pass --checkpoint PATH "
-            "(a sansa-probe or public SANSA checkpoint); --checkpoint none compares frozen SAM2 with untrained adapters "
-            "(smoke tests), --adapters off runs frozen SAM2 only."
-        )
-    return str(path)
 
 
 def extractor_from_args(model: SansaModel, args: argparse.Namespace) -> FeatureExtractor:
