@@ -194,9 +194,9 @@ def test_cli_smoke_and_from_scratch(tmp_path):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet'"),
         (["--fold", "7"], "fold 7 is out of range"),
-        (["--targets", "0"], "--targets must be >= 1"),
+        (["--targets", "0"], "argument --targets: expected an integer >= 1, got '0'"),
         (["--batch-size", "3", "--micro-batch", "2"], "not a multiple of micro-batch"),
         (["--adapters", "off"], "--adapters off"),
         (["--dataset", "coco20i", "--data-root", "/nonexistent"], "--dataset synthetic"),
