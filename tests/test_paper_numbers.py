@@ -127,3 +127,26 @@ def test_side_by_side_refuses_bad_input():
         side_by_side(_ours([dict(setting="J=3", value=1.0)]).drop(columns="ours_dataset"), "table9")
     with pytest.raises(ValueError, match="two values for one row of table9"):
         side_by_side(_ours([dict(setting="J=3", value=1.0), dict(setting="J=3", value=2.0)]), "table9")
+
+
+def test_run_config_resolves_checkpoints_folds_and_means(tmp_path, monkeypatch):
+    from sansa_probe.paper.runs import RunConfig, checkpoint_path, measure
+
+    monkeypatch.delenv("SANSA_CHECKPOINTS", raising=False)
+    paper = RunConfig(out=tmp_path, data_root="/data", checkpoints=str(tmp_path / "ckpt"))
+    assert checkpoint_path(paper, "coco20i", 2) == tmp_path / "ckpt" / "strict" / "coco20i" / "fold2.pt"
+    single = RunConfig(out=tmp_path, data_root="/data", checkpoints=str(tmp_path / "f{fold}.pt"))
+    assert checkpoint_path(single, "coco20i", 3) == tmp_path / "f3.pt"
+    monkeypatch.setenv("SANSA_CHECKPOINTS", str(tmp_path / "env"))
+    assert checkpoint_path(RunConfig(out=tmp_path, data_root="/d"), "lvis92i", 0, "generalist") == tmp_path / "env" / "generalist" / "lvis92i" / "fold0.pt"
+    assert paper.folds_of("coco20i") == [0, 1, 2, 3] and paper.folds_of("lvis92i") == list(range(10))
+    with pytest.raises(ValueError, match=r"folds \[4\]: out of range for coco20i \(0..3\)"):
+        RunConfig(out=tmp_path, data_root="/d", folds=(4,)).folds_of("coco20i")
+    full = measure(paper, "coco20i", {0: 50.0, 1: 60.0, 2: 70.0, 3: 80.0}, method="SANSA", setting="strict", shots=1, metric="miou")
+    assert (full.fold, full.value, full.ours_dataset) == ("mean", 65.0, "coco20i")
+    partial = measure(paper, "coco20i", {1: 60.0}, method="SANSA", setting="strict", shots=1, metric="miou")
+    assert partial.fold == "1"  # not the paper's mean over folds: it stays beside nothing
+    synthetic = RunConfig(out=tmp_path)
+    assert synthetic.dataset("lvis92i") == "synthetic" and synthetic.folds_of("coco20i") == [0] and synthetic.sam2_weights is None
+    stand_in = measure(synthetic, "coco20i", {0: 3.0}, method="SANSA", setting="strict", shots=1, metric="miou")
+    assert (stand_in.fold, stand_in.dataset, stand_in.ours_dataset) == ("mean", "coco20i", "synthetic (fold 0)")

@@ -28,10 +28,11 @@ def sansa_checkpoint(config: RunConfig, paper_dataset: str, fold: int, *, settin
     else on the procedural benchmark adapters trained here with the paper's recipe in a few steps."""
     if config.synthetic and not config.checkpoints:
         return train_variant(config, "sansa", dataset="synthetic", fold=fold)
-    path = checkpoint_path(config, paper_dataset, fold, setting)
+    dataset = config.dataset(paper_dataset)
+    path = checkpoint_path(config, dataset, fold, setting)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} (SANSA {setting}, {paper_dataset} fold {fold}) does not exist; "
-                                f"pass --checkpoints ROOT holding {setting}/{paper_dataset}/fold<f>.pt, or one .pt file")  # fmt: skip
+        raise FileNotFoundError(f"checkpoint {path} (SANSA {setting}, {dataset} fold {fold}) does not exist; "
+                                f"pass --checkpoints ROOT holding {setting}/{dataset}/fold<f>.pt, or one .pt file")  # fmt: skip
     return path
 
 
