@@ -98,11 +98,12 @@ def plot_side_by_side(table: pd.DataFrame, ax=None, *, metric: str | None = None
     labels = [" / ".join(str(v) for v in (r.method, r.setting, r.dataset, f"{r.shots}-shot" if r.shots else "", r.fold) if v not in ("", None))
               for r in rows.itertuples()]  # fmt: skip
     y = np.arange(len(rows))
-    ax.barh(y - 0.2, rows["paper"].fillna(0), height=0.4, color="0.6", label="paper")
-    ours_label = "ours" + (" (" + ", ".join(sorted(set(rows.loc[rows["reference_only"], "ours_dataset"]))) + ")" if rows["reference_only"].any() else "")
+    reference = rows["reference_only"].any()
+    ax.barh(y - 0.2, rows["paper"].fillna(0), height=0.4, color="0.6", label="paper" + (" (for reference only)" if reference else ""))
+    ours_label = "ours" + (": " + ", ".join(sorted(set(rows.loc[rows["reference_only"], "ours_dataset"]))) if reference else "")
     ax.barh(y + 0.2, rows["ours"].fillna(0), height=0.4, color="tab:blue", label=ours_label)
     ax.set_yticks(y, labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel(metric)
-    ax.legend(loc="lower right", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     return ax
