@@ -1,0 +1,79 @@
+"""What the miniature shows, measured: tracking, few-shot frozen vs adapted, linear probe, PCA concentration.
+
+Every function returns tidy rows (``fold``, ``model``, ``metric``, ``value``, ...) so that the
+results table of :mod:`sansa_probe.miniature` is their concatenation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from sansa_probe.miniature.architecture import IMAGE_SIZE
+from sansa_probe.miniature.pretrain import ClipStream, _collate, _mask_iou, track_clip
+from sansa_probe.model.sansa import SansaModel
+
+__all__ = ["HELD_OUT_SEED", "tracking_miou", "few_shot_miou", "probe_rows"]
+
+HELD_OUT_SEED = 1_000_003  # a stream never used in pretraining (which uses seed 0)
+
+
+@torch.no_grad()
+def tracking_miou(model: SansaModel, *, n_clips: int = 32, frames: int = 6, seed: int = HELD_OUT_SEED, batch: int = 8) -> float:
+    """Mean IoU (in %) of the tracked frames 1..T-1 of ``n_clips`` held-out procedural clips, mask prompt on frame 0.
+
+    The model runs as its adapters are switched (pretraining models have none).
+    """
+    stream = ClipStream(seed=seed, frames=frames, length=n_clips, image_size=model.image_size)
+    was_training = model.training
+    model.eval()
+    ious = []
+    try:
+        for start in range(0, n_clips, batch):
+            items = [stream.item(i, prompt="mask") for i in range(start, min(n_clips, start + batch))]
+            clip = _collate(items)
+            _, outputs = track_clip(model, clip["frames"], clip["prompts"])
+            for t, out in enumerate(outputs, start=1):
+                ious.append(_mask_iou(out.high_res_logits[:, 0], clip["masks"][t]))
+    finally:
+        model.train(was_training)
+    return 100.0 * float(torch.cat(ious).mean())
+
+
+def few_shot_miou(model: SansaModel, *, fold: int, adapters: bool, episodes: int = 100, shots: int = 1, seed: int = 0,
+                  progress: bool = False) -> float:
+    """1-shot (``shots``) mIoU (in %) on the fold's novel classes of the procedural benchmark at the model size."""
+    from sansa_probe.data.episodes import EpisodeSampler
+    from sansa_probe.evaluate import evaluate_episodes
+
+    sampler = EpisodeSampler("synthetic", fold, "test", shots, n_episodes=episodes, seed=seed, image_size=model.image_size)
+    with model.adapters(adapters):
+        metric, _ = evaluate_episodes(model, sampler, prompt="mask", progress=progress,
+                                      description=f"fold {fold} {'adapted' if adapters else 'frozen'}")
+    return float(metric.compute()["miou"])
+
+
+def probe_rows(model: SansaModel, *, fold: int, images_per_class: int = 12, seed: int = 0, progress: bool = False) -> list[dict[str, Any]]:
+    """Linear-probe mIoU and PCA-concentration area (frozen and adapted) on the fold's novel classes."""
+    from sansa_probe import linear_probe, pca
+    from sansa_probe.features import FeatureExtractor, probe_splits
+
+    extractor = FeatureExtractor(model, batch_size=16, progress=progress)
+    splits = probe_splits("synthetic", fold, image_size=model.image_size)
+    models = {"frozen": False, "adapted": True}
+    rows = []
+    tables = pca.compute(extractor, splits, models=models, images_per_class=images_per_class, seed=seed)
+    summary = tables["summary"]
+    for name in models:
+        for metric in ("auc_relative_accuracy", "full_accuracy"):
+            value = summary.query("model == @name and metric == @metric")["value"].iloc[0]
+            rows.append({"fold": fold, "model": name, "metric": f"pca_{metric}", "value": float(value)})
+    tables = linear_probe.compute(extractor, splits, models=models, images_per_class=images_per_class, seed=seed)
+    summary = tables["summary"]
+    for name in models:
+        value = summary.query("model == @name and metric == 'miou_percent'")["value"].iloc[0]
+        rows.append({"fold": fold, "model": name, "metric": "linear_probe_miou", "value": float(value)})
+    return rows

@@ -1,0 +1,142 @@
+"""Procedural videos for class-agnostic pretraining of the miniature SAM2 (its SA-V analogue).
+
+A clip shows 2-5 instances drawn with the procedural benchmark's primitives (shape families,
+textures, elastic warps, clutter; :mod:`sansa_probe.data.synthetic`). Within a clip each instance
+keeps its own appearance (colours, texture phase, proportions) while it moves, rotates, changes
+scale, deforms, changes lighting and passes behind or in front of the others; the next clip draws
+new instances with new appearances. Half of the clips hold a hard distractor that shares the
+tracked instance's shape or texture (other colours), a quarter one that shares its colours (other
+shape): the tracker has to follow *this* instance, by its whole appearance and its motion.
+
+No class label leaves this module: a clip is frames and the masks of one tracked instance.
+Clip ``index`` of stream ``seed`` is a pure function of ``(seed, index, n_frames, image_size)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from sansa_probe.data.synthetic import (
+    MAX_CLASSES,
+    _background,
+    _compose,
+    _ObjectSpec,
+    _place,
+    _random_object,
+    class_shape_texture,
+)
+
+__all__ = ["VideoClip", "pretraining_clip"]
+
+_MIN_PIXELS = 0.004  # the tracked instance covers at least this fraction of frame 0
+
+
+@dataclass(frozen=True)
+class VideoClip:
+    """``frames``: ``n_frames`` arrays ``HxWx3`` uint8; ``masks``: the tracked instance's visible
+    ``HxW`` bool mask in each frame (empty when it is fully occluded)."""
+
+    frames: list[np.ndarray]
+    masks: list[np.ndarray]
+
+
+def _drawing_ids(rng: np.random.Generator, n_objects: int) -> list[int]:
+    """Which shape/texture drawing each instance uses (index 0 is the tracked one); hard distractors."""
+    ids = [int(c) for c in rng.integers(0, MAX_CLASSES, n_objects)]
+    if n_objects > 1 and rng.random() < 0.5:
+        shape, texture = class_shape_texture(ids[0])
+        similar = [c for c in range(MAX_CLASSES) if c != ids[0] and set(class_shape_texture(c)) & {shape, texture}]
+        ids[1] = int(rng.choice(similar))
+    return ids
+
+
+def _initial_objects(rng: np.random.Generator, n_objects: int) -> list[_ObjectSpec]:
+    ids = _drawing_ids(rng, n_objects)
+    objects: list[_ObjectSpec] = []
+    for i, drawing in enumerate(ids):
+        spec, radius = None, rng.uniform(0.08, 0.15)
+        while spec is None and radius > 0.03:
+            spec = _place(objects, _random_object(drawing, rng, radius=radius), rng)
+            radius *= 0.85
+        if spec is None:
+            if i == 0:
+                raise RuntimeError("could not place the tracked instance")  # pragma: no cover - radius shrinks to fit
+            continue
+        objects.append(spec)
+    if len(objects) > 2 and rng.random() < 0.25:  # a look-alike: the tracked instance's colours, another shape
+        objects[2] = replace(objects[2], colors=objects[0].colors.copy(), brightness=objects[0].brightness)
+    return objects
+
+
+def pretraining_clip(*, seed: int, index: int, n_frames: int = 4, image_size: int = 128) -> VideoClip:
+    """Clip ``index`` of the pretraining stream ``seed`` (see the module docstring).
+
+    Motion per frame: a drift of 2-7 % of the image side along a slowly turning heading
+    (bouncing off the borders), a spin of up to 0.25 rad, a scale change of up to +-8 %, a
+    drift of the elastic warp's phases and of the brightness and lighting direction.
+    """
+    for name, value, low, high in (
+        ("seed", seed, 0, 2**63 - 1),
+        ("index", index, 0, 2**63 - 1),
+        ("n_frames", n_frames, 2, 64),
+        ("image_size", image_size, 64, 512),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+            raise ValueError(f"{name}: expected an int in {low}..{high}, got {value!r}")
+    rng = np.random.default_rng([seed, index, 11])
+    background = _background(rng, image_size)
+    n_objects = int(rng.integers(2, 6))
+    objects = _initial_objects(rng, n_objects)
+    n = len(objects)
+    order = rng.permutation(n)  # paint order: the tracked instance may pass behind others
+    speeds = rng.uniform(0.02, 0.07, n)
+    headings = rng.uniform(0, 2 * np.pi, n)
+    spins = rng.uniform(-0.25, 0.25, n)
+    growth = rng.uniform(-0.08, 0.08, n)
+    phase_drift = rng.uniform(-0.4, 0.4, (n, 2, objects[0].warp.shape[1]))
+    light_drift = rng.uniform(-0.06, 0.06, n)
+
+    frames, masks = [], []
+    for t in range(n_frames):
+        painted = [objects[i] for i in order]
+        image, visible = _compose(background, painted, image_size, np.random.default_rng([seed, index, 12, t]))
+        frames.append(image)
+        masks.append(visible[int(np.flatnonzero(order == 0)[0])])
+        objects = [_moved(spec, rng, i, speeds, headings, spins, growth, phase_drift, light_drift) for i, spec in enumerate(objects)]
+    if masks[0].mean() < _MIN_PIXELS:  # tracked instance hidden at the prompt: bring it to the front
+        return _front(seed=seed, index=index, n_frames=n_frames, image_size=image_size)
+    return VideoClip(frames=frames, masks=masks)
+
+
+def _moved(spec: _ObjectSpec, rng: np.random.Generator, i: int, speeds, headings, spins, growth, phase_drift, light_drift) -> _ObjectSpec:
+    headings[i] += rng.uniform(-0.4, 0.4)
+    step = speeds[i] * np.array([math.cos(headings[i]), math.sin(headings[i])])
+    radius = float(np.clip(spec.radius * math.exp(growth[i]), 0.05, 0.2))
+    moved = replace(spec, radius=radius)
+    margin = min(moved.extent(), 0.45)
+    center = np.array(spec.center) + step
+    for axis in range(2):  # bounce off the borders
+        if not margin <= center[axis] <= 1 - margin:
+            step[axis] = -step[axis]
+            center[axis] = float(np.clip(spec.center[axis] + step[axis], margin, 1 - margin))
+    headings[i] = math.atan2(step[1], step[0])
+    warp = spec.warp.copy()
+    warp[..., 2] += phase_drift[i]
+    angle = math.atan2(spec.light[1], spec.light[0]) + 0.3
+    strength = math.hypot(*spec.light)
+    return replace(
+        moved,
+        center=(float(center[0]), float(center[1])),
+        rotation=spec.rotation + spins[i],
+        warp=warp,
+        brightness=float(np.clip(spec.brightness + light_drift[i], 0.7, 1.2)),
+        light=(strength * math.cos(angle), strength * math.sin(angle)),
+    )
+
+
+def _front(*, seed: int, index: int, n_frames: int, image_size: int) -> VideoClip:
+    """A replacement clip drawn from a far stream position (still a pure function of ``(seed, index)``)."""
+    return pretraining_clip(seed=seed, index=index + 2**40, n_frames=n_frames, image_size=image_size)
