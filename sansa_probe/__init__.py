@@ -5,6 +5,9 @@ Main entry points (imported lazily so that ``import sansa_probe`` stays cheap)::
     from sansa_probe import load_sansa, SansaPredictor
     model = load_sansa(backbone="hiera_l", sam2_checkpoint="auto", adapters="sansa_coco_fold0.pt")
     predictor = SansaPredictor(model)
+
+    # offline, no download: the miniature SAM2 pretrained here, SANSA adapters of fold 0
+    model = load_miniature(fold=0)
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "load_sansa": "sansa_probe.model",
+    "load_miniature": "sansa_probe.miniature",
     "SansaModel": "sansa_probe.model",
     "SansaConfig": "sansa_probe.model",
     "SansaPredictor": "sansa_probe.predictor",

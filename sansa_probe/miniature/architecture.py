@@ -75,15 +75,8 @@ def miniature_config(*, stages: tuple[int, ...] = ADAPTER_STAGES) -> SansaConfig
 
 def build_miniature_sam2(*, seed: int = 0) -> torch.nn.Module:
     """sam2's ``SAM2Base`` with the miniature's architecture and random weights (seeded privately)."""
-    from hydra import compose
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
+    from sansa_probe.model.build import build_sam2_base
 
-    from sansa_probe.model.config import sam2_config_name
-
-    base = SansaConfig(backbone=BACKBONE, sam2_version=SAM2_VERSION, image_size=IMAGE_SIZE, stages=())
-    cfg = compose(config_name=sam2_config_name(BACKBONE, SAM2_VERSION), overrides=base.hydra_overrides() + list(SAM2_OVERRIDES))
-    OmegaConf.resolve(cfg)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return instantiate(cfg.model, _recursive_=True)
+        return build_sam2_base(miniature_config(stages=()))

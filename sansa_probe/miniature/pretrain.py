@@ -42,15 +42,19 @@ from sansa_probe.utils.io import atomic_torch_save, atomic_write_text
 __all__ = ["PretrainConfig", "ClipStream", "tracker_model", "track_clip", "clip_loss", "pretrain"]
 
 PROMPT_KINDS = ("mask", "box", "point")
-LOG_TERMS = ("loss", "focal", "dice", "iou_mse", "miou")
+LOG_TERMS = ("loss", "pixel", "dice", "iou_mse", "miou")
 PROMPT_PROBABILITIES = (0.6, 0.2, 0.2)
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Hyper-parameters of a pretraining run (AdamW, linear warm-up then cosine decay to 10 %)."""
+    """Hyper-parameters of a pretraining run (AdamW, linear warm-up then cosine decay to 10 %).
 
-    steps: int = 600
+    ``schedule_steps`` (default ``steps``) is the length of the cosine decay: a run of ``steps <
+    schedule_steps`` is exactly the first ``steps`` steps of the longer schedule.
+    """
+
+    steps: int = 260
     batch: int = 4
     frames: int = 4
     lr: float = 1e-3
@@ -59,7 +63,9 @@ class PretrainConfig:
     clip: float = 1.0
     seed: int = 0
     iou_weight: float = 1.0
+    loss: str = "bce_dice"
     processes: int = 4
+    schedule_steps: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "warmup", "processes"):
@@ -71,10 +77,15 @@ class PretrainConfig:
         if self.batch % self.processes:
             raise ValueError(f"batch {self.batch} is not a multiple of processes {self.processes}")
 
+    @property
+    def schedule_length(self) -> int:
+        """Steps the cosine decay spans (``schedule_steps``, default ``steps``)."""
+        return self.schedule_steps or self.steps
+
     def lr_factor(self, step: int) -> float:
         if step < self.warmup:
             return (step + 1) / self.warmup
-        progress = min(1.0, (step - self.warmup) / max(1, self.steps - self.warmup))
+        progress = min(1.0, (step - self.warmup) / max(1, self.schedule_length - self.warmup))
         return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
@@ -116,7 +127,7 @@ def _collate(items: list[dict]) -> dict:
 def tracker_model(sam: torch.nn.Module, *, config: SansaConfig | None = None) -> SansaModel:
     """A :class:`SansaModel` without adapters around ``sam`` (the tracker itself)."""
     if config is None:
-        config = SansaConfig(backbone="hiera_t", image_size=IMAGE_SIZE, stages=())
+        config = miniature_config(stages=())
     return SansaModel(sam=sam, config=config)
 
 
@@ -164,8 +175,12 @@ def _mask_iou(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter))
 
 
-def clip_loss(ref_outputs, outputs, masks: torch.Tensor, *, iou_weight: float = 1.0) -> dict[str, torch.Tensor]:
-    """SAM2's losses averaged over every predicted mask; ``masks`` (T, B, S, S) bool."""
+def clip_loss(ref_outputs, outputs, masks: torch.Tensor, *, iou_weight: float = 1.0, kind: str = "bce_dice") -> dict[str, torch.Tensor]:
+    """Mask loss (``kind``: ``"bce_dice"`` 1:1, or SAM2's ``"focal_dice"`` 20:1) plus the MSE of the
+    predicted IoU, averaged over every predicted mask; ``masks`` (T, B, S, S) bool.
+
+    Terms: ``loss``, ``pixel`` (BCE or focal), ``dice``, ``iou_mse``, ``miou`` (IoU of ``logits > 0``).
+    """
     logits, targets, ious = [], [], []
     for i, out in enumerate(ref_outputs):
         if out is not None:
@@ -177,7 +192,8 @@ def clip_loss(ref_outputs, outputs, masks: torch.Tensor, *, iou_weight: float = 
         targets.append(masks[t])
         ious.append(out.iou)
     logits_all, targets_all, iou_pred = torch.cat(logits), torch.cat(targets), torch.cat(ious)
-    terms = segmentation_loss(logits_all, targets_all, kind="focal_dice")
+    terms = segmentation_loss(logits_all, targets_all, kind=kind)
+    terms["pixel"] = terms.pop("bce" if kind == "bce_dice" else "focal")
     iou_true = _mask_iou(logits_all.detach(), targets_all)
     iou_loss = torch.nn.functional.mse_loss(iou_pred.float(), iou_true)
     terms["loss"] = terms["loss"] + iou_weight * iou_loss
@@ -204,7 +220,9 @@ def pretrain(config: PretrainConfig, *, out: str | Path, resume: bool = True, wo
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if config.processes > 1:
+    last = out / "last.pt"
+    done = resume and last.is_file() and int(torch.load(last, map_location="cpu", weights_only=True)["step"]) == config.steps
+    if config.processes > 1 and not done:
         import torch.multiprocessing as mp
 
         mp.spawn(_distributed, args=(config, str(out), resume, save_every, _free_port()), nprocs=config.processes, join=True)
@@ -217,6 +235,14 @@ def pretrain(config: PretrainConfig, *, out: str | Path, resume: bool = True, wo
     for p in model.sam.parameters():
         p.requires_grad_(False)
     return model
+
+
+def _schedule_key(config: dict) -> dict:
+    """What a checkpoint must share with a run that resumes it: everything but the stopping step."""
+    key = dict(config)
+    key["schedule_steps"] = key.get("schedule_steps") or key["steps"]
+    key.pop("steps")
+    return key
 
 
 def _free_port() -> int:
@@ -272,8 +298,10 @@ def _train(config: PretrainConfig, *, out: Path, rank: int, resume: bool, worker
     last, log_path = out / "last.pt", out / "log.jsonl"
     if resume and last.is_file():
         state = torch.load(last, map_location="cpu", weights_only=True)
-        if state["config"] != asdict(config):
-            raise ValueError(f"{last} was written by another pretraining config: {state['config']} (this run: {asdict(config)})")
+        if _schedule_key(state["config"]) != _schedule_key(asdict(config)):
+            raise ValueError(f"{last} was written by another pretraining recipe: {state['config']} (this run: {asdict(config)})")
+        if int(state["step"]) > config.steps:
+            raise ValueError(f"{last} is at step {state['step']}, past this run's {config.steps} steps")
         sam.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -287,7 +315,7 @@ def _train(config: PretrainConfig, *, out: Path, rank: int, resume: bool, worker
     started = time.perf_counter()
     for batch in _batches(stream, step, config.steps, config.batch, rank, world, workers):
         ref_outputs, outputs = track_clip(model, batch["frames"], batch["prompts"])
-        terms = clip_loss(ref_outputs, outputs, batch["masks"], iou_weight=config.iou_weight)
+        terms = clip_loss(ref_outputs, outputs, batch["masks"], iou_weight=config.iou_weight, kind=config.loss)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         values = torch.stack([terms[k].detach().float() for k in LOG_TERMS])
