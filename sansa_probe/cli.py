@@ -208,8 +208,18 @@ def add_run_group(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
 
 
 def model_from_args(args: argparse.Namespace, **overrides):
-    """Build the model the ``model`` and ``run`` groups describe (``overrides`` win over ``args``)."""
+    """Build the model the ``model`` and ``run`` groups describe (``overrides`` win over ``args``).
+
+    ``--dataset synthetic`` with no SAM2 option given is the embedded default: the shipped miniature
+    and its ``--fold``'s adapters (:mod:`sansa_probe.miniature.default`), announced on stderr.
+    """
+    from sansa_probe.miniature.default import miniature_from_args, wants_miniature
     from sansa_probe.model import load_sansa
+
+    if not overrides.keys() - {"device", "adapters"} and overrides.get("adapters") is None and wants_miniature(args):
+        model = miniature_from_args(args, device=overrides.get("device"))
+        model.adapters_enabled = getattr(args, "adapters", "on") != "off"
+        return model
 
     kwargs = dict(
         backbone=args.backbone,

@@ -114,3 +114,14 @@ def test_adapted_miniature_beats_frozen_on_novel_classes(miniature):
     frozen = few_shot_miou(miniature, fold=0, adapters=False, episodes=FEW_SHOT_EPISODES)
     adapted = few_shot_miou(miniature, fold=0, adapters=True, episodes=FEW_SHOT_EPISODES)
     assert adapted > frozen + FEW_SHOT_MIN_GAIN, (frozen, adapted)
+
+
+@shipped
+def test_pca_concentration_ranks_adapted_above_frozen(miniature):
+    from sansa_probe import pca
+    from sansa_probe.features import FeatureExtractor, probe_splits
+
+    splits = probe_splits("synthetic", 0, image_size=miniature.image_size)
+    tables = pca.compute(FeatureExtractor(miniature, batch_size=16), splits, models={"frozen": False, "adapted": True}, images_per_class=6)
+    area = tables["summary"].query("metric == 'auc_relative_accuracy'").set_index("model")["value"]
+    assert area["adapted"] > area["frozen"], area.to_dict()

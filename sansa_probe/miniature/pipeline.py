@@ -39,10 +39,10 @@ __all__ = ["AdapterRecipe", "MeasureConfig", "run"]
 class AdapterRecipe:
     """SANSA adapter training on one fold (paper eq. 7 with J targets), scaled to the miniature."""
 
-    steps: int = 100
+    steps: int = 150
     batch: int = 4
     targets: int = 3
-    lr: float = 1e-3
+    lr: float = 2e-3
     loss: str = "bce_dice"
     seed: int = 0
 

@@ -54,7 +54,7 @@ class PretrainConfig:
     schedule_steps`` is exactly the first ``steps`` steps of the longer schedule.
     """
 
-    steps: int = 260
+    steps: int = 800
     batch: int = 4
     frames: int = 4
     lr: float = 1e-3

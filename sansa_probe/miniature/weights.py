@@ -94,7 +94,7 @@ def load_miniature(fold: int | None = 0, *, device: str | torch.device = "cpu", 
         raise ValueError(f"fold: expected one of {FOLDS} or None, got {fold!r}")
     sam2 = verified_path("sam2.pt", folder)
     adapters = None if fold is None else verified_path(f"fold{fold}.pt", folder)
-    return load_sansa(
+    model = load_sansa(
         BACKBONE,
         sam2_version=SAM2_VERSION,
         image_size=IMAGE_SIZE,
@@ -103,3 +103,10 @@ def load_miniature(fold: int | None = 0, *, device: str | torch.device = "cpu", 
         adapters=adapters,
         device=device,
     )
+    # named in words in every output's identity line (sansa_probe.identity)
+    model.provenance = {
+        **getattr(model, "provenance", {}),
+        "sam2_label": "the miniature SAM2 pretrained here",
+        "adapters_label": None if fold is None else f"miniature fold-{fold} adapters",
+    }
+    return model

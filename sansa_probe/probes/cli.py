@@ -150,7 +150,9 @@ class ProbeRun:
 
     def extractor(self) -> FeatureExtractor:
         """Build the model (``--checkpoint``'s adapters) and wrap it in a feature extractor."""
-        if "sansa" in self.models and self.checkpoint is None:
+        from sansa_probe.miniature.default import wants_miniature
+
+        if "sansa" in self.models and self.checkpoint is None and not wants_miniature(self.args):
             print("note: --checkpoint none: SANSA's adapters are fresh (exact no-ops), so 'sansa' is frozen SAM2 here",
                   file=sys.stderr)
         return extractor_from_args(self._build(self.args), self.args)
