@@ -62,14 +62,12 @@ from sansa_probe.cli import (
 )
 from sansa_probe.data import get_spec
 from sansa_probe.data.episodes import EpisodeData, EpisodeSampler
-from sansa_probe.images import batch_to_model_input
+from sansa_probe.inference import FewShotInference, HsnetProtocol, Protocol, References, prepare_references
 from sansa_probe.metrics import FewShotSegmentationMetric
-from sansa_probe.model.prompting import PromptInputs, points_to_inputs, prompt_to_inputs
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.negatives import choose_semantic_negatives, next_negative_click
 from sansa_probe.prompts import PROMPT_TYPES, Mask, Prompt, make_prompt
 from sansa_probe.utils.distributed import all_gather_objects, distributed
-from sansa_probe.utils.precision import inference_autocast, upsample_logits
 from sansa_probe.utils.io import atomic_write_json, atomic_write_text
 
 __all__ = [
@@ -77,7 +75,6 @@ __all__ = [
     "FoldResult",
     "episode_prompts",
     "prepare_episode",
-    "logits_to_mask",
     "evaluate_episodes",
     "merge_results",
     "results_table",
@@ -100,14 +97,13 @@ EPISODE_COLUMNS = [
 class PreparedEpisode:
     """An episode ready for the model (built in a DataLoader worker).
 
-    ``frames`` ``(k + n + 1, 3, S, S)``: the k references, the n semantic negatives, then the
-    target, resized and normalised for the model; ``prompts``: k + n sam2 prompt inputs (the
-    negatives' are empty masks); ``negative_ids``: the n negative image ids.
+    ``references``: the k references and n semantic negatives (empty masks) as model inputs;
+    ``target`` ``(1, 3, S, S)``: the target's model input; ``negative_ids``: the n negative image ids.
     """
 
     data: EpisodeData
-    frames: torch.Tensor
-    prompts: list[PromptInputs]
+    references: References
+    target: torch.Tensor
     negative_ids: tuple[str, ...] = ()
 
 
@@ -132,15 +128,16 @@ def episode_prompts(data: EpisodeData, kind: str, *, seed: int) -> list[Prompt]:
     return prompts
 
 
-def prepare_episode(sampler: EpisodeSampler, index: int, *, prompt: str, seed: int, image_size: int, semantic_negatives: int = 0) -> PreparedEpisode:
-    """Load episode ``index`` and turn it into model inputs (images, prompts, semantic negatives)."""
+def prepare_episode(
+    sampler: EpisodeSampler, index: int, *, prompt: str, seed: int, image_size: int, semantic_negatives: int = 0, protocol: Protocol | None = None
+) -> PreparedEpisode:
+    """Load episode ``index`` and turn it into model inputs (images, prompts, semantic negatives).
+
+    ``protocol``: the preprocessing (default :class:`~sansa_probe.inference.HsnetProtocol` at ``image_size``).
+    """
+    protocol = HsnetProtocol(image_size=image_size) if protocol is None else protocol
     data = sampler.load(index)
     prompts = episode_prompts(data, prompt, seed=seed)
-    images = list(data.reference_images)
-    inputs = [
-        prompt_to_inputs(p, height=image.shape[0], width=image.shape[1], image_size=image_size)
-        for p, image in zip(prompts, data.reference_images)
-    ]
     negative_ids: tuple[str, ...] = ()
     if semantic_negatives:
         source = sampler.source
@@ -157,13 +154,11 @@ def prepare_episode(sampler: EpisodeSampler, index: int, *, prompt: str, seed: i
                 photo_of=sampler.photo,
             )
         )
-        for image_id in negative_ids:
-            image = source.load_image(image_id)
-            images.append(image)
-            empty = Mask(np.zeros(image.shape[:2], dtype=bool))
-            inputs.append(prompt_to_inputs(empty, height=image.shape[0], width=image.shape[1], image_size=image_size))
-    images.append(data.target_image)
-    return PreparedEpisode(data=data, frames=batch_to_model_input(images, image_size), prompts=inputs, negative_ids=negative_ids)
+    references = prepare_references(
+        protocol, data.reference_images, prompts, negative_images=[sampler.source.load_image(i) for i in negative_ids],
+        allow_empty_masks=True, images_name=f"episode {data.index}: references", prompts_name=f"episode {data.index}: prompts",
+    )  # fmt: skip
+    return PreparedEpisode(data=data, references=references, target=protocol.images([data.target_image]), negative_ids=negative_ids)
 
 
 class _PreparedEpisodes(Dataset):
@@ -188,11 +183,6 @@ def _single(batch: list[PreparedEpisode]) -> PreparedEpisode:
 # ----------------------------------------------------------------------------- the model side
 
 
-def logits_to_mask(low_res_logits: torch.Tensor, size: tuple[int, int], threshold: float = 0.0) -> np.ndarray:
-    """``(1, 1, h, w)`` logits -> ``HxW`` bool at ``size = (H, W)``: bilinear resize, then ``> threshold``."""
-    return (upsample_logits(low_res_logits, size)[0, 0] > threshold).cpu().numpy()
-
-
 def _foreground_iou(pred: np.ndarray, target: np.ndarray, ignore: np.ndarray | None) -> float:
     valid = np.ones_like(target) if ignore is None else ~ignore
     union = int(np.count_nonzero((pred | target) & valid))
@@ -207,31 +197,33 @@ def _running_miou(metric: FewShotSegmentationMetric) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def _segment_episode(model: SansaModel, episode: PreparedEpisode, *, threshold: float, negative_clicks: int) -> dict[str, Any]:
-    """Predict one episode's target at its own size; returns the mask and the bookkeeping."""
-    data, device = episode.data, model.device
-    k = len(episode.prompts)
-    feats = model.encode_images(episode.frames.to(device))  # references, negatives, target
-    memory = [model.encode_reference(feats.select(i), p.to(device), frame=0) for i, p in enumerate(episode.prompts)]
-    target = feats.select(k)
+def _segment_episode(inference: FewShotInference, episode: PreparedEpisode, *, negative_clicks: int) -> dict[str, Any]:
+    """Predict one episode's target at the protocol's output size; returns the mask, its logits,
+    the scored ground truth and the bookkeeping."""
+    data, protocol = episode.data, inference.protocol
+    memory = inference.memory(episode.references)
+    feats = inference.encode(episode.target)  # encoded once, segmented again after each click
     size = data.target_mask.shape
-    output = model.segment(target, memory)
-    mask = logits_to_mask(output.low_res_logits, size, threshold)
-    first = mask
+    target, ignore = protocol.ground_truth(data.target_mask), protocol.ground_truth(data.target_ignore)
+    prediction = inference.predict_encoded(memory, feats, [size])[0]
+    mask = first = prediction.mask.cpu().numpy()
     clicks: list[tuple[float, float]] = []
     for _ in range(negative_clicks):
-        click = next_negative_click(mask, data.target_mask, data.target_ignore)
+        click = next_negative_click(mask, target, ignore)
         if click is None:
             break
         clicks.append(click)
-        points = points_to_inputs(np.array(clicks), np.zeros(len(clicks), np.int64), height=size[0], width=size[1], image_size=model.image_size)
-        output = model.segment(target, memory, point_inputs=points)
-        mask = logits_to_mask(output.low_res_logits, size, threshold)
+        points = protocol.clicks(np.array(clicks), np.zeros(len(clicks), np.int64), size=size)
+        prediction = inference.predict_encoded(memory, feats, [size], clicks=points)[0]
+        mask = prediction.mask.cpu().numpy()
     return {
         "mask": mask,
-        "score": float(output.iou[0]),
+        "logits": prediction.logits,
+        "target": target,
+        "ignore": ignore,
+        "score": prediction.score,
         "clicks": len(clicks),
-        "iou_before_clicks": _foreground_iou(first, data.target_mask, data.target_ignore),
+        "iou_before_clicks": _foreground_iou(first, target, ignore),
     }
 
 
@@ -249,6 +241,7 @@ def evaluate_episodes(
     num_workers: int = 0,
     class_ids: Sequence[Hashable] | None = None,
     autocast: bool = True,
+    protocol: Protocol | None = None,
     progress: bool = False,
     description: str = "evaluate",
 ) -> tuple[FewShotSegmentationMetric, pd.DataFrame]:
@@ -268,6 +261,8 @@ def evaluate_episodes(
             :func:`merge_results`; the result equals one process's).
         num_workers: DataLoader workers that load episodes and build prompts.
         class_ids: the classes of mIoU (default ``sampler.scored_classes()``, the classes it can draw).
+        protocol: preprocessing and the resolution of scoring (default
+            :class:`~sansa_probe.inference.HsnetProtocol`: the target's own size).
         progress: show a tqdm bar with the running mIoU (over the classes sampled so far).
 
     Returns:
@@ -279,26 +274,23 @@ def evaluate_episodes(
     for name, value in (("negative_clicks", negative_clicks), ("semantic_negatives", semantic_negatives), ("num_workers", num_workers)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name}: expected an int >= 0, got {value!r}")
-    if not math.isfinite(threshold):
-        raise ValueError(f"threshold: expected a finite number, got {threshold!r}")
+    inference = FewShotInference(model, protocol=protocol, threshold=threshold, autocast=autocast)
     seed = sampler.seed if seed is None else seed
     metric = FewShotSegmentationMetric(sampler.scored_classes() if class_ids is None else class_ids)
     dataset = _PreparedEpisodes(
         sampler, sampler.indices(rank, world_size), prompt=prompt, seed=seed, image_size=model.image_size,
-        semantic_negatives=semantic_negatives,
+        semantic_negatives=semantic_negatives, protocol=inference.protocol,
     )  # fmt: skip
     loader = DataLoader(dataset, batch_size=1, shuffle=False, num_workers=num_workers, collate_fn=_single)
     extras: list[dict[str, Any]] = []
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), inference_autocast(model.device, autocast), tqdm(
-            total=len(dataset), desc=description, unit="ep", disable=not progress, file=sys.stderr
-        ) as bar:
+        with tqdm(total=len(dataset), desc=description, unit="ep", disable=not progress, file=sys.stderr) as bar:
             for episode in loader:
                 data = episode.data
-                result = _segment_episode(model, episode, threshold=threshold, negative_clicks=negative_clicks)
-                metric.update(data.class_id, result["mask"], data.target_mask, data.target_ignore, episode=data.index)
+                result = _segment_episode(inference, episode, negative_clicks=negative_clicks)
+                metric.update(data.class_id, result["mask"], result["target"], result["ignore"], episode=data.index)
                 extras.append({
                     "episode": data.index,
                     "target_id": data.target_id,
@@ -306,7 +298,7 @@ def evaluate_episodes(
                     "negative_ids": ";".join(episode.negative_ids),
                     "score": result["score"],
                     "pred_area": int(result["mask"].sum()),
-                    "target_area": int(data.target_mask.sum()),
+                    "target_area": int(result["target"].sum()),
                     "clicks": result["clicks"],
                     "iou_before_clicks": result["iou_before_clicks"],
                 })

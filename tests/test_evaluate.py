@@ -255,9 +255,11 @@ def test_semantic_negatives_come_from_other_classes_and_change_predictions(tiny_
     prepared = evaluate.prepare_episode(sampler, 0, prompt="mask", seed=0, image_size=256, semantic_negatives=2)
     again = evaluate.prepare_episode(make_sampler(), 0, prompt="mask", seed=0, image_size=256, semantic_negatives=2)
     assert prepared.negative_ids == again.negative_ids == tuple(negative.loc[0, "negative_ids"].split(";"))
-    assert torch.equal(prepared.frames, again.frames)
-    assert prepared.frames.shape == (4, 3, 256, 256)  # reference, 2 negatives, target: one encoder batch
-    assert all(p.mask_inputs.sum() == 0 for p in prepared.prompts[1:])
+    assert torch.equal(prepared.references.frames, again.references.frames) and torch.equal(prepared.target, again.target)
+    assert prepared.references.frames.shape == (3, 3, 256, 256)  # reference, 2 negatives: one encoder batch
+    assert prepared.target.shape == (1, 3, 256, 256)
+    assert prepared.references.num_shots == 1 and prepared.references.num_negatives == 2
+    assert all(p.mask_inputs.sum() == 0 for p in prepared.references.prompts[1:])
     with pytest.raises(ValueError, match="at least two classes"):
         choose_semantic_negatives(count=1, class_id=0, classes=[0], images_of=lambda c: ["a"], exclude=[], seed=0, episode=0)
 

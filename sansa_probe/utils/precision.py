@@ -7,13 +7,17 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
-__all__ = ["inference_autocast", "upsample_logits"]
+__all__ = ["inference_precision", "inference_autocast", "upsample_logits"]
+
+
+def inference_precision(device: torch.device | str, enabled: bool = True) -> str:
+    """The precision inference runs in: ``"bf16"`` (autocast on CUDA when ``enabled``) or ``"fp32"``."""
+    return "bf16" if enabled and torch.device(device).type == "cuda" else "fp32"
 
 
 def inference_autocast(device: torch.device | str, enabled: bool = True):
-    """bfloat16 autocast on CUDA when ``enabled``; a no-op context on CPU (fp32)."""
-    device = torch.device(device)
-    if enabled and device.type == "cuda":
+    """The context of :func:`inference_precision`: bfloat16 autocast, or a no-op (fp32)."""
+    if inference_precision(device, enabled) == "bf16":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

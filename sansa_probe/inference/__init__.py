@@ -1,0 +1,16 @@
+"""The one few-shot inference path (:mod:`.fewshot`) and its pluggable preprocessing (:mod:`.protocol`)."""
+
+from sansa_probe.inference.fewshot import FewShotInference, References, TargetPrediction, check_threshold, prepare_references
+from sansa_probe.inference.protocol import PROTOCOLS, HsnetProtocol, Protocol, get_protocol
+
+__all__ = [
+    "FewShotInference",
+    "References",
+    "TargetPrediction",
+    "prepare_references",
+    "check_threshold",
+    "Protocol",
+    "HsnetProtocol",
+    "PROTOCOLS",
+    "get_protocol",
+]
