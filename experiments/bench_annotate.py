@@ -40,6 +40,7 @@ from PIL import Image
 
 from sansa_probe.annotate import AnnotateOptions, ClassReferences, TargetTable, annotate, class_memory, segment_batch
 from sansa_probe.images import batch_to_model_input
+from sansa_probe.inference import FewShotInference
 from sansa_probe.model import load_sansa
 from sansa_probe.prompts.types import Mask
 
@@ -157,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"measure": measure, "targets": targets, "batch": batch_size, "value": value, "unit": unit, "limit": limit})
 
     # ------------------------------------------------------------ model path: encoder once, then per class
-    memories = [class_memory(model, c) for c in classes]
+    path = FewShotInference(model)
+    memories = [class_memory(path, c) for c in classes]
     frames = batch_to_model_input([blob(rng, height, width)[0] for _ in range(batch)], image_size).to(device)
 
     def encode(x: torch.Tensor):
@@ -167,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     timed = seconds_per_call({
         "encode 1": lambda: encode(frames[:1]),
         "encode B": lambda: encode(frames),
-        "full 1": lambda: segment_batch(model, frames[:1], memories),
-        "full B": lambda: segment_batch(model, frames, memories),
+        "full 1": lambda: segment_batch(path, frames[:1], memories),
+        "full B": lambda: segment_batch(path, frames, memories),
     }, reps=reps, device=device)
     encoder = {1: timed["encode 1"], batch: timed["encode B"] / batch}
     full = {1: timed["full 1"], batch: timed["full B"] / batch}

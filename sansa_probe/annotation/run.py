@@ -19,15 +19,13 @@ from pycocotools import mask as mask_utils
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from sansa_probe.images import batch_to_model_input
+from sansa_probe.inference import FewShotInference, prepare_references
 from sansa_probe.model.memory import MemoryEntry
-from sansa_probe.model.prompting import prompt_to_inputs
 from sansa_probe.model.sansa import SansaModel
-from sansa_probe.prompts.types import Mask
 from sansa_probe.utils.distributed import DistInfo, barrier, shard_indices
 from sansa_probe.utils.io import atomic_path, atomic_write_json
 from sansa_probe.utils.masks import overlay, save_png
-from sansa_probe.utils.precision import inference_autocast, upsample_logits
+from sansa_probe.utils.precision import inference_precision
 
 from sansa_probe.annotation.references import ClassReferences
 from sansa_probe.annotation.targets import TargetImages, TargetTable, collate_targets
@@ -39,30 +37,19 @@ _PALETTE = ((30, 144, 255), (255, 99, 71), (60, 179, 113), (238, 130, 238), (255
 
 
 # ---------------------------------------------------------------------------------- model
-def class_memory(model: SansaModel, references: ClassReferences, *, autocast: bool = True) -> list[MemoryEntry]:
+def class_memory(path: FewShotInference, references: ClassReferences) -> list[MemoryEntry]:
     """The class's reference memory (k + negatives entries of batch 1), as ``SansaPredictor`` builds it."""
-    size = model.image_size
-    inputs = [prompt_to_inputs(p, height=im.shape[0], width=im.shape[1], image_size=size) for im, p in zip(references.images, references.prompts)]
-    inputs += [
-        prompt_to_inputs(Mask(np.zeros(im.shape[:2], bool)), height=im.shape[0], width=im.shape[1], image_size=size)
-        for im in references.negatives
-    ]
-    frames = batch_to_model_input([*references.images, *references.negatives], size).to(model.device)
-    with torch.no_grad(), inference_autocast(model.device, autocast):
-        memory = model.reference_memory(frames, inputs)
-    return [entry.detach() for entry in memory]
+    prepared = prepare_references(path.protocol, references.images, references.prompts, negative_images=references.negatives)
+    return path.memory(prepared)
 
 
-def segment_batch(
-    model: SansaModel, images: torch.Tensor, memories: Sequence[Sequence[MemoryEntry]], *, autocast: bool = True
-) -> tuple[torch.Tensor, torch.Tensor]:
+def segment_batch(path: FewShotInference, images: torch.Tensor, memories: Sequence[Sequence[MemoryEntry]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Encode ``(B, 3, S, S)`` targets once, then segment them for every class from that encoding.
 
     Returns low-resolution logits ``(B, C, S/4, S/4)`` float32 and scores (predicted IoU) ``(B, C)``.
     """
-    with torch.no_grad(), inference_autocast(model.device, autocast):
-        feats = model.encode_images(images)
-        outputs = [model.segment(feats, memory) for memory in memories]
+    feats = path.encode(images)
+    outputs = [path.segment(feats, memory) for memory in memories]
     logits = torch.cat([o.low_res_logits.float() for o in outputs], dim=1)
     scores = torch.stack([o.iou.float() for o in outputs], dim=1)
     return logits, scores
@@ -123,7 +110,7 @@ def _settings(model: SansaModel, classes: Sequence[ClassReferences], table: Targ
         "classes": [[c.category_id, c.name, c.digest()] for c in classes],
         "model": _model_digest(model),
         "image_size": model.image_size,
-        "precision": "bf16" if options.autocast and device.type == "cuda" else "fp32",
+        "precision": inference_precision(device, options.autocast),
         "threshold": options.threshold,
         "min_score": options.min_score,
         "min_area": options.min_area,
@@ -176,21 +163,22 @@ def _prepare_out(out: Path, settings: dict, num_chunks: int, info: DistInfo, ove
 
 
 def _annotations_of_image(
-    logits: torch.Tensor, scores: Sequence[float], peaks: Sequence[float], size: tuple[int, int], options: AnnotateOptions
+    path: FewShotInference, logits: torch.Tensor, scores: Sequence[float], peaks: Sequence[float], size: tuple[int, int], options: AnnotateOptions
 ) -> list[tuple[int, dict, np.ndarray]]:
     """One image's kept predictions ``(class position, COCO fields, HxW uint8 mask)``.
 
     ``logits`` ``(C, h, w)`` low resolution, ``scores`` the C rounded scores, ``peaks`` the C
-    maxima of ``logits``. As ``SansaPredictor``, logits go bilinearly to ``size`` and are
-    thresholded there; a class whose low-resolution peak is not above the threshold is dropped
-    before upsampling (a bilinear value never exceeds the maximum of its inputs).
+    maxima of ``logits``. As ``SansaPredictor``, logits go to the output size of ``size`` by
+    ``path.protocol`` and are thresholded there by ``path``; a class whose low-resolution peak is
+    not above the threshold is dropped before upsampling (a bilinear value never exceeds the
+    maximum of its inputs).
     """
-    positions = [c for c, (score, peak) in enumerate(zip(scores, peaks)) if score >= options.min_score and peak > options.threshold]
+    positions = [c for c, (score, peak) in enumerate(zip(scores, peaks)) if score >= options.min_score and peak > path.threshold]
     if not positions:
         return []
-    up = upsample_logits(logits[positions][:, None], size)[:, 0]  # (K, 1, h, w) -> (K, H, W), as the predictor
+    up = path.protocol.logits(logits[positions][:, None], size=size)[:, 0]  # (K, 1, h, w) -> (K, H, W), as the predictor
     # (K, W, H) C-contiguous, so that mask.T is the Fortran-ordered (H, W) array pycocotools wants
-    masks = (up > options.threshold).transpose(1, 2).to(torch.uint8).contiguous().cpu().numpy()
+    masks = path.mask(up).transpose(1, 2).to(torch.uint8).contiguous().cpu().numpy()
     kept = []
     for position, mask_t in zip(positions, masks):
         mask = mask_t.T
@@ -220,14 +208,15 @@ def _process_chunks(
 ) -> int:
     """Annotate the targets of ``chunks`` and write one chunk file each; returns the targets done."""
     device = model.device
-    memories = [class_memory(model, c, autocast=options.autocast) for c in classes]
+    path = FewShotInference(model, threshold=options.threshold, autocast=options.autocast)
+    memories = [class_memory(path, c) for c in classes]
     n, size = len(table), options.chunk_size
     batches: list[list[int]] = []
     for chunk in chunks:
         stop = min(n, (chunk + 1) * size)
         batches.extend(list(range(s, min(stop, s + options.batch_size))) for s in range(chunk * size, stop, options.batch_size))
     loader = DataLoader(
-        TargetImages(table.paths, model.image_size, keep_images=options.save_overlays),
+        TargetImages(table.paths, path.protocol, keep_images=options.save_overlays),
         batch_sampler=batches,
         num_workers=options.num_workers,
         collate_fn=collate_targets,
@@ -242,13 +231,13 @@ def _process_chunks(
                 log.warning("skipping %s: %s", table.paths[index], reason)
                 records["skipped"].append({"index": index, "reason": reason})
             if batch["tensor"] is not None:
-                logits, scores = segment_batch(model, batch["tensor"].to(device, non_blocking=True), memories, autocast=options.autocast)
+                logits, scores = segment_batch(path, batch["tensor"].to(device, non_blocking=True), memories)
                 # the written score (6 decimals) is the one compared with --min-score
                 score_rows = [[round(v, 6) for v in row] for row in scores.cpu().tolist()]
                 peak_rows = logits.flatten(2).amax(dim=2).cpu().tolist()  # (B, C)
                 for b, (index, hw) in enumerate(zip(batch["good"], batch["sizes"])):
                     records["images"].append({"index": index, "height": hw[0], "width": hw[1]})
-                    kept = _annotations_of_image(logits[b], score_rows[b], peak_rows[b], hw, options)
+                    kept = _annotations_of_image(path, logits[b], score_rows[b], peak_rows[b], hw, options)
                     for position, fields, mask in kept:
                         records["annotations"].append({"index": index, "category_id": classes[position].category_id, **fields})
                         if options.save_masks:

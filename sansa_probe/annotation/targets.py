@@ -11,7 +11,8 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from sansa_probe.images import IMAGE_SUFFIXES, list_images, load_rgb, to_model_input
+from sansa_probe.images import IMAGE_SUFFIXES, list_images, load_rgb
+from sansa_probe.inference.protocol import Protocol
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,12 @@ def collect_targets(items: Sequence[str | os.PathLike] = (), lists: Sequence[str
 
 
 class TargetImages(Dataset):
-    """Decodes and resizes targets in DataLoader workers; an unreadable file becomes an error item."""
+    """Decodes targets and makes their model input (``protocol.image``) in DataLoader workers;
+    an unreadable file becomes an error item."""
 
-    def __init__(self, paths: Sequence[Path], image_size: int, *, keep_images: bool) -> None:
+    def __init__(self, paths: Sequence[Path], protocol: Protocol, *, keep_images: bool) -> None:
         self.paths = paths
-        self.image_size = image_size
+        self.protocol = protocol
         self.keep_images = keep_images
 
     def __len__(self) -> int:
@@ -99,7 +101,7 @@ class TargetImages(Dataset):
         return {
             "index": index,
             "error": None,
-            "tensor": to_model_input(image, self.image_size),  # (3, S, S)
+            "tensor": self.protocol.image(image),  # (3, S, S)
             "size": (int(image.shape[0]), int(image.shape[1])),
             "image": image if self.keep_images else None,
         }

@@ -30,10 +30,10 @@ from tqdm.auto import tqdm
 from sansa_probe.data.base import ClassId
 from sansa_probe.features.layers import FEW_SHOT_STAGE, IMAGE_STAGE, LayerInfo, ReturnNodes, default_layer, layer_infos, to_map
 from sansa_probe.features.pooling import as_object_list, check_object_mask, check_pooling, mask_coverage, pool_object
-from sansa_probe.images import ImageInput, batch_to_model_input, load_rgb
-from sansa_probe.model.prompting import PromptInputs, prompt_to_inputs
+from sansa_probe.images import ImageInput, load_rgb
+from sansa_probe.inference import FewShotInference, References, prepare_references
+from sansa_probe.model.prompting import PromptInputs
 from sansa_probe.model.sansa import SansaModel
-from sansa_probe.prompts.types import as_prompt
 
 __all__ = ["HookExtractor"]
 
@@ -77,6 +77,8 @@ class HookExtractor:
         self.batch_size = int(batch_size)
         self.progress = progress
         self._infos = {info.name: info for info in layer_infos(model.sam)}
+        # the few-shot forward is the one inference path, in float32 (features are not autocast)
+        self._path = FewShotInference(model, autocast=False)
 
     # ------------------------------------------------------------------ names
     def available_layers(self, stage: str | None = None) -> list[str]:
@@ -183,26 +185,32 @@ class HookExtractor:
         arrays = [load_rgb(image, name=f"{name}[{i}]") for i, image in enumerate(images)]
         if not arrays:
             raise ValueError(f"{name}: expected at least one image")
-        return batch_to_model_input(arrays, size), [a.shape[:2] for a in arrays]
+        return self._path.protocol.images(arrays), [a.shape[:2] for a in arrays]
 
-    def _reference_inputs(self, references: Any, prompts: Any) -> tuple[torch.Tensor, list[PromptInputs]]:
+    def references(self, references: Any, prompts: Sequence[Any] | None) -> References:
+        """k reference images (as ``images`` of :meth:`extract`) and their prompts, ready for the model.
+
+        Pass the result as ``references=`` (and no ``reference_prompts``) to reuse its memory across calls.
+        """
+        if isinstance(references, References):
+            if prompts is not None:
+                raise ValueError("reference_prompts: prepared References carry their prompts; give none")
+            return references
         if prompts is None:
             raise ValueError("reference_prompts: required with references= (one prompt per reference)")
         prompts = list(prompts)
-        tensor, sizes = self._model_input(references, name="references")
-        if len(prompts) != tensor.shape[0]:
-            raise ValueError(f"reference_prompts: {len(prompts)} prompts for {tensor.shape[0]} references (one per reference)")
-        inputs = []
-        for i, prompt in enumerate(prompts):
-            if isinstance(prompt, PromptInputs):
-                inputs.append(prompt)
-                continue
-            if sizes is None:
-                raise ValueError(f"reference_prompts[{i}]: with a reference tensor, give sam2-ready PromptInputs")
-            prompt = as_prompt(prompt, name=f"reference_prompts[{i}]")
-            prompt.validate(*sizes[i], name=f"reference_prompts[{i}]")
-            inputs.append(prompt_to_inputs(prompt, height=sizes[i][0], width=sizes[i][1], image_size=self.model.image_size))
-        return tensor, inputs
+        if isinstance(references, torch.Tensor):
+            tensor, _ = self._model_input(references, name="references")
+            if len(prompts) != tensor.shape[0]:
+                raise ValueError(f"reference_prompts: {len(prompts)} prompts for {tensor.shape[0]} references (one per reference)")
+            for i, prompt in enumerate(prompts):
+                if not isinstance(prompt, PromptInputs):
+                    raise ValueError(f"reference_prompts[{i}]: with a reference tensor, give sam2-ready PromptInputs")
+            return References(frames=tensor, prompts=prompts)
+        if isinstance(references, np.ndarray) and references.ndim == 3:
+            raise ValueError("references: expected a list of images (got one HxWx3 array: wrap it in a list)")
+        arrays = [load_rgb(image, name=f"references[{i}]") for i, image in enumerate(references)]
+        return prepare_references(self._path.protocol, arrays, prompts, images_name="references", prompts_name="reference_prompts")
 
     # ------------------------------------------------------------------ extraction
     @torch.no_grad()
@@ -219,12 +227,14 @@ class HookExtractor:
 
         Args:
             images: a list of images (paths, PIL, ``HxWx3`` uint8 of any size) or a normalised
-                ``(B, 3, S, S)`` tensor (``model.preprocess``-style).
+                ``(B, 3, S, S)`` tensor (as ``HsnetProtocol.images`` makes it).
             return_nodes: a layer name, a list of names, a dict name -> output key, or a
                 predicate on names (over the image-stage layers, or all layers when references are
                 given); ``None``: :func:`default_layer`.
             adapters: ``True`` SANSA, ``False`` frozen SAM2, ``None`` the model's current state.
-            references: k reference images (as ``images``) for few-shot layers.
+            references: k reference images (as ``images``) for few-shot layers, or
+                :class:`~sansa_probe.inference.References` from :meth:`references` (their memory is
+                then computed once and reused by later calls).
             reference_prompts: one prompt per reference (``Mask``/``Points``/``Box``/``Scribble``,
                 an ``HxW`` bool mask, or sam2-ready ``PromptInputs``).
 
@@ -241,11 +251,11 @@ class HookExtractor:
             if not few_shot:
                 self.model.encode_images(x.to(device))
             else:
-                ref_tensor, ref_inputs = self._reference_inputs(references, reference_prompts)
+                prepared = self.references(references, reference_prompts)
                 with recorder.paused():
-                    memory = self.model.reference_memory(ref_tensor.to(device), ref_inputs)
-                feats = self.model.encode_images(x.to(device))
-                output = self.model.segment(feats, memory)
+                    memory = self._path.memory(prepared)
+                feats = self._path.encode(x)
+                output = self._path.segment(feats, memory)
                 if needs_memory_encoder:
                     self.model.write_memory(feats, output, frame=1, conditioning=False)
         missing = [key for key in mapping.values() if key not in recorder.outputs]
@@ -276,6 +286,8 @@ class HookExtractor:
         """
         layer = layer or self.default_layer()
         images = list(images)
+        if references is not None:  # prepared once: the reference memory is computed once for every batch
+            references, reference_prompts = self.references(references, reference_prompts), None
         chunks = []
         for part in self._batches(len(images), desc=f"dense {layer}"):
             out = self.extract(images[part], layer, adapters=adapters, references=references, reference_prompts=reference_prompts)[layer]
