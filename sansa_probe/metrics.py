@@ -36,31 +36,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sansa_probe.utils.masks import as_bool_mask
+
 __all__ = ["FewShotSegmentationMetric"]
 
 _EPISODE_COLUMNS = ["episode", "class_id", "intersection", "union", "iou", "bg_intersection", "bg_union"]
-
-
-def _as_binary(value: Any, *, name: str) -> np.ndarray:
-    """Return ``value`` (numpy array or torch tensor, ``HxW``) as a bool numpy array.
-
-    Accepts booleans or numbers whose values are all in ``{0, 1}``; anything else raises a
-    ``ValueError`` naming ``name``.
-    """
-    if hasattr(value, "detach"):  # torch.Tensor, possibly on an accelerator
-        value = value.detach().cpu().numpy()
-    array = np.asarray(value)
-    if array.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D HxW mask, got shape {tuple(array.shape)}")
-    if array.dtype == bool:
-        return array
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"{name}: expected a boolean or 0/1 numeric mask, got dtype {array.dtype}")
-    values = np.unique(array)
-    if not np.all(np.isin(values, (0, 1))):
-        shown = ", ".join(str(v) for v in values[:6]) + (", ..." if values.size > 6 else "")
-        raise ValueError(f"{name}: expected a binary mask (booleans or values in {{0, 1}}), found values {{{shown}}}")
-    return array.astype(bool)
 
 
 class FewShotSegmentationMetric:
@@ -102,9 +82,10 @@ class FewShotSegmentationMetric:
 
         Args:
             class_id: the episode's class; must be one of ``class_ids``.
-            pred: ``HxW`` predicted foreground (bool, or 0/1 numbers; numpy or torch).
-            target: ``HxW`` ground-truth foreground, same shape.
-            ignore: optional ``HxW`` bool; pixels where it is True are excluded from both
+            pred: ``HxW`` predicted foreground (numpy or torch; bool, 0/1 or 0/255 numbers: the
+                rule of :func:`~sansa_probe.utils.masks.as_bool_mask`, as for prompts).
+            target: ``HxW`` ground-truth foreground, same shape and rule.
+            ignore: optional ``HxW`` mask, same rule; pixels where it is True are excluded from both
                 background and foreground counts.
             episode: the episode's index (the sampler's ``i``); defaults to the number of
                 episodes added so far to this metric.
@@ -113,13 +94,13 @@ class FewShotSegmentationMetric:
             class_id = class_id.item()
         if class_id not in self._index:
             raise ValueError(f"class_id: {class_id!r} is not one of this metric's class_ids {self.class_ids}")
-        pred_b = _as_binary(pred, name="pred")
-        target_b = _as_binary(target, name="target")
+        pred_b = as_bool_mask(pred, name="pred")
+        target_b = as_bool_mask(target, name="target")
         if pred_b.shape != target_b.shape:
             raise ValueError(f"pred: shape {pred_b.shape} does not match target shape {target_b.shape}")
         valid = np.ones_like(target_b)
         if ignore is not None:
-            ignore_b = _as_binary(ignore, name="ignore")
+            ignore_b = as_bool_mask(ignore, name="ignore")
             if ignore_b.shape != target_b.shape:
                 raise ValueError(f"ignore: shape {ignore_b.shape} does not match target shape {target_b.shape}")
             valid = ~ignore_b

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from sansa_probe.metrics import FewShotSegmentationMetric
+from sansa_probe.prompts import Mask
 
 
 def m(rows):
@@ -88,6 +89,20 @@ def test_torch_and_numeric_inputs():
     for class_id, pred, target in EPISODES:
         metric.update(torch.tensor(class_id), torch.from_numpy(pred), torch.from_numpy(target.astype(np.uint8)))
     assert metric.compute()["miou"] == pytest.approx(25.0)
+
+
+def test_masks_follow_the_rule_of_prompts():
+    """One rule for every mask: bool, 0/1 or 0/255 (a PNG mask) count the same; other values are refused alike."""
+    as_png = FewShotSegmentationMetric([1, 2])
+    for class_id, pred, target in EPISODES:
+        as_png.update(class_id, pred.astype(np.uint8) * 255, target.astype(np.uint8) * 255, ignore=np.zeros_like(pred, np.uint8))
+    assert as_png.compute()["miou"] == pytest.approx(25.0)
+    three = np.array([[0, 3], [3, 0]], np.uint8)
+    with pytest.raises(ValueError, match=r"^target: expected a binary mask") as metric_error:
+        FewShotSegmentationMetric([1]).update(1, three > 0, three)
+    with pytest.raises(ValueError, match=r"^Mask\.mask: expected a binary mask") as prompt_error:
+        Mask(three)
+    assert str(metric_error.value).replace("target", "Mask.mask", 1) == str(prompt_error.value)
 
 
 def test_merge_of_shards_equals_single_process():

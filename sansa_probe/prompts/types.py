@@ -21,35 +21,9 @@ from typing import Union
 
 import numpy as np
 
+from sansa_probe.utils.masks import as_bool_mask
+
 __all__ = ["Mask", "Points", "Box", "Scribble", "Prompt", "as_prompt", "as_bool_mask"]
-
-
-def as_bool_mask(value, *, name: str) -> np.ndarray:
-    """Turn a boolean / 0-1 / 0-255 array (or tensor, or PIL image) into an ``HxW`` bool array.
-
-    Only two-valued inputs are accepted: ``{False, True}``, ``{0, 1}`` or ``{0, 255}``.
-    """
-    if hasattr(value, "detach"):  # torch.Tensor
-        value = value.detach().cpu().numpy()
-    array = np.asarray(value)
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D HxW mask, got an array of shape {array.shape}")
-    if array.dtype == bool:
-        return array
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"{name}: expected a boolean or numeric mask, got dtype {array.dtype}")
-    values = np.unique(array)
-    if np.all(np.isin(values, (0, 1))):
-        return array.astype(bool)
-    if np.all(np.isin(values, (0, 255))):
-        return array == 255
-    shown = ", ".join(str(v) for v in values[:6]) + (", ..." if values.size > 6 else "")
-    raise ValueError(
-        f"{name}: expected a binary mask (values in {{0, 1}} or {{0, 255}} or booleans), "
-        f"found values {{{shown}}}"
-    )
 
 
 def _check_size(mask: np.ndarray, height: int, width: int, name: str) -> None:

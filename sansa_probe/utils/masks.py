@@ -1,4 +1,5 @@
-"""Mask helpers shared by the commands: COCO RLE (pycocotools), boxes, overlays, PNG writing."""
+"""Mask helpers shared by the commands: validation (:func:`as_bool_mask`), COCO RLE (pycocotools),
+boxes, overlays, PNG writing."""
 
 from __future__ import annotations
 
@@ -12,7 +13,39 @@ from pycocotools import mask as mask_utils
 
 from sansa_probe.utils.io import atomic_write_bytes
 
-__all__ = ["encode_rle", "decode_rle", "mask_bbox", "overlay", "save_png", "load_binary_png"]
+__all__ = ["as_bool_mask", "encode_rle", "decode_rle", "mask_bbox", "overlay", "save_png", "load_binary_png"]
+
+
+def as_bool_mask(value, *, name: str) -> np.ndarray:
+    """The one mask rule of the package: a boolean / 0-1 / 0-255 array (or tensor, or PIL image)
+    as an ``HxW`` bool array.
+
+    Prompts, metrics and mask files all accept exactly these: booleans, numbers whose values are
+    all in ``{0, 1}``, or numbers whose values are all in ``{0, 255}`` (255 = foreground, as in
+    PNG masks); an ``HxWx1`` array is taken as ``HxW``. Anything else raises a ``ValueError``
+    naming ``name``.
+    """
+    if hasattr(value, "detach"):  # torch.Tensor
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D HxW mask, got an array of shape {array.shape}")
+    if array.dtype == bool:
+        return array
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"{name}: expected a boolean or numeric mask, got dtype {array.dtype}")
+    values = np.unique(array)
+    if np.all(np.isin(values, (0, 1))):
+        return array.astype(bool)
+    if np.all(np.isin(values, (0, 255))):
+        return array == 255
+    shown = ", ".join(str(v) for v in values[:6]) + (", ..." if values.size > 6 else "")
+    raise ValueError(
+        f"{name}: expected a binary mask (values in {{0, 1}} or {{0, 255}} or booleans), "
+        f"found values {{{shown}}}"
+    )
 
 
 def encode_rle(mask: np.ndarray) -> dict:
@@ -60,8 +93,6 @@ def save_png(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 def load_binary_png(path: str | os.PathLike, *, name: str) -> np.ndarray:
     """A mask file as ``HxW`` bool; values must be two-valued (0/1, 0/255 or booleans)."""
-    from sansa_probe.prompts.types import as_bool_mask
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{name}: mask file {path} does not exist")
