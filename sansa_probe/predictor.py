@@ -6,7 +6,9 @@
     predictions = predictor.predict_batch(target_paths)
 
 The reference memory is computed once per adapter state (SANSA and frozen SAM2 each get
-their own cached memory, computed on first use) and reused for every target.
+their own cached memory, computed on first use) and reused for every target. The predictor is
+the user-facing shell of the one inference path, :class:`~sansa_probe.inference.FewShotInference`
+(``predictor.path``), which evaluate, annotate and the feature hooks call too.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class SansaPredictor:
         """Set the k annotated references (k >= 1) and encode their memory.
 
         ``prompts[i]`` annotates ``images[i]``: a :class:`~sansa_probe.prompts.Mask`, ``Points``, ``Box``,
-        ``Scribble``, or a bare ``HxW`` boolean / 0-1 array (a mask). ``negative_images`` are
+        ``Scribble``, or a bare ``HxW`` boolean / 0-1 / 0-255 array (a mask). ``negative_images`` are
         training-free semantic negatives (paper appendix F): images written to memory with an
         empty mask.
         """
