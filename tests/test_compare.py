@@ -1,0 +1,57 @@
+"""python -m sansa_probe.compare: both models on the same episodes, paired bootstrap, files and one line."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from sansa_probe import compare
+
+DATA = ["--dataset", "synthetic", "--dataset-option", "image_size=128", "--dataset-option", "images_per_class=4",
+        "--episodes", "6", "--num-workers", "0", "--no-progress", "--device", "cpu"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("compare")
+    try:
+        assert compare.main([*DATA, "--bootstrap", "200", "--out", str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def test_compare_runs_both_models_and_matches_their_mious(compared, capsys):
+    assert {p.name for p in compared.iterdir()} >= {"frozen", "adapted", "comparison.csv", "comparison.png", "comparison.pdf", "summary.json"}
+    table = pd.read_csv(compared / "comparison.csv")
+    miou = {}
+    for name in ("frozen", "adapted"):
+        results = pd.read_csv(compared / name / "results.csv")
+        miou[name] = results.loc[(results["metric"] == "miou") & (results["fold"].astype(str) == "0"), "value"].item()
+    overall = table[table["scope"] == "overall"].iloc[0]
+    assert overall["frozen"] == pytest.approx(miou["frozen"]) and overall["adapted"] == pytest.approx(miou["adapted"])
+    assert overall["ci_low"] <= overall["difference"] <= overall["ci_high"]
+    frozen_eps = pd.read_csv(compared / "frozen" / "episodes.csv")
+    adapted_eps = pd.read_csv(compared / "adapted" / "episodes.csv")
+    assert frozen_eps["target_id"].tolist() == adapted_eps["target_id"].tolist()  # the same episodes
+    assert (frozen_eps["adapters"] == "off").all() and (adapted_eps["adapters"] == "on").all()
+    summary = json.loads((compared / "summary.json").read_text())
+    assert "paired bootstrap CI" in summary["result"]
+
+
+def test_from_runs_recomputes_the_same_table(compared, tmp_path):
+    out = tmp_path / "again"
+    argv = ["--from-runs", str(compared / "frozen"), str(compared / "adapted"), "--bootstrap", "200", "--out", str(out)]
+    assert compare.main(argv) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "comparison.csv"), pd.read_csv(compared / "comparison.csv"))
+
+
+def test_errors_are_one_line(compared, tmp_path, capsys):
+    assert compare.main([*DATA, "--adapters", "on", "--out", str(tmp_path / "a")]) == 2
+    assert "compare runs both" in capsys.readouterr().err
+    assert compare.main(["--from-runs", str(tmp_path), str(compared / "adapted"), "--out", str(tmp_path / "b")]) == 2
+    assert "expected an evaluate output folder" in capsys.readouterr().err
+    assert compare.main([*DATA, "--bootstrap", "5", "--out", str(tmp_path / "c")]) == 2
