@@ -1,6 +1,17 @@
 """Reading and validating images, and turning them into SAM2 input tensors.
 
 Images may be given as file paths, PIL images or ``HxWx3`` uint8 arrays, of any size.
+
+Files are read as every image viewer shows them:
+
+* the EXIF orientation tag is applied (a photo taken sideways comes out upright, and a mask
+  drawn on the photo as displayed lands on the right pixels);
+* 16-bit images are scaled (``v * 255 / 65535``, so 8-bit content stored in 16 bits comes back
+  exactly), never clipped; float images in ``[0, 1]`` are scaled by 255, other float ranges are
+  stretched linearly from their minimum and maximum to ``0..255``; non-finite values are refused;
+* an image with more pixels than PIL's decompression-bomb limit
+  (``2 * PIL.Image.MAX_IMAGE_PIXELS``) is refused with a clear error before it is decoded.
+
 SAM2's own frame loader resizes every frame to a square ``image_size`` with PIL's default
 (bicubic) filter and normalises with ImageNet statistics; :func:`to_model_input` does the same.
 """
@@ -13,9 +24,9 @@ from typing import Sequence, Union
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageInput", "IMAGE_SUFFIXES", "decode_image_file", "load_rgb", "to_model_input", "batch_to_model_input", "list_images"]
+__all__ = ["ImageInput", "IMAGE_SUFFIXES", "open_image", "pil_to_rgb", "decode_image_file", "load_rgb", "to_model_input", "batch_to_model_input", "list_images"]
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
 
@@ -27,8 +38,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def load_rgb(image: ImageInput, *, name: str = "image") -> np.ndarray:
     """Return the image as an ``HxWx3`` uint8 RGB array; ``ValueError`` names what is wrong.
 
-    Grayscale, palette and RGBA files are converted to RGB (the usual behaviour of image
-    tools); an array must already be ``HxWx3`` uint8.
+    Files and PIL images are read as a viewer shows them (module docstring); an array must
+    already be ``HxWx3`` uint8.
     """
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
@@ -36,7 +47,7 @@ def load_rgb(image: ImageInput, *, name: str = "image") -> np.ndarray:
             raise FileNotFoundError(f"{name}: image file {path} does not exist")
         return decode_image_file(path, name=name)
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+        return pil_to_rgb(ImageOps.exif_transpose(image), name=name)
     if hasattr(image, "detach"):  # a torch tensor: accept HxWx3 uint8 only, as for arrays
         image = image.detach().cpu().numpy()
     array = np.asarray(image)
@@ -49,17 +60,58 @@ def load_rgb(image: ImageInput, *, name: str = "image") -> np.ndarray:
     return array
 
 
-def decode_image_file(path: Path, *, name: str) -> np.ndarray:
-    """Decode an existing image file as ``HxWx3`` uint8 RGB (grayscale, palette, RGBA, CMYK converted).
+def open_image(path: str | os.PathLike, *, name: str) -> Image.Image:
+    """Decode an image file into memory with its EXIF orientation applied.
 
-    EXIF orientation is not applied: annotations are drawn on the stored pixels.
+    ``ValueError`` names ``path`` when the file is not a readable image or is larger than PIL's
+    decompression-bomb limit.
     """
+    path = Path(path)
     try:
         with Image.open(path) as pil:
             pil.load()
-            return np.asarray(pil.convert("RGB"))
+            return ImageOps.exif_transpose(pil)
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"{name}: {path} is refused as a possible decompression bomb ({exc}); "
+            f"expected an image of at most {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"{name}: {path} cannot be decoded as an image ({exc}); expected a readable JPEG/PNG image") from None
+
+
+def decode_image_file(path: Path, *, name: str) -> np.ndarray:
+    """Decode an existing image file as ``HxWx3`` uint8 RGB, as a viewer shows it (module docstring).
+
+    Grayscale, palette, RGBA and CMYK files are converted to RGB.
+    """
+    return pil_to_rgb(open_image(path, name=name), name=f"{name}: {path}")
+
+
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def pil_to_rgb(pil: Image.Image, *, name: str = "image") -> np.ndarray:
+    """A PIL image as ``HxWx3`` uint8 RGB; 16-bit and float images scaled, not clipped."""
+    if pil.mode in _SIXTEEN_BIT or pil.mode in ("I", "F"):
+        values = np.asarray(pil).astype(np.float64)
+        if pil.mode == "F":
+            if not np.isfinite(values).all():
+                raise ValueError(f"{name}: float image with non-finite (NaN or infinite) pixels")
+            low, high = float(values.min()), float(values.max())
+            if low < 0.0 or high > 1.0:  # not in [0, 1]: stretch its own range
+                values = (values - low) / (high - low) if high > low else np.zeros_like(values)
+            scaled = values * 255.0
+        else:
+            if pil.mode == "I" and (values.min() < 0 or values.max() > 65535):
+                raise ValueError(
+                    f"{name}: 32-bit integer image with values {values.min():.0f}..{values.max():.0f}; "
+                    "expected 8-bit, 16-bit (0..65535) or float pixels"
+                )
+            scaled = values * (255.0 / 65535.0)
+        gray = np.rint(scaled).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    return np.asarray(pil.convert("RGB"))
 
 
 def to_model_input(image: np.ndarray, image_size: int) -> torch.Tensor:

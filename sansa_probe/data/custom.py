@@ -69,8 +69,8 @@ COCO_JSON_LAYOUT = """\
 def read_rgb(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
     """The image file at ``path`` as an ``HxWx3`` uint8 RGB array.
 
-    Grayscale, palette, RGBA and CMYK files are converted to RGB; EXIF orientation is not
-    applied (annotations are drawn on the stored pixels). A missing file raises
+    Grayscale, palette, RGBA and CMYK files are converted to RGB, read as a viewer shows them
+    (EXIF orientation applied, 16-bit scaled; see :mod:`sansa_probe.images`). A missing file raises
     :class:`DatasetNotFoundError`, an undecodable one ``ValueError``; both name the path.
     """
     path = Path(path)

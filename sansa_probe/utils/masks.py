@@ -92,13 +92,49 @@ def save_png(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 
 def load_binary_png(path: str | os.PathLike, *, name: str) -> np.ndarray:
-    """A mask file as ``HxW`` bool; values must be two-valued (0/1, 0/255 or booleans)."""
+    """A mask file as ``HxW`` bool, read as a viewer shows it (EXIF orientation applied).
+
+    Two-valued files only: 0/1 or 0/255 grey (or RGB), 0/65535 16-bit, and palette files.
+    A palette file is read through its colours, not its indices: of the (at most two) colours
+    it uses, the darker is background and the brighter the object, as for grey masks. So a
+    VOC-style palette (index 0 black background, index 1 a colour) and a palette whose index 0
+    is a white object over black index 1 both read as they look; a one-colour file is all
+    background if that colour is black, else all object.
+    """
+    from sansa_probe.images import open_image
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{name}: mask file {path} does not exist")
-    try:
-        with Image.open(path) as pil:
-            array = np.asarray(pil.convert("L") if pil.mode not in ("1", "L", "P", "I", "I;16") else pil)
-    except (OSError, SyntaxError) as exc:
-        raise ValueError(f"{name}: {path} cannot be decoded as an image ({exc})") from None
-    return as_bool_mask(array, name=f"{name} ({path})")
+    pil = open_image(path, name=name)
+    where = f"{name} ({path})"
+    if pil.mode in ("P", "PA"):
+        return _palette_mask(pil, name=where)
+    if pil.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        array = np.asarray(pil)
+        if np.isin(np.unique(array), (0, 65535)).all():
+            return array == 65535
+        return as_bool_mask(array, name=where)
+    array = np.asarray(pil if pil.mode in ("1", "L") else pil.convert("L"))
+    return as_bool_mask(array, name=where)
+
+
+def _palette_mask(pil: Image.Image, *, name: str) -> np.ndarray:
+    indices = np.asarray(pil.convert("P") if pil.mode == "PA" else pil)
+    used = np.unique(indices)
+    rgb = np.asarray(pil.convert("RGB"))
+    colours = {int(i): tuple(int(v) for v in rgb[indices == i][0]) for i in used}
+    if len(used) > 2:
+        shown = ", ".join(f"{i}: {c}" for i, c in list(colours.items())[:6])
+        raise ValueError(f"{name}: expected a binary mask, found a palette image using {len(used)} colours ({shown})")
+    luminance = {i: 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] for i, c in colours.items()}
+    if len(used) == 1:
+        only = int(used[0])
+        return np.full(indices.shape, luminance[only] > 0)
+    dark, bright = sorted(luminance, key=luminance.get)
+    if luminance[dark] == luminance[bright]:
+        raise ValueError(
+            f"{name}: palette mask whose two colours {colours[dark]} and {colours[bright]} are equally bright; "
+            "expected a darker background and a brighter object"
+        )
+    return indices == bright
