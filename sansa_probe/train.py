@@ -18,7 +18,11 @@ Paper recipe by default: one reference and J=3 targets per clip (eq. 7), BCE + D
 AdamW lr 1e-4, gradient clipping 1.0, global batch 32, 5 epochs (strict) or 20 (generalist),
 bf16 on GPU and fp32 on CPU, only the adapters train. The public release's recipe differs
 (focal + Dice, clipping 0.1, a single target): ``--loss focal_dice --clip 0.1 --targets 1``.
-``--resume`` continues from ``<out>/checkpoints/last.pt`` exactly.
+``--resume`` continues from ``<out>/checkpoints/last.pt`` exactly; it refuses settings that
+differ from the run's (``<out>/run.json``) and names the first that does. A new run refuses an
+``--out`` holding another run unless ``--overwrite``. A non-finite loss stops training with an
+error before the step is applied (nothing NaN is saved); Ctrl-C stops at the end of the current
+step, saves ``checkpoints/last.pt`` and exits with one line (``--resume`` then continues it).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from sansa_probe.cli import (
     run_command,
 )
 
-__all__ = ["main", "build_parser", "build_clips"]
+__all__ = ["main", "build_parser", "build_clips", "run_settings"]
 
 PROG = "sansa_probe.train"
 
@@ -87,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     saving = parser.add_argument_group("checkpoints")
     saving.add_argument("--resume", nargs="?", const="auto", default=None,
                         help="continue from <--out>/checkpoints/last.pt (give --out), or from the given checkpoint")
+    saving.add_argument("--overwrite", action="store_true", help="replace the training run already in --out (default: refuse)")
     saving.add_argument("--save-every", type=positive_int, default=200, help="write checkpoints/last.pt every N optimizer steps (and at each epoch)")
     saving.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many optimizer steps of the schedule (smoke tests)")
     add_model_group(parser, checkpoint_help="training starts from these weights")
@@ -131,15 +136,87 @@ def _needs_out(args: argparse.Namespace) -> bool:
     return True
 
 
+def _path_setting(value: str | None) -> str | None:
+    if value is None or str(value).lower() in ("none", "auto"):
+        return None if value is None else str(value).lower()
+    return str(Path(value).expanduser().resolve())
+
+
+def run_settings(args: argparse.Namespace) -> dict:
+    """Every setting that changes the data or the model, under its option name (``<out>/run.json``).
+
+    Not included, so they may change on ``--resume``: ``--out``, ``--data-root`` (the same data
+    elsewhere), ``--device``, ``--num-workers``, ``--save-every``, ``--max-steps``, progress;
+    ``--epochs`` only matters to a cosine schedule.
+    """
+    generalist = args.setting == "generalist"
+    settings = {
+        "--setting": args.setting,
+        "--dataset": None if generalist else args.dataset,
+        "--fold": None if generalist else args.fold,
+        "--datasets": (args.datasets or ["coco20i", "ade20k"]) if generalist else None,
+        "--weights": args.weights,
+        "--synthetic-size": args.synthetic_size,
+        "--synthetic-images": args.synthetic_images,
+        "--prompt": args.prompt,
+        "--episodes-per-epoch": args.episodes_per_epoch,
+        "--batch-size": args.batch_size,
+        "--micro-batch": args.micro_batch,
+        "--targets": args.targets,
+        "--lr": args.lr,
+        "--weight-decay": args.weight_decay,
+        "--clip": args.clip,
+        "--loss": args.loss,
+        "--loss-weights": args.loss_weights,
+        "--scheduler": args.scheduler,
+        "--epochs": args.epochs if args.scheduler == "cosine" else None,
+        "--precision": args.precision,
+        "--seed": args.seed,
+        "--adapter": args.adapter,
+        "--ratio": args.ratio,
+        "--stages": args.stages,
+        "--finetune": args.finetune,
+        "--from-scratch": args.from_scratch,
+        "--backbone": args.backbone,
+        "--sam2-version": args.sam2_version,
+        "--sam2-checkpoint": _path_setting(args.sam2_checkpoint),
+        "--image-size": args.image_size,
+        "--checkpoint": _path_setting(args.checkpoint),
+    }
+    return settings
+
+
+def _check_out(args: argparse.Namespace, settings: dict) -> None:
+    """Refuse to mix runs, before any data is read or the model is built."""
+    from sansa_probe.training.run_dir import check_new_run, check_resume_settings, read_run_file
+
+    out = Path(args.out)
+    if args.resume is None:
+        check_new_run(out, overwrite=args.overwrite)
+        return
+    if args.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other: --resume continues the run in --out, --overwrite replaces it")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; expected the folder of the run to resume")
+    if args.resume != "auto" and not Path(args.resume).is_file():
+        raise FileNotFoundError(f"--resume: {args.resume} does not exist (expected a checkpoints/last.pt file)")
+    recorded = read_run_file(out)
+    if recorded is not None:
+        check_resume_settings(recorded["settings"], settings, source=str(out))
+
+
 def _run(args: argparse.Namespace) -> int:
     from sansa_probe.data.episodes import TrainingEpisodeSampler
     from sansa_probe.training.data import ClipDataset, MixedClips
-    from sansa_probe.training.trainer import TrainConfig, Trainer
+    from sansa_probe.training.run_dir import clear_run, write_run_file
+    from sansa_probe.training.trainer import TrainConfig, Trainer, TrainingInterrupted
     from sansa_probe.utils.distributed import distributed
 
     if args.adapters == "off":
         raise ValueError("--adapters off: training updates adapters or SAM2 weights; use --finetune for baselines")
     finetune = "full" if args.from_scratch else (args.finetune or "adapters")
+    settings = run_settings(args)
+    _check_out(args, settings)
     sources, weights, per_epoch = build_clips(args)
 
     with distributed(args.device) as (info, device):
@@ -161,6 +238,7 @@ def _run(args: argparse.Namespace) -> int:
             save_every=args.save_every,
             seed=args.seed,
             finetune=finetune,
+            extra={"run": settings},
         )
         config.accumulation(info.world_size)  # fail early on an indivisible batch
         total_clips = config.total_steps * config.global_batch
@@ -184,9 +262,16 @@ def _run(args: argparse.Namespace) -> int:
                 trainer.resume(path)
                 if info.is_main:
                     print(f"resumed from {path} at step {trainer.step}", file=sys.stderr)
-            elif args.resume != "auto":
-                raise FileNotFoundError(f"--resume: {path} does not exist")
-        trainer.fit(until=args.max_steps)
+        if info.is_main:
+            if args.overwrite:
+                clear_run(out)  # only now: a run that fails to start loses nothing
+            write_run_file(out, command="sansa_probe.train", settings=settings)
+        try:
+            trainer.fit(until=args.max_steps)
+        except TrainingInterrupted as stop:
+            if info.is_main:
+                print(f"sansa_probe.train: {stop}", file=sys.stderr)
+            return 130
         if info.is_main:
             summary = {"step": trainer.step, "total_steps": config.total_steps, "out": str(out), "finetune": finetune,
                        "trainable_parameters": sum(p.numel() for p in trainer.parameters)}

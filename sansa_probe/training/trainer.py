@@ -5,6 +5,12 @@ so the loss of every step is a function of the step index and the weights. A che
 the trained tensors, the optimizer and scheduler states, the RNG states and the step; resuming
 from it continues with exactly the losses of an unbroken run.
 
+Failures: a non-finite loss or gradient norm raises :class:`NonFiniteLossError` before the step
+is applied, so the weights, ``last.pt`` and everything else on disk stay finite; no checkpoint
+with a non-finite tensor is ever written. Ctrl-C (SIGINT) asks the loop to stop after the step
+in progress: ``last.pt`` is written and :class:`TrainingInterrupted` raised (a second Ctrl-C
+interrupts at once). Under DDP the ranks agree on both, so they stop at the same step.
+
 Files under ``out``::
 
     checkpoints/last.pt        everything needed to resume (written atomically every --save-every steps and each epoch)
@@ -21,7 +27,9 @@ import contextlib
 import csv
 import math
 import random
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,9 +49,43 @@ from sansa_probe.training.losses import segmentation_loss
 from sansa_probe.utils.distributed import DistInfo
 from sansa_probe.utils.io import atomic_torch_save, atomic_write_text
 
-__all__ = ["TrainConfig", "Trainer", "rng_state", "set_rng_state"]
+__all__ = ["TrainConfig", "Trainer", "NonFiniteLossError", "TrainingInterrupted", "rng_state", "set_rng_state"]
 
 LOG_FIELDS = ["step", "epoch", "loss", "bce", "focal", "dice", "lr", "grad_norm", "clips_per_s"]
+
+
+class NonFiniteLossError(ValueError):
+    """The loss or the gradient norm of a step is NaN or infinite; the step was not applied."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training between two steps; the message says where ``last.pt`` was saved."""
+
+
+class _StopRequest:
+    """While active, the first SIGINT only sets ``requested``; the second one interrupts at once.
+
+    Installed only in the main thread, and not where SIGINT is ignored (``nohup``, background jobs).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __enter__(self) -> "_StopRequest":
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            self._previous = signal.getsignal(signal.SIGINT) or signal.default_int_handler
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None and signal.getsignal(signal.SIGINT) == self._handle:
+            signal.signal(signal.SIGINT, self._previous)
+        self._previous = None
 
 
 @dataclass
@@ -148,6 +190,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.parameters, lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = _scheduler(self.optimizer, config.scheduler, config.total_steps)
         self.step = 0
+        self.saved_step: int | None = None  # the step of the last full checkpoint written or resumed
         self.model.train()
         self.ddp = (
             DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
@@ -163,15 +206,21 @@ class Trainer:
         return {n: p.detach().cpu().clone() for n, p in zip(self.names, self.parameters)}
 
     def checkpoint_payload(self, *, full: bool) -> dict[str, Any]:
+        trainable = self.trainable_state()
+        bad = next((name for name, tensor in trainable.items() if not torch.isfinite(tensor).all()), None)
+        if bad is not None:
+            raise NonFiniteLossError(f"step {self.step}: trained tensor {bad!r} holds NaN or infinite values; it is not saved")
         payload = {
             "format": TRAIN_FORMAT,
             "version": 1,
             "config": self.model.config.to_dict(),
             "finetune": self.config.finetune,
-            "trainable": self.trainable_state(),
+            "trainable": trainable,
             "step": self.step,
             "train_config": self.config.resume_key(),
         }
+        if "run" in self.config.extra:
+            payload["run"] = self.config.extra["run"]
         if full:
             payload.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(), rng=rng_state())
         return payload
@@ -179,6 +228,8 @@ class Trainer:
     def save(self, path: Path, *, full: bool) -> None:
         if self.dist.is_main:
             atomic_torch_save(path, self.checkpoint_payload(full=full))
+        if full:
+            self.saved_step = self.step
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint written by :meth:`save` (weights_only, strict about the recipe)."""
@@ -189,6 +240,10 @@ class Trainer:
             raise ValueError(f"--resume: {path} is not a readable checkpoint ({type(exc).__name__}: {exc})") from None
         if not isinstance(payload, dict) or payload.get("format") != TRAIN_FORMAT or "optimizer" not in payload:
             raise ValueError(f"--resume: {path} is not a full training checkpoint (checkpoints/last.pt)")
+        if isinstance(payload.get("run"), dict) and "run" in self.config.extra:
+            from sansa_probe.training.run_dir import check_resume_settings
+
+            check_resume_settings(payload["run"], self.config.extra["run"], source=str(path))
         ours, theirs = self.config.resume_key(), payload.get("train_config", {})
         differing = sorted(k for k in ours if k in theirs and _normal(ours[k]) != _normal(theirs[k]))
         if differing:
@@ -205,6 +260,7 @@ class Trainer:
         self.scheduler.load_state_dict(payload["scheduler"])
         set_rng_state(payload["rng"])
         self.step = int(payload["step"])
+        self.saved_step = self.step
 
     # ------------------------------------------------------------------ steps
     def _autocast(self):
@@ -244,19 +300,37 @@ class Trainer:
                 totals[key] = totals.get(key, 0.0) + value / len(micro_batches)
         grads = [p.grad for p in self.parameters if p.grad is not None]
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])) if grads else torch.zeros(())
+        totals["grad_norm"] = float(norm)
+        if self.dist.enabled:  # the mean over ranks: logged, and every rank takes the same decision below
+            keys = sorted(totals)
+            values = torch.tensor([totals[k] for k in keys], dtype=torch.float64)
+            torch.distributed.all_reduce(values)
+            totals.update({k: float(v) / self.dist.world_size for k, v in zip(keys, values)})
+        if not all(math.isfinite(v) for v in totals.values()):
+            self.optimizer.zero_grad(set_to_none=True)
+            terms = ", ".join(f"{k}={v:.4g}" for k, v in totals.items())
+            last = self.out / "checkpoints" / "last.pt"
+            kept = f"the last checkpoint is {last} (step {self.saved_step})" if self.saved_step is not None else "no checkpoint was written yet"
+            raise NonFiniteLossError(
+                f"training stopped at step {self.step + 1}: non-finite loss or gradient ({terms}); the step was not applied, "
+                f"nothing non-finite was saved, {kept}. Expected finite losses: lower --lr, use --precision fp32, or check the data"
+            )
         if self.config.clip > 0:
             torch.nn.utils.clip_grad_norm_(self.parameters, self.config.clip)
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        totals.update(grad_norm=float(norm), lr=lr)
-        if self.dist.enabled:  # log the mean over ranks
-            keys = sorted(k for k in totals if k not in ("lr",))
-            values = torch.tensor([totals[k] for k in keys], dtype=torch.float64)
-            torch.distributed.all_reduce(values)
-            totals.update({k: float(v) / self.dist.world_size for k, v in zip(keys, values)})
+        totals["lr"] = lr
         return totals
+
+    def _agreed(self, flag: bool) -> bool:
+        """``flag`` on any rank (every rank gets the same answer)."""
+        if not self.dist.enabled:
+            return flag
+        value = torch.tensor([1.0 if flag else 0.0], dtype=torch.float64)
+        torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+        return bool(value.item() > 0)
 
     def loader(self, start_step: int, end_step: int) -> DataLoader:
         sampler = StepBatchSampler(
@@ -286,10 +360,36 @@ class Trainer:
         board = _tensorboard(self.out / "tensorboard") if self.dist.is_main else None
         rows = []
         bar = tqdm(total=config.total_steps, initial=self.step, desc="train", unit="step", disable=not self.progress, file=sys.stderr)
+        stop = _StopRequest()
+        interrupted = False
+        try:
+            with stop:
+                interrupted = self._loop(self.loader(self.step, end), rows=rows, log=log, board=board, bar=bar, stop=stop)
+        finally:
+            bar.close()
+            if board is not None:
+                board.close()
+        if interrupted:
+            self.save(checkpoints / "last.pt", full=True)
+            raise TrainingInterrupted(
+                f"interrupted at step {self.step} of {config.total_steps}; saved {checkpoints / 'last.pt'}: rerun with --resume to continue"
+            )
+        if rows and self.step % config.steps_per_epoch and self.step % config.save_every:
+            self.save(checkpoints / "last.pt", full=True)  # stopped between checkpoints (--max-steps): keep it resumable
+        if self.dist.is_main and self.step == config.total_steps:
+            atomic_torch_save(self.out / "final.pt", self.checkpoint_payload(full=False))
+            if config.finetune == "adapters":
+                self.model.save_adapters(self.out / "adapters.pt", meta={"step": self.step, "train_config": config.resume_key()})
+        return rows
+
+    def _loop(self, loader: DataLoader, *, rows: list, log: "_CsvLog | None", board, bar, stop: _StopRequest) -> bool:
+        """The steps of :meth:`fit` (rows appended to ``rows``); True when Ctrl-C stopped it between two steps."""
+        config = self.config
+        checkpoints = self.out / "checkpoints"
         pending: list[ClipBatch] = []
         started = time.perf_counter()
         try:
-            for batch in self.loader(self.step, end):
+            for batch in loader:
                 pending.append(batch)
                 if len(pending) < self.accumulation:
                     continue
@@ -313,17 +413,13 @@ class Trainer:
                     self.save(checkpoints / "last.pt", full=True)
                 elif self.step % config.save_every == 0:
                     self.save(checkpoints / "last.pt", full=True)
-        finally:
-            bar.close()
-            if board is not None:
-                board.close()
-        if rows and self.step % config.steps_per_epoch and self.step % config.save_every:
-            self.save(checkpoints / "last.pt", full=True)  # stopped between checkpoints (--max-steps): keep it resumable
-        if self.dist.is_main and self.step == config.total_steps:
-            atomic_torch_save(self.out / "final.pt", self.checkpoint_payload(full=False))
-            if config.finetune == "adapters":
-                self.model.save_adapters(self.out / "adapters.pt", meta={"step": self.step, "train_config": config.resume_key()})
-        return rows
+                if self._agreed(stop.requested):
+                    return True
+        except Exception:
+            if not stop.requested:
+                raise
+            return True  # a DataLoader worker ended by the same Ctrl-C: stop at the last finished step
+        return self._agreed(stop.requested)
 
 
 def _normal(value: Any) -> Any:
