@@ -13,6 +13,7 @@ the user-facing shell of the one inference path, :class:`~sansa_probe.inference.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -52,6 +53,8 @@ class SansaPredictor:
     def __init__(self, model: SansaModel, *, threshold: float = 0.0, batch_size: int = 8, autocast: bool = True) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not math.isfinite(float(threshold)):
+            raise ValueError(f"threshold must be a finite logit (0 = probability 0.5), got {threshold}")
         self.model = model
         self.batch_size = int(batch_size)
         self.autocast = autocast

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -76,6 +77,9 @@ class AnnotateOptions:
         for name, low in (("chunk_size", 1), ("batch_size", 1), ("num_workers", 0), ("min_area", 0)):
             if getattr(self, name) < low:
                 raise ValueError(f"--{name.replace('_', '-')}: expected an integer >= {low}, got {getattr(self, name)}")
+        for name in ("threshold", "min_score"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"--{name.replace('_', '-')}: expected a finite number, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,9 @@ CACHE_VERSION = 1
 class FeatureCache:
     """Feature sets on disk: ``<root>/<dataset>/fold<f>-<split>/<layer>/<model state>.<kind>.pt``
     plus ``.json`` with the config (also stored inside the ``.pt``). :meth:`load` returns
-    ``None`` (recompute) when either is missing, unreadable or the config differs."""
+    ``None`` (recompute) when either is missing, truncated or the config differs; a ``.pt`` file
+    holding objects that ``weights_only`` loading refuses (not written by the cache: tampered
+    with) is a ``ValueError`` naming it, never loaded."""
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
@@ -59,6 +62,11 @@ class FeatureCache:
             if json.loads(meta.read_text(encoding="utf-8")) != expected:
                 return None
             payload = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # objects or code that weights_only refuses: not written by us
+            raise ValueError(
+                f"feature cache file {path} holds Python objects other than tensors and plain values, which are never "
+                "loaded; expected a file written by the feature cache: delete it to recompute"
+            ) from None
         except (OSError, ValueError, RuntimeError, EOFError, json.JSONDecodeError):
             return None
         if not isinstance(payload, dict) or json.loads(payload.get("config", "null")) != expected:

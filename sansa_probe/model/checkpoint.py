@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from sansa_probe.model.config import SETTING_RATIOS, SansaConfig
-from sansa_probe.model.sam2_weights import CheckpointError
+from sansa_probe.model.sam2_weights import CheckpointError, check_finite, existing_checkpoint_file
 from sansa_probe.utils.io import atomic_torch_save
 
 __all__ = [
@@ -107,9 +107,7 @@ def read_adapter_checkpoint(path: str | os.PathLike) -> tuple[SansaConfig, dict[
     ``kind`` is ``"sansa-probe"`` (adapters), ``"release"`` (the public SANSA release) or
     ``"train:<mode>"`` (a training checkpoint of fine-tuning mode ``<mode>``).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"adapters: checkpoint file {path} does not exist")
+    path = existing_checkpoint_file(path, name="adapters")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -187,6 +185,7 @@ def _assign(state: dict[str, torch.Tensor], params: dict[str, torch.nn.Parameter
             raise CheckpointError(f"{source}: key {key!r} is not a tensor")
         if tuple(tensor.shape) != tuple(params[key].shape):
             raise CheckpointError(f"{source}: key {key!r} has shape {tuple(tensor.shape)}, the model expects {tuple(params[key].shape)}")
+    check_finite({k: v for k, v in state.items() if k in params}, source=source)
     with torch.no_grad():
         for key, tensor in state.items():
             if key in params:

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from sansa_probe.model.config import sam2_checkpoint_name, sam2_checkpoint_url
 from sansa_probe.utils.io import atomic_path, atomic_write_json
 
-__all__ = ["CheckpointError", "sam2_cache_dir", "resolve_sam2_checkpoint", "read_sam2_state_dict", "OBJECT_SCORE_KEYS"]
+__all__ = ["CheckpointError", "check_finite", "existing_checkpoint_file", "sam2_cache_dir", "resolve_sam2_checkpoint", "read_sam2_state_dict", "OBJECT_SCORE_KEYS"]
 
 # Parameters that exist only when SAM2's object-score heads are built (pred_obj_scores=True).
 OBJECT_SCORE_KEYS = ("no_obj_ptr", "sam_mask_decoder.obj_score_token.", "sam_mask_decoder.pred_obj_score_head.")
@@ -32,6 +32,26 @@ OBJECT_SCORE_KEYS = ("no_obj_ptr", "sam_mask_decoder.obj_score_token.", "sam_mas
 
 class CheckpointError(ValueError):
     """A checkpoint file is truncated, foreign, or does not match the model it is loaded into."""
+
+
+def check_finite(state: dict[str, torch.Tensor], *, source: str) -> None:
+    """Refuse a state dict with a NaN or infinite value, naming the first such key."""
+    for key, tensor in state.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(
+                f"{source}: key {key!r} holds NaN or infinite values; expected finite weights "
+                "(a corrupted file, or a run that diverged)"
+            )
+
+
+def existing_checkpoint_file(path: str | os.PathLike, *, name: str) -> Path:
+    """``path`` as an existing file; a clear error for a folder or a missing path."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(f"{name}: {path} is a folder; expected a checkpoint file (.pt)")
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: {path} does not exist; expected a checkpoint file (.pt)")
+    return path
 
 
 def sam2_cache_dir() -> Path:
@@ -75,10 +95,7 @@ def _download(url: str, destination: Path, *, timeout: float = 30.0) -> None:
 def resolve_sam2_checkpoint(spec: str | os.PathLike, *, backbone: str, sam2_version: str) -> Path:
     """A path to an existing SAM2 checkpoint: ``spec`` itself, or Meta's file for ``"auto"``."""
     if str(spec) != "auto":
-        path = Path(spec).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"sam2_checkpoint: {path} does not exist")
-        return path
+        return existing_checkpoint_file(spec, name="sam2_checkpoint")
     path = sam2_cache_dir() / sam2_checkpoint_name(backbone, sam2_version)
     record = path.with_name(path.name + ".sha256")
     if not path.is_file():
@@ -86,11 +103,20 @@ def resolve_sam2_checkpoint(spec: str | os.PathLike, *, backbone: str, sam2_vers
         read_sam2_state_dict(path)  # refuse a foreign or corrupt file before recording it
         atomic_write_json(record, {"sha256": _sha256(path), "size": path.stat().st_size, "url": sam2_checkpoint_url(backbone, sam2_version)})
     elif record.is_file():
-        expected = json.loads(record.read_text())
+        try:
+            expected = json.loads(record.read_text())
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"{record} is not readable ({exc}): delete it and {path.name} to download again") from None
         if path.stat().st_size != expected.get("size"):
             raise CheckpointError(
                 f"{path} has {path.stat().st_size} bytes, {expected.get('size')} were recorded at download: "
                 f"delete it (and {record.name}) to download it again"
+            )
+        digest = _sha256(path)
+        if digest != expected.get("sha256"):
+            raise CheckpointError(
+                f"{path} has SHA-256 {digest}, {expected.get('sha256')} was recorded at download (the file is corrupted "
+                f"or was replaced): delete it (and {record.name}) to download it again"
             )
     return path
 
@@ -123,6 +149,7 @@ def load_sam2_weights(
     ``sam`` that are not SAM2's (the adapters) and stay as they are.
     """
     keep = keep or {}
+    check_finite(state, source=source)
     expected = {k: v for k, v in sam.state_dict().items() if k not in keep}
     if not object_scores:
         state = {k: v for k, v in state.items() if not k.startswith(OBJECT_SCORE_KEYS)}

@@ -3,7 +3,8 @@
 Every writer goes to a temporary file in the destination folder, flushes and
 fsyncs it, then ``os.replace``-s it over the destination (atomic on POSIX and
 Windows). A reader therefore sees either the old file or the new one, never a
-truncated mix.
+truncated mix. Files get the permissions of an ordinary ``open(path, "w")``: ``0666`` less the
+user's umask (not the ``0600`` of a temporary file).
 """
 
 from __future__ import annotations
@@ -15,7 +16,21 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save"]
+__all__ = ["current_umask", "atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save"]
+
+
+def current_umask() -> int:
+    """The process's umask (read from /proc where possible: setting it to read it is not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -26,6 +41,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp makes 0600; a written file gets the user's umask
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as handle:
