@@ -279,10 +279,25 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, bod
 
 
 def run_main(body: Callable[[], int], *, prog: str) -> int:
-    """Run a command body; expected user errors become one clear line on stderr and exit code 2."""
+    """Run a command body: an expected failure becomes one line on stderr and exit code 2.
+
+    Expected failures are ``ValueError`` (bad values, files of the wrong kind) and ``OSError``
+    (missing, unreadable or unwritable paths, a full disk); Ctrl-C is one line and exit code 130.
+    Anything else is a bug and keeps its traceback.
+    """
     try:
         return body()
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:
         logging.getLogger(prog).debug("error", exc_info=True)
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        detail = str(exc).strip()
+        print(f"{prog}: {detail or 'interrupted (Ctrl-C)'}", file=sys.stderr)
+        return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split("\n")) if str(exc) else type(exc).__name__

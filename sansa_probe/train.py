@@ -268,10 +268,10 @@ def _run(args: argparse.Namespace) -> int:
             write_run_file(out, command="sansa_probe.train", settings=settings)
         try:
             trainer.fit(until=args.max_steps)
-        except TrainingInterrupted as stop:
-            if info.is_main:
-                print(f"sansa_probe.train: {stop}", file=sys.stderr)
-            return 130
+        except TrainingInterrupted:
+            if not info.is_main:
+                return 130  # rank 0 says it, once
+            raise
         if info.is_main:
             summary = {"step": trainer.step, "total_steps": config.total_steps, "out": str(out), "finetune": finetune,
                        "trainable_parameters": sum(p.numel() for p in trainer.parameters)}
