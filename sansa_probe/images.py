@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageInput", "IMAGE_SUFFIXES", "open_image", "pil_to_rgb", "decode_image_file", "load_rgb", "to_model_input", "batch_to_model_input", "list_images"]
+__all__ = ["ImageInput", "IMAGE_SUFFIXES", "open_image", "check_image_header", "pil_to_rgb", "decode_image_file", "load_rgb", "to_model_input", "batch_to_model_input", "list_images"]
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
 
@@ -78,6 +78,23 @@ def open_image(path: str | os.PathLike, *, name: str) -> Image.Image:
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"{name}: {path} cannot be decoded as an image ({exc}); expected a readable JPEG/PNG image") from None
+
+
+def check_image_header(path: str | os.PathLike, *, name: str) -> tuple[int, int]:
+    """``(H, W)`` stored in the file's header (no decoding): a cheap check that ``path`` is an
+    image of an acceptable size, made before any work. ``ValueError`` names the file."""
+    path = Path(path)
+    try:
+        with Image.open(path) as pil:
+            width, height = pil.size
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"{name}: {path} is refused as a possible decompression bomb ({exc}); "
+            f"expected an image of at most {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"{name}: {path} cannot be decoded as an image ({exc}); expected a readable JPEG/PNG image") from None
+    return int(height), int(width)
 
 
 def decode_image_file(path: Path, *, name: str) -> np.ndarray:

@@ -9,7 +9,11 @@ Each ``--reference`` takes one prompt, given by the next prompt option in comman
 ``--reference-mask PNG``, ``--reference-points "x,y[,label];..."`` (label 1 positive, 0
 negative), ``--reference-box "x0,y0,x1,y1"`` or ``--reference-scribble PNG`` (a stroke mask).
 Writes ``masks/<target>.png``, ``overlays/<target>.png`` and ``predictions.json`` (COCO
-results format: RLE via pycocotools) into ``--out``.
+results format: RLE via pycocotools) into ``--out``; ``<target>`` is the target's path in the
+folder it came from with its suffix (``sub/a.jpg`` -> ``masks/sub/a.jpg.png``). Outputs are
+complete or absent: they are written into a staging folder and replace the previous
+``masks/``, ``overlays/`` and ``predictions.json`` only when every target succeeded, so a run
+that fails leaves the previous results as they were and never a mix.
 """
 
 from __future__ import annotations
@@ -22,15 +26,16 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from sansa_probe.cli import add_model_group, add_output_group, add_run_group, command_parser, model_from_args, positive_int, run_command
-from sansa_probe.images import IMAGE_SUFFIXES, list_images, load_rgb
+from sansa_probe.cli import add_model_group, add_output_group, add_run_group, command_parser, check_model_args, model_from_args, positive_int, run_command
+from sansa_probe.images import IMAGE_SUFFIXES, check_image_header, list_images, load_rgb
 from sansa_probe.prompts.types import Box, Mask, Points, Scribble
-from sansa_probe.utils.io import atomic_write_json
+from sansa_probe.utils.io import atomic_write_json, check_output_folder, staged_outputs
 from sansa_probe.utils.masks import encode_rle, load_binary_png, mask_bbox, overlay, save_png
 
-__all__ = ["main", "build_parser", "parse_points", "parse_box", "collect_targets", "output_stem"]
+__all__ = ["main", "build_parser", "parse_points", "parse_box", "collect_targets", "output_stem", "unique_output_name"]
 
 PROG = "sansa_probe.segment"
+OUTPUTS = ("masks", "overlays", "predictions.json")
 
 
 class _PromptAction(argparse.Action):
@@ -87,15 +92,25 @@ def collect_targets(items: list[str]) -> list[Path]:
 
 
 def output_stem(path: Path, roots: list[Path]) -> str:
-    """A unique, flat file stem for a target (its path relative to the folder it came from)."""
+    """A target's output file name: its path relative to the folder it came from, suffix kept
+    (``sub/a.jpg`` -> ``sub/a.jpg.png``), or its file name when it was given as a file."""
     for root in roots:
         if root.is_dir():
             try:
-                relative = path.relative_to(root)
-                return str(relative.with_suffix("")).replace(os.sep, "__")
+                return path.relative_to(root).as_posix() + ".png"
             except ValueError:
                 continue
-    return path.stem
+    return path.name + ".png"
+
+
+def unique_output_name(name: str, used: set[str]) -> str:
+    """``name``, or ``<name without .png>~2.png``, ``~3``... : the first not in ``used`` (which it joins)."""
+    candidate, n = name, 1
+    while candidate.lower() in used:
+        n += 1
+        candidate = f"{name[:-4]}~{n}.png"
+    used.add(candidate.lower())
+    return candidate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,41 +158,44 @@ def _run(args: argparse.Namespace) -> int:
             f"{len(args.reference)} --reference image(s) but {len(prompts)} prompt(s): give exactly one of "
             "--reference-mask/--reference-points/--reference-box/--reference-scribble per reference"
         )
+    out = Path(args.out)
+    check_output_folder(out, name="--out")
+    check_model_args(args)
     references = [load_rgb(path, name=f"--reference {path}") for path in args.reference]
     reference_prompts = [_prompt_from(kind, value, i) for i, (kind, value) in enumerate(prompts)]
     roots = [Path(t) for t in args.target]
     targets = collect_targets(args.target)
-    out = Path(args.out)
+    for path in targets:  # headers only: a file that is no image fails now, before the model is built
+        check_image_header(path, name=f"--target {path}")
 
     model = model_from_args(args)
     predictor = SansaPredictor(model, threshold=args.threshold, batch_size=args.batch_size)
     predictor.set_references(references, reference_prompts, negative_images=args.negative_reference)
 
-    results = []
-    stems: set[str] = set()
-    with tqdm(total=len(targets), desc="segment", unit="img", file=sys.stderr, disable=args.no_progress) as bar:
-        for start in range(0, len(targets), args.batch_size):
-            chunk = targets[start : start + args.batch_size]
-            images = [load_rgb(path, name=f"--target {path}") for path in chunk]
-            for offset, (path, image, prediction) in enumerate(zip(chunk, images, predictor.predict_batch(images))):
-                stem = output_stem(path, roots)
-                if stem in stems:
-                    stem = f"{stem}__{start + offset}"
-                stems.add(stem)
-                save_png(out / "masks" / f"{stem}.png", prediction.mask)
-                if not args.no_overlays:
-                    save_png(out / "overlays" / f"{stem}.png", overlay(image, prediction.mask))
-                results.append({
-                    "image_id": start + offset + 1,
-                    "file_name": str(path),
-                    "category_id": args.category_id,
-                    "segmentation": encode_rle(prediction.mask),
-                    "bbox": mask_bbox(prediction.mask),
-                    "area": int(prediction.mask.sum()),
-                    "score": prediction.score,
-                })
-            bar.update(len(chunk))
-    atomic_write_json(out / "predictions.json", results)
+    with staged_outputs(out, OUTPUTS) as staging:  # complete or absent: moved into place only when every target is done
+        results = []
+        names: set[str] = set()
+        with tqdm(total=len(targets), desc="segment", unit="img", file=sys.stderr, disable=args.no_progress) as bar:
+            for start in range(0, len(targets), args.batch_size):
+                chunk = targets[start : start + args.batch_size]
+                images = [load_rgb(path, name=f"--target {path}") for path in chunk]
+                for offset, (path, image, prediction) in enumerate(zip(chunk, images, predictor.predict_batch(images))):
+                    name = unique_output_name(output_stem(path, roots), names)
+                    save_png(staging / "masks" / name, prediction.mask)
+                    if not args.no_overlays:
+                        save_png(staging / "overlays" / name, overlay(image, prediction.mask))
+                    results.append({
+                        "image_id": start + offset + 1,
+                        "file_name": str(path),
+                        "mask_file": f"masks/{name}",
+                        "category_id": args.category_id,
+                        "segmentation": encode_rle(prediction.mask),
+                        "bbox": mask_bbox(prediction.mask),
+                        "area": int(prediction.mask.sum()),
+                        "score": prediction.score,
+                    })
+                bar.update(len(chunk))
+        atomic_write_json(staging / "predictions.json", results)
     print(f"wrote {len(results)} predictions to {out / 'predictions.json'}", file=sys.stderr)
     return 0
 

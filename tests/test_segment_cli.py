@@ -43,20 +43,21 @@ def test_segment_writes_masks_overlays_and_coco_results(scene):
     code = segment.main(["--reference", str(scene / "ref.jpg"), "--reference-mask", str(scene / "ref_mask.png"),
                          "--target", str(scene / "targets"), "--out", str(out), *TINY_ARGS])
     assert code == 0
-    masks = sorted(p.name for p in (out / "masks").iterdir())
-    assert masks == ["sub__t0.png", "t0.png", "t1.png"]  # a subfolder's file does not clash with t0.jpg
-    assert sorted(p.name for p in (out / "overlays").iterdir()) == masks
+    masks = sorted(p.relative_to(out / "masks").as_posix() for p in (out / "masks").rglob("*.png"))
+    assert masks == ["sub/t0.png.png", "t0.jpg.png", "t1.jpg.png"]  # a subfolder's file does not clash with t0.jpg
+    assert sorted(p.relative_to(out / "overlays").as_posix() for p in (out / "overlays").rglob("*.png")) == masks
     results = json.loads((out / "predictions.json").read_text())
-    assert len(results) == 3
+    assert len(results) == 3 and not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left
     for result in results:
-        stem = segment.output_stem(Path(result["file_name"]), [scene / "targets"])
-        written = np.asarray(Image.open(out / "masks" / f"{stem}.png")) > 0
+        name = segment.output_stem(Path(result["file_name"]), [scene / "targets"])
+        assert result["mask_file"] == f"masks/{name}"
+        written = np.asarray(Image.open(out / "masks" / name)) > 0
         decoded = decode_rle(result["segmentation"])
         np.testing.assert_array_equal(decoded, written)
         assert result["area"] == int(written.sum())
         assert set(result) >= {"image_id", "category_id", "segmentation", "score", "bbox"}
         assert mask_utils.area({"size": result["segmentation"]["size"], "counts": result["segmentation"]["counts"].encode()}) == result["area"]
-    assert Image.open(out / "masks" / "t1.png").size == (77, 101)
+    assert Image.open(out / "masks" / "t1.jpg.png").size == (77, 101)
 
 
 def test_segment_with_k_references_of_mixed_prompt_kinds(scene):
@@ -139,3 +140,56 @@ def test_without_out_each_run_writes_a_new_folder_under_runs(scene, monkeypatch,
         outs.append(scene / first.removeprefix("out: "))
     assert outs[0] != outs[1]
     assert all(len(json.loads((out / "predictions.json").read_text())) == 1 for out in outs)
+
+
+def _tree_hashes(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_bad_target_in_a_later_batch_leaves_the_previous_results_untouched(scene, capsys):
+    """Case 4: a truncated target in the second batch: rc 2, one line naming it, the previous
+    predictions.json and masks exactly as they were (no new mask mixed in, no staging left)."""
+    out = scene / "out"
+    common = ["--reference", str(scene / "ref.jpg"), "--reference-mask", str(scene / "ref_mask.png"), "--out", str(out), *TINY_ARGS]
+    assert segment.main([*common, "--target", str(scene / "targets" / "t0.jpg")]) == 0
+    before = _tree_hashes(out)
+    good = (scene / "targets" / "t1.jpg").read_bytes()
+    (scene / "targets" / "z_truncated.jpg").write_bytes(good[: len(good) // 3])  # a valid header, cut data
+    capsys.readouterr()
+    assert segment.main([*common, "--target", str(scene / "targets"), "--batch-size", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"--target {scene / 'targets' / 'z_truncated.jpg'}" in err and "cannot be decoded" in err and "Traceback" not in err
+    assert _tree_hashes(out) == before and sorted(p.name for p in out.iterdir()) == ["masks", "overlays", "predictions.json"]
+    (scene / "targets" / "z_truncated.jpg").unlink()
+    assert segment.main([*common, "--target", str(scene / "targets")]) == 0  # a complete run replaces it all
+    names = sorted(p.relative_to(out / "masks").as_posix() for p in (out / "masks").rglob("*.png"))
+    assert names == ["sub/t0.png.png", "t0.jpg.png", "t1.jpg.png"]
+    assert [r["mask_file"] for r in json.loads((out / "predictions.json").read_text())] == [f"masks/{n}" for n in ("sub/t0.png.png", "t0.jpg.png", "t1.jpg.png")]
+
+
+def test_targets_that_are_no_images_or_bombs_fail_before_the_model_is_built(scene, capsys, monkeypatch):
+    """A decompression bomb or a text file among the targets: one line naming it, nothing written, no model built."""
+    built = []
+    monkeypatch.setattr(segment, "model_from_args", lambda args: built.append(args))
+    Image.new("L", (200, 200)).save(scene / "big.png")
+    (scene / "notes.jpg").write_text("not an image")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 12_000)  # the limit scaled down: 40,000 pixels > 2 x 12,000 > the reference
+    out = scene / "bomb_out"
+    for target, message in (("big.png", "big.png is refused as a possible decompression bomb"), ("notes.jpg", "notes.jpg cannot be decoded")):
+        code = segment.main(["--reference", str(scene / "ref.jpg"), "--reference-mask", str(scene / "ref_mask.png"),
+                             "--target", str(scene / "targets"), str(scene / target), "--out", str(out), *TINY_ARGS])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not built and not out.exists()
+
+
+def test_same_named_targets_from_two_folders_get_distinct_files(scene):
+    other = scene / "other"
+    other.mkdir()
+    (other / "t0.jpg").write_bytes((scene / "targets" / "t0.jpg").read_bytes())
+    out = scene / "two"
+    assert segment.main(["--reference", str(scene / "ref.jpg"), "--reference-mask", str(scene / "ref_mask.png"), "--no-overlays",
+                         "--target", str(scene / "targets" / "t0.jpg"), str(other / "t0.jpg"), "--out", str(out), *TINY_ARGS]) == 0
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["t0.jpg.png", "t0.jpg~2.png"]
