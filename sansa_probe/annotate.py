@@ -53,12 +53,15 @@ Outputs in ``--out``:
   empty, has ``score >= --min-score`` and ``area >= --min-area``.
 * ``skipped.json`` -- the skipped targets again; ``parts/`` -- one atomically written chunk
   file per ``--chunk-size`` targets and ``manifest.json``; optional ``masks/<id>_<class>/<image>.png``
-  and ``overlays/<image>.png``.
+  and ``overlays/<image>.png``, where ``<image>`` is the target's ``file_name`` with its folders
+  and suffix (``sub/a.jpg`` -> ``sub/a.jpg.png``), so no two targets share a file.
 
 Resuming: rerun the same command. Finished chunks are kept, the rest is computed, and the
 final merge gives the same file as an unbroken run (annotation ids are given at the merge in
 chunk, image, class order). A rerun with other result-changing settings is refused unless
-``--overwrite``. Under ``torchrun`` the pending chunks are shared among the ranks (all ranks
+``--overwrite``, which first removes the previous run's chunks, ``annotations.json``,
+``skipped.json``, ``masks/`` and ``overlays/``. Ctrl-C keeps the finished chunks and says how
+many (exit code 130). Under ``torchrun`` the pending chunks are shared among the ranks (all ranks
 must see the same ``--out``) and rank 0 merges.
 """
 
@@ -68,17 +71,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from sansa_probe.cli import (
     add_model_group,
     add_output_group,
     add_run_group,
+    check_model_args,
     command_parser,
     model_from_args,
     non_negative_int,
     positive_int,
     run_command,
 )
+from sansa_probe.utils.io import check_output_folder
 from sansa_probe.utils.distributed import distributed
 from sansa_probe.annotation.references import ClassReferences, load_references
 from sansa_probe.annotation.run import AnnotateOptions, AnnotateResult, annotate, class_memory, segment_batch
@@ -143,6 +149,8 @@ def _run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
+    check_output_folder(Path(args.out), name="--out")
+    check_model_args(args)
     classes = load_references(args.references)  # fail on a bad file before building the model
     targets = collect_targets(args.targets, args.target_list)
     with distributed(args.device) as (info, device):

@@ -120,14 +120,13 @@ def test_coco_output_decodes_to_the_predictors_masks(scene, tiny_model):
             rows, cols = np.nonzero(prediction.mask)
             assert annotation["bbox"] == [cols.min(), rows.min(), cols.max() - cols.min() + 1, rows.max() - rows.min() + 1]
             assert annotation["score"] == pytest.approx(prediction.score, abs=1e-6)
-            stem = Path(info["file_name"]).with_suffix("").as_posix().replace("/", "__")
             folder = f"{cls.category_id}_{cls.name.replace(' ', '_')}"
-            np.testing.assert_array_equal(np.asarray(Image.open(out / "masks" / folder / f"{stem}.png")) > 0, prediction.mask)
+            np.testing.assert_array_equal(np.asarray(Image.open(out / "masks" / folder / f"{info['file_name']}.png")) > 0, prediction.mask)
             compared += 1
     assert compared >= len(targets)  # random weights still give non-empty masks for most (image, class)
-    overlays = sorted(p.name for p in (out / "overlays").iterdir())
-    assert overlays == ["sub__t0.png", "t0.png", "t1.png", "t2.png"]
-    assert Image.open(out / "overlays" / "t1.png").size == (77, 101)
+    overlays = sorted(p.relative_to(out / "overlays").as_posix() for p in (out / "overlays").rglob("*.png"))
+    assert overlays == ["sub/t0.png.png", "t0.jpg.png", "t1.jpg.png", "t2.jpg.png"]
+    assert Image.open(out / "overlays" / "t1.jpg.png").size == (77, 101)
     assert sorted(p.name for p in (out / "parts").iterdir()) == ["chunk-000000.json", "chunk-000001.json", "manifest.json"]
 
 
@@ -349,3 +348,83 @@ def test_annotate_the_real_demo_photographs(tmp_path, tiny_model):
             found = coco.loadAnns(coco.getAnnIds(imgIds=[image_id], catIds=[cls.category_id]))
             decoded = coco.annToMask(found[0]).astype(bool) if found else np.zeros((height, width), bool)
             np.testing.assert_array_equal(decoded, prediction.mask)
+
+
+def _tree_hashes(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_mask_files_never_collide_and_overwrite_removes_the_previous_ones(scene, rng, capsys):
+    """Case 3: a.jpg, a.png and a__2.jpg get three mask files; a refused rerun changes nothing;
+    --overwrite leaves none of the previous run's masks behind."""
+    targets = scene / "collide"
+    targets.mkdir()
+    for name in ("a.jpg", "a.png", "a__2.jpg"):
+        Image.fromarray(blob_image(rng, 60, 70)[0]).save(targets / name)
+    (scene / "one.yaml").write_text("only:\n  - {image: refs/r0.jpg, mask: refs/r0.png}\n")
+    args = ["--targets", str(targets), "--num-workers", "0", "--save-masks", "--save-overlays"]
+    assert run(scene, "out", *args, references="one.yaml") == 0
+    out = scene / "out"
+    annotations = json.loads((out / "annotations.json").read_text())
+    files = {i["id"]: i["file_name"] for i in annotations["images"]}
+    masks = sorted(p.relative_to(out / "masks").as_posix() for p in (out / "masks").rglob("*.png"))
+    assert masks == sorted(f"1_only/{files[a['image_id']]}.png" for a in annotations["annotations"])
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == ["a.jpg.png", "a.png.png", "a__2.jpg.png"]  # one each
+
+    before = _tree_hashes(out)
+    capsys.readouterr()
+    assert run(scene, "out", *args, "--min-area", "1000000", references="one.yaml") == 2
+    err = capsys.readouterr().err
+    assert "its parts/ were written by a run with other settings (changed: min_area)" in err and "--overwrite" in err
+    assert _tree_hashes(out) == before
+
+    assert run(scene, "out", "--targets", str(targets), "--num-workers", "0", "--min-area", "1000000", "--overwrite",
+               references="one.yaml") == 0
+    assert json.loads((out / "annotations.json").read_text())["annotations"] == []
+    assert not (out / "masks").exists() and not (out / "overlays").exists()
+
+
+def test_a_class_given_twice_in_the_yaml_is_an_error_naming_it(scene, capsys, shared_model):
+    """Case 10: YAML keeps the last of two equal keys; the references file refuses it by name and line."""
+    (scene / "twice.yaml").write_text(
+        "dog:\n  - {image: refs/r0.jpg, mask: refs/r0.png}\n"
+        "cat:\n  - {image: refs/r1.jpg, mask: refs/r1.png}\n"
+        "dog:\n  - {image: refs/r1.jpg, box: [1, 2, 30, 40]}\n"
+    )
+    (scene / "twice.json").write_text('{"dog": [{"image": "refs/r0.jpg", "mask": "refs/r0.png"}], "dog": []}')
+    before = _tree_hashes(scene)
+    for name, where in (("twice.yaml", "line 5: "), ("twice.json", "")):
+        assert run(scene, "out", "--targets", str(scene / "targets"), references=name) == 2
+        err = capsys.readouterr().err
+        assert f"{scene / name}: {where}the key 'dog' is given twice" in err and "Traceback" not in err
+    assert _tree_hashes(scene) == before and not shared_model  # refused before the model was built
+
+
+def test_ctrl_c_keeps_finished_chunks_and_a_rerun_equals_the_unbroken_run(scene, capsys, monkeypatch):
+    """SIGINT in the third chunk: one line, rc 130, two chunks kept; rerunning gives the unbroken file."""
+    from sansa_probe.annotation import run as run_module
+
+    args = ["--targets", str(scene / "targets"), "--chunk-size", "1", "--batch-size", "1", "--num-workers", "0"]
+    assert run(scene, "unbroken", *args) == 0
+    real = run_module.segment_batch
+    calls = {"n": 0}
+
+    def interrupting(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, during the third target
+        return real(*a, **k)
+
+    monkeypatch.setattr(run_module, "segment_batch", interrupting)
+    capsys.readouterr()
+    assert run(scene, "broken", *args) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    parts = scene / "broken" / "parts"
+    assert err == [f"sansa_probe.annotate: interrupted; 2 of 4 chunks are saved in {parts}: rerun the same command to resume"]
+    kept = _tree_hashes(parts)
+    monkeypatch.setattr(run_module, "segment_batch", real)
+    assert run(scene, "broken", *args) == 0
+    assert all(_tree_hashes(parts)[name] == digest for name, digest in kept.items() if name.startswith("chunk"))
+    assert (scene / "broken" / "annotations.json").read_bytes() == (scene / "unbroken" / "annotations.json").read_bytes()

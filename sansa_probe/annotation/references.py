@@ -51,19 +51,52 @@ class ClassReferences:
         return h.hexdigest()
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    raise _DuplicateKey(
+                        f"line {key_node.start_mark.line + 1}: the key {key!r} is given twice (first on line {seen[key]}); "
+                        "expected each class (and each field) once"
+                    )
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def _json_pairs(pairs: list[tuple[str, Any]]) -> dict:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(f"the key {key!r} is given twice in one object; expected each class (and each field) once")
+        seen.add(key)
+    return dict(pairs)
+
+
 def _read_structured(path: Path) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"--references: file {path} does not exist")
     text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from None
+        if path.suffix.lower() == ".json":
+            try:
+                return json.loads(text, object_pairs_hook=_json_pairs)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        try:
+            return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML ({exc})") from None
+    except _DuplicateKey as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def _resolve(value: Any, base: Path, *, where: str) -> Path:

@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -158,10 +159,14 @@ def _prepare_out(out: Path, settings: dict, num_chunks: int, info: DistInfo, ove
         parts.mkdir(parents=True, exist_ok=True)
         for leftover in parts.glob(".*.tmp"):  # temporary files of a killed run
             leftover.unlink(missing_ok=True)
-        if stale:
+        if stale:  # the previous run's outputs go, so none is left beside this run's
             for old in parts.glob("chunk-*.json"):
                 old.unlink()
-            (out / "annotations.json").unlink(missing_ok=True)
+            for name in ("annotations.json", "skipped.json"):
+                (out / name).unlink(missing_ok=True)
+            for folder in ("masks", "overlays"):
+                if (out / folder).is_dir():
+                    shutil.rmtree(out / folder)
         atomic_write_json(manifest_path, {"fingerprint": fingerprint, "num_chunks": num_chunks, "settings": settings})
     barrier()
 
@@ -245,12 +250,12 @@ def _process_chunks(
                     for position, fields, mask in kept:
                         records["annotations"].append({"index": index, "category_id": classes[position].category_id, **fields})
                         if options.save_masks:
-                            save_png(out / "masks" / _class_folder(classes[position]) / f"{table.stems[index]}.png", mask.astype(bool))
+                            save_png(out / "masks" / _class_folder(classes[position]) / table.stems[index], mask.astype(bool))
                     if options.save_overlays:
                         picture = batch["images"][b]
                         for position, _, mask in kept:
                             picture = overlay(picture, mask.astype(bool), color=_PALETTE[position % len(_PALETTE)])
-                        save_png(out / "overlays" / f"{table.stems[index]}.png", picture)
+                        save_png(out / "overlays" / table.stems[index], picture)
             chunk = batch["indices"][0] // size
             remaining[chunk] -= len(batch["indices"])
             if remaining[chunk] == 0:  # batches never straddle chunks, and the loader keeps their order
@@ -325,7 +330,13 @@ def annotate(
     barrier()  # every rank sees the same pending list before any writes a chunk
     mine = [pending[i] for i in shard_indices(len(pending), info)]
     start = time.perf_counter()
-    processed = _process_chunks(model, classes, targets, mine, out, options, fingerprint, options.progress and info.is_main) if mine else 0
+    try:
+        processed = _process_chunks(model, classes, targets, mine, out, options, fingerprint, options.progress and info.is_main) if mine else 0
+    except KeyboardInterrupt:
+        saved = sum(_chunk_path(out, c).is_file() for c in range(num_chunks))
+        raise KeyboardInterrupt(
+            f"interrupted; {saved} of {num_chunks} chunks are saved in {out / 'parts'}: rerun the same command to resume"
+        ) from None
     seconds = time.perf_counter() - start
     barrier()
     if not info.is_main:

@@ -19,8 +19,11 @@ from sansa_probe.inference.protocol import Protocol
 class TargetTable:
     """The sorted, de-duplicated targets: ``paths[i]`` is image id ``i + 1``.
 
-    ``file_names[i]`` is the path relative to ``root`` (posix), ``stems[i]`` a unique flat file
-    stem for mask and overlay PNGs.
+    ``file_names[i]`` is the path relative to ``root`` (posix), ``stems[i]`` the relative path of
+    its mask and overlay PNGs: ``file_names[i] + ".png"`` (``a.jpg`` -> ``a.jpg.png``,
+    ``sub/a.png`` -> ``sub/a.png.png``). The folders of the targets are kept and so is the
+    suffix, so two targets never share an output file (``a.jpg``, ``a.png`` and ``a__2.jpg``
+    give three files).
     """
 
     paths: tuple[Path, ...]
@@ -35,12 +38,8 @@ class TargetTable:
             raise ValueError("no target images: give --targets files/folders or a --target-list")
         root = Path(os.path.commonpath([os.path.dirname(p) for p in unique]))
         file_names = tuple(Path(p).relative_to(root).as_posix() for p in unique)
-        stems = [str(Path(name).with_suffix("")).replace("/", "__") for name in file_names]
-        seen: dict[str, int] = {}
-        for stem in stems:
-            seen[stem] = seen.get(stem, 0) + 1
-        stems = [f"{stem}__{i + 1}" if seen[stem] > 1 else stem for i, stem in enumerate(stems)]
-        return cls(tuple(Path(p) for p in unique), file_names, tuple(stems), root)
+        stems = tuple(f"{name}.png" for name in file_names)  # unique because the relative paths are
+        return cls(tuple(Path(p) for p in unique), file_names, stems, root)
 
     def __len__(self) -> int:
         return len(self.paths)
