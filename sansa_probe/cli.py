@@ -37,6 +37,8 @@ __all__ = [
     "add_model_group",
     "add_output_group",
     "add_run_group",
+    "check_device",
+    "check_model_args",
     "checkpoint_arg",
     "command_parser",
     "dataset_name",
@@ -104,6 +106,8 @@ def checkpoint_arg(text: str) -> str | None:
         return None
     if not text.strip():
         raise argparse.ArgumentTypeError(f"expected a checkpoint file or {NO_CHECKPOINT!r}, got an empty string")
+    if "{fold}" not in text and Path(text).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; expected a checkpoint file (.pt)")
     if "{fold}" not in text and not Path(text).is_file():
         hint = f" ({NO_CHECKPOINT!r}, lower case, means no checkpoint)" if text.lower() in ("none", "null", "no") else ""
         raise argparse.ArgumentTypeError(f"file {text} does not exist{hint}")
@@ -207,6 +211,35 @@ def add_run_group(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
 # ============================================================================ running a command
 
 
+def check_device(spec: str, *, name: str = "--device") -> torch.device:
+    """``spec`` as a device this machine has; a clear error otherwise (before any model is built)."""
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{name} {spec!r}: expected a torch device such as 'cpu', 'cuda' or 'cuda:1'") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name} {spec}: no CUDA GPU is available on this machine (torch.cuda.is_available() is False); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{name} {spec}: this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0")
+    elif device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"{name} {spec}: the MPS backend is not available on this machine; use --device cpu")
+    return device
+
+
+def check_model_args(args: argparse.Namespace) -> None:
+    """Validate the shared model arguments before any data is read or the model is built."""
+    if getattr(args, "device", None) is not None:
+        check_device(str(args.device))
+    size = getattr(args, "image_size", None)
+    if size is not None and (size < 64 or size % 32):
+        raise ValueError(f"--image-size {size}: expected a multiple of 32, at least 64 (SAM2's Hiera downsamples by 32), e.g. 256 or 1024")
+    for name in ("checkpoint", "sam2_checkpoint"):
+        value = getattr(args, name, None)
+        if value is not None and str(value).lower() not in ("none", "auto") and Path(value).expanduser().is_dir():
+            raise IsADirectoryError(f"--{name.replace('_', '-')} {value} is a folder; expected a checkpoint file (.pt)")
+
+
 def model_from_args(args: argparse.Namespace, **overrides):
     """Build the model the ``model`` and ``run`` groups describe (``overrides`` win over ``args``).
 
@@ -216,6 +249,7 @@ def model_from_args(args: argparse.Namespace, **overrides):
     from sansa_probe.miniature.default import miniature_from_args, wants_miniature
     from sansa_probe.model import load_sansa
 
+    check_model_args(args)
     if not overrides.keys() - {"device", "adapters"} and overrides.get("adapters") is None and wants_miniature(args):
         model = miniature_from_args(args, device=overrides.get("device"))
         model.adapters_enabled = getattr(args, "adapters", "on") != "off"

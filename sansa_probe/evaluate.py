@@ -53,6 +53,7 @@ from sansa_probe.cli import (
     add_model_group,
     add_output_group,
     add_run_group,
+    check_model_args,
     command_parser,
     dataset_options,
     model_from_args,
@@ -68,7 +69,7 @@ from sansa_probe.model.sansa import SansaModel
 from sansa_probe.negatives import choose_semantic_negatives, next_negative_click
 from sansa_probe.prompts import PROMPT_TYPES, Mask, Prompt, make_prompt
 from sansa_probe.utils.distributed import all_gather_objects, distributed
-from sansa_probe.utils.io import atomic_write_json, atomic_write_text
+from sansa_probe.utils.io import atomic_write_json, atomic_write_text, check_output_folder
 
 __all__ = [
     "PreparedEpisode",
@@ -483,6 +484,8 @@ def _sampler(args: argparse.Namespace, fold: int, options: dict[str, Any]) -> Ep
 
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
+    check_output_folder(Path(args.out), name="--out")  # an unwritable or file --out fails now, not after the work
+    check_model_args(args)
     folds, options = _checked_args(args)
     pending = _sampler(args, folds[0], options)  # data errors surface before the model is built
     adapters_on = args.adapters != "off"

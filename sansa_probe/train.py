@@ -41,6 +41,7 @@ from sansa_probe.cli import (
     add_model_group,
     add_output_group,
     add_run_group,
+    check_model_args,
     command_parser,
     dataset_name,
     dataset_options,
@@ -215,6 +216,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.adapters == "off":
         raise ValueError("--adapters off: training updates adapters or SAM2 weights; use --finetune for baselines")
     finetune = "full" if args.from_scratch else (args.finetune or "adapters")
+    check_model_args(args)
     settings = run_settings(args)
     _check_out(args, settings)
     sources, weights, per_epoch = build_clips(args)

@@ -135,8 +135,8 @@ class SansaConfig:
     def __post_init__(self) -> None:
         _check_backbone(self.backbone)
         object.__setattr__(self, "sam2_version", _check_version(self.sam2_version))
-        if not isinstance(self.image_size, int) or self.image_size < 64 or self.image_size % 16:
-            raise ValueError(f"image_size {self.image_size!r}: expected a multiple of 16, at least 64")
+        if not isinstance(self.image_size, int) or self.image_size < 64 or self.image_size % 32:
+            raise ValueError(f"image_size {self.image_size!r}: expected a multiple of 32 (Hiera downsamples by 32), at least 64")
         if self.adapter not in ADAPTER_KINDS:
             raise ValueError(f"adapter {self.adapter!r} is unknown; expected one of {', '.join(ADAPTER_KINDS)}")
         if not 0.0 < float(self.ratio) <= 4.0:

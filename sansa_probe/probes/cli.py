@@ -39,6 +39,7 @@ from sansa_probe.cli import (
     add_model_group,
     add_output_group,
     add_run_group,
+    check_model_args,
     command_parser,
     dataset_options,
     non_negative_int,
@@ -49,7 +50,7 @@ from sansa_probe.data import SegmentationSource, get_dataset
 from sansa_probe.features import MODELS, FeatureExtractor, ProbeSplits, probe_splits
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.probes.plots import save_figure
-from sansa_probe.utils.io import atomic_write_json, atomic_write_text
+from sansa_probe.utils.io import atomic_write_json, atomic_write_text, check_output_folder
 
 __all__ = [
     "ProbeRun",
@@ -130,7 +131,8 @@ class ProbeRun:
         self.args = args
         self.prog = prog
         self.models = models_to_run(args)
-        self.out = Path(args.out)
+        self.out = check_output_folder(Path(args.out), name="--out")  # before any work: not after it
+        check_model_args(args)
         self.checkpoint: str | None = args.checkpoint
         self._build = build
 
