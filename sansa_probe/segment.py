@@ -43,7 +43,8 @@ class _PromptAction(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         prompts = list(getattr(namespace, "prompts", None) or [])
-        prompts.append((self.dest, values))
+        # with the number of --reference options before it: the pairing is checked in _run
+        prompts.append((self.dest, values, len(getattr(namespace, "reference", None) or []), option_string))
         setattr(namespace, "prompts", prompts)
 
 
@@ -153,6 +154,17 @@ def _run(args: argparse.Namespace) -> int:
     from sansa_probe.predictor import SansaPredictor
 
     prompts = getattr(args, "prompts", None) or []
+    for i, (_, value, seen, option) in enumerate(prompts):
+        if seen == 0:
+            problem = f"{option} {value} comes before any --reference"
+        elif seen < i + 1:
+            problem = f"{option} {value} is a second prompt for --reference #{seen} {args.reference[seen - 1]}"
+        elif seen > i + 1:
+            problem = f"--reference #{i + 1} {args.reference[i]} has no prompt before the next --reference"
+        else:
+            continue
+        raise ValueError(f"{problem}; give exactly one prompt option right after each --reference")
+    prompts = [(kind, value) for kind, value, _, _ in prompts]
     if len(prompts) != len(args.reference):
         raise ValueError(
             f"{len(args.reference)} --reference image(s) but {len(prompts)} prompt(s): give exactly one of "

@@ -193,3 +193,22 @@ def test_same_named_targets_from_two_folders_get_distinct_files(scene):
     assert segment.main(["--reference", str(scene / "ref.jpg"), "--reference-mask", str(scene / "ref_mask.png"), "--no-overlays",
                          "--target", str(scene / "targets" / "t0.jpg"), str(other / "t0.jpg"), "--out", str(out), *TINY_ARGS]) == 0
     assert sorted(p.name for p in (out / "masks").iterdir()) == ["t0.jpg.png", "t0.jpg~2.png"]
+
+
+@pytest.mark.parametrize(
+    "order, message",
+    [
+        (["--reference-mask", "M", "--reference", "R"], "--reference-mask {M} comes before any --reference"),
+        (["--reference", "R", "--reference", "R", "--reference-mask", "M", "--reference-box", "1,2,30,40"],
+         "--reference #1 {R} has no prompt before the next --reference"),
+        (["--reference", "R", "--reference-mask", "M", "--reference-box", "1,2,30,40"], "--reference-box 1,2,30,40 is a second prompt for --reference #1 {R}"),
+    ],
+)
+def test_a_prompt_not_right_after_its_reference_is_refused(scene, capsys, order, message):
+    """Case 10: a prompt option before its --reference would be paired with another image."""
+    names = {"M": str(scene / "ref_mask.png"), "R": str(scene / "ref.jpg")}
+    order = [names.get(item, item) for item in order]
+    code = segment.main([*order, "--target", str(scene / "targets"), "--out", str(scene / "paired"), *TINY_ARGS])
+    err = capsys.readouterr().err
+    assert code == 2 and message.format(**names) in err and "Traceback" not in err
+    assert not (scene / "paired").exists()
