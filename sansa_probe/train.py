@@ -199,8 +199,10 @@ def _check_out(args: argparse.Namespace, settings: dict) -> None:
         raise ValueError("--resume and --overwrite exclude each other: --resume continues the run in --out, --overwrite replaces it")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; expected the folder of the run to resume")
-    if args.resume != "auto" and not Path(args.resume).is_file():
-        raise FileNotFoundError(f"--resume: {args.resume} does not exist (expected a checkpoints/last.pt file)")
+    if args.resume != "auto":
+        from sansa_probe.model.sam2_weights import existing_checkpoint_file
+
+        existing_checkpoint_file(args.resume, name="--resume")  # a folder or a missing file: said now
     recorded = read_run_file(out)
     if recorded is not None:
         check_resume_settings(recorded["settings"], settings, source=str(out))
