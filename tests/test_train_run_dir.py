@@ -16,7 +16,7 @@ from sansa_probe.training import trainer as trainer_module
 
 SIZE = 128
 TINY_CLI = ["--backbone", "hiera_t", "--image-size", str(SIZE), "--sam2-checkpoint", "none", "--device", "cpu",
-            "--dataset", "synthetic", "--synthetic-size", str(SIZE), "--synthetic-images", "4", "--num-workers", "0",
+            "--dataset", "synthetic", "--dataset-option", f"image_size={SIZE}", "--dataset-option", "images_per_class=4", "--num-workers", "0",
             "--no-progress", "--epochs", "1", "--batch-size", "2", "--micro-batch", "2", "--targets", "1", "--save-every", "1"]
 
 
@@ -69,7 +69,7 @@ def test_a_new_run_never_overwrites_a_finished_run(finished_run, tmp_path, capsy
     [
         (["--fold", "1"], "--fold", "0", "1"),
         (["--prompt", "box"], "--prompt", "mask", "box"),
-        (["--synthetic-images", "5"], "--synthetic-images", "4", "5"),
+        (["--dataset-option", "images_per_class=5"], "--dataset-option", "image_size=128 images_per_class=4", "image_size=128 images_per_class=5"),
         (["--lr", "0.001"], "--lr", "0.0001", "0.001"),
     ],
 )
@@ -78,7 +78,11 @@ def test_resume_names_the_setting_that_differs(finished_run, capsys, extra, sett
     before = _hashes(finished_run)
     capsys.readouterr()
     args = [*TINY_CLI, "--episodes-per-epoch", "4", "--out", str(finished_run), "--resume"]
-    position = args.index(extra[0]) if extra[0] in args else None
+    if "=" in extra[1]:  # a --dataset-option: replace the one with that key
+        key = extra[1].split("=")[0]
+        position = next(i for i, a in enumerate(args) if a.startswith(key + "=")) - 1
+    else:
+        position = args.index(extra[0]) if extra[0] in args else None
     if position is not None:
         args[position + 1] = extra[1]
     else:
