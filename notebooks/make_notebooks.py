@@ -76,7 +76,7 @@ NOTEBOOKS = {
         "model, adapters off / on). The same as `python -m sansa_probe.pca`.",
         DATA_PARAMETERS + MODEL_PARAMETERS,
         [
-            ("code", "from sansa_probe import pca\nfrom sansa_probe.features import probe_splits\n\n"
+            ("code", "from sansa_probe.features import probe_splits\nfrom sansa_probe.pipelines import pca\n\n"
                      "splits = probe_splits(DATASET, FOLD, root=DATA_ROOT, **DATASET_OPTIONS)\n"
                      "print('classes', splits.classes, '- training images from fold', splits.train_fold)\n"
                      "tables = pca.compute(extractor, splits, models=MODELS, images_per_class=IMAGES_PER_CLASS)"),
@@ -95,19 +95,22 @@ NOTEBOOKS = {
         "(`python -m sansa_probe.part_matching`; part agreement needs `pascal_part` or `paco_part`).",
         DATA_PARAMETERS + "SPLIT = \"val\"\nN_IMAGES = 3\nMAX_PAIRS = 4\nFEATURE_SIZE = 32\n" + MODEL_PARAMETERS,
         [
-            ("code", "from sansa_probe import part_matching, pca_rgb, projection\nfrom sansa_probe.data import get_dataset\n\n"
+            ("code", "from sansa_probe.data import get_dataset\nfrom sansa_probe.features import dataset_images\n"
+                     "from sansa_probe.pipelines import part_matching, pca_rgb, projection\nfrom sansa_probe.probes.object_pairs import dataset_pairs\n\n"
                      "source = get_dataset(DATASET, fold=FOLD, split=SPLIT, root=DATA_ROOT, **DATASET_OPTIONS)"),
             ("md", "## (a) Object features, first two principal components"),
             ("code", "projected = projection.compute(extractor, source, models=MODELS, images_per_class=IMAGES_PER_CLASS)\n"
                      "display(projected['scores'])\nprojection.figures(projected)['projection']"),
             ("md", "## (b) PCA to RGB, fitted jointly across images"),
-            ("code", "ids, images, masks = pca_rgb.dataset_images(source, n_images=N_IMAGES)\n"
+            ("code", "ids, images, masks = dataset_images(source, n_images=N_IMAGES)\n"
                      "colours = pca_rgb.compute(extractor, images, masks, models=MODELS, image_ids=ids, feature_size=FEATURE_SIZE)\n"
-                     "display(colours['scores'])\npca_rgb.figures(colours, images)['pca_rgb']"),
+                     "display(colours['scores'])\npca_rgb.figures(colours, dict(zip(ids, images)))['pca_rgb']"),
             ("md", "## (c) Part clusters matched across image pairs"),
-            ("code", "pairs = part_matching.dataset_pairs(source, max_pairs=MAX_PAIRS)\n"
+            ("code", "pairs = dataset_pairs(source, max_pairs=MAX_PAIRS)\n"
                      "matched = part_matching.compute(extractor, pairs, models=MODELS, feature_size=FEATURE_SIZE)\n"
-                     "display(matched['summary'])\npart_matching.figures(matched, pairs)['part_matching']"),
+                     "display(matched['summary'])\n"
+                     "pictures = {i: image for pair in pairs for i, image in zip(pair.image_ids, pair.images)}\n"
+                     "part_matching.figures(matched, pictures)['part_matching']"),
         ],
     ),
     "fig9_linear_probe.ipynb": notebook(
@@ -118,7 +121,7 @@ NOTEBOOKS = {
         "`python -m sansa_probe.evaluate --adapters on|off`.",
         DATA_PARAMETERS + "EPOCHS = 10\n" + MODEL_PARAMETERS,
         [
-            ("code", "from sansa_probe import linear_probe\nfrom sansa_probe.features import probe_splits\n\n"
+            ("code", "from sansa_probe.features import probe_splits\nfrom sansa_probe.pipelines import linear_probe\n\n"
                      "splits = probe_splits(DATASET, FOLD, root=DATA_ROOT, **DATASET_OPTIONS)\n"
                      "tables = linear_probe.compute(extractor, splits, models=MODELS, images_per_class=IMAGES_PER_CLASS, epochs=EPOCHS)"),
             ("code", "display(tables['summary'])\nlinear_probe.figures(tables)['linear_probe']"),
@@ -136,9 +139,9 @@ NOTEBOOKS = {
         "FRAMES = None  # e.g. [\"/data/DAVIS/JPEGImages/480p/bear\"]\nMASKS = None  # e.g. [\"/data/DAVIS/Annotations/480p/bear\"]\n"
         "INDEPENDENT = None  # e.g. \"/data/TSS/pairs\"\nVIDEOS, FRAMES_PER_VIDEO, VIDEO_SIZE = 3, 8, 256\nMAX_PAIRS = 20\n" + MODEL_PARAMETERS,
         [
-            ("code", "from sansa_probe import spatial_coherence\n\n"
-                     "pairs = (spatial_coherence.folder_pairs(FRAMES, MASKS, independent=INDEPENDENT, max_pairs=MAX_PAIRS) if FRAMES else\n"
-                     "         spatial_coherence.synthetic_pairs(n_videos=VIDEOS, n_frames=FRAMES_PER_VIDEO, image_size=VIDEO_SIZE, max_pairs=MAX_PAIRS))\n"
+            ("code", "from sansa_probe.pipelines import spatial_coherence\nfrom sansa_probe.probes.frame_pairs import folder_pairs, synthetic_pairs\n\n"
+                     "pairs = (folder_pairs(FRAMES, MASKS, independent=INDEPENDENT, max_pairs=MAX_PAIRS) if FRAMES else\n"
+                     "         synthetic_pairs(n_videos=VIDEOS, n_frames=FRAMES_PER_VIDEO, image_size=VIDEO_SIZE, max_pairs=MAX_PAIRS))\n"
                      "tables = spatial_coherence.compute(extractor, pairs, models=MODELS)"),
             ("md", "Mean smoothness per setting (pixels per pixel; lower is better), in the paper's layout."),
             ("code", "display(tables['table12'])"),

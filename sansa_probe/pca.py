@@ -20,81 +20,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
 
-import pandas as pd
-from matplotlib.figure import Figure
-
-from sansa_probe.cli import model_from_args
-from sansa_probe.features import FeatureExtractor, ProbeSplits
-from sansa_probe.probes import PCAConcentration, Projection2D, plot_pca_concentration, plot_projection
-from sansa_probe.cli import non_negative_int, positive_int
+from sansa_probe.cli import model_from_args, non_negative_int, positive_int
+from sansa_probe.pipelines.pca import compute, figures
 from sansa_probe.probes.cli import ProbeRun, add_sample_arguments, probe_parser, run_probe
 
-__all__ = ["main", "build_parser", "compute", "figures"]
+__all__ = ["main", "build_parser"]
 
 PROG = "sansa_probe.pca"
-
-
-def compute(
-    extractor: FeatureExtractor,
-    splits: ProbeSplits,
-    *,
-    models: Mapping[str, bool],
-    layer: str | None = None,
-    images_per_class: int | None = 50,
-    max_images: int | None = None,
-    seed: int = 0,
-    pooling: str = "mask_mean",
-    n_grid: int | None = None,
-    variance: float = 0.99,
-    centroids: str = "mean",
-    average: str = "macro",
-) -> dict[str, pd.DataFrame]:
-    """Fig. 8 tables for each ``models`` entry (name -> adapters on): ``pca_concentration``,
-    ``projection``, ``summary``, ``objects_train``, ``objects_test``."""
-    layer = layer or extractor.default_layer()
-    curves, projections, summary, objects = [], [], [], {"train": [], "test": []}
-    for name, adapters in models.items():
-        common = dict(layer=layer, adapters=adapters, classes=splits.classes, images_per_class=images_per_class,
-                      max_images=max_images, seed=seed, pooling=pooling)
-        train, X_train = extractor.dataset_object_features(splits.train, **common)
-        test, X_test = extractor.dataset_object_features(splits.test, **common)
-        estimator = PCAConcentration(n_grid=n_grid, variance=variance, centroids=centroids, average=average, random_state=seed)
-        estimator.fit(X_train, train["class_id"].to_numpy())
-        curves.append(estimator.accuracy_curve(X_test, test["class_id"].to_numpy(), model=name, layer=layer))
-        full = curves[-1].query("metric == 'full_accuracy'")["value"].iloc[0]
-        for metric, value in (("auc_relative_accuracy", estimator.score(X_test, test["class_id"].to_numpy())), ("full_accuracy", full),
-                              ("n_components_variance", estimator.n_components_variance_), ("n_train_objects", len(train)),
-                              ("n_test_objects", len(test))):
-            summary.append({"model": name, "layer": layer, "metric": metric, "value": float(value)})
-        projection = Projection2D(method="pca").fit(X_test, test["class_name"].to_numpy(), image_ids=test["image_id"].to_numpy(),
-                                                    instance_ids=test["instance_id"].to_numpy())
-        projections.append(projection.to_frame(model=name, layer=layer))
-        summary.append({"model": name, "layer": layer, "metric": "silhouette_2d", "value": projection.score()})
-        for key, table in (("train", train), ("test", test)):
-            objects[key].append(table.assign(model=name))
-    return {
-        "pca_concentration": pd.concat(curves, ignore_index=True),
-        "projection": pd.concat(projections, ignore_index=True),
-        "summary": pd.DataFrame(summary),
-        "objects_train": pd.concat(objects["train"], ignore_index=True),
-        "objects_test": pd.concat(objects["test"], ignore_index=True),
-    }
-
-
-def figures(tables: Mapping[str, pd.DataFrame]) -> dict[str, Figure]:
-    """Fig. 8: (a) relative accuracy vs components, then one 2-D PCA panel per model."""
-    projection = tables["projection"]
-    names = list(dict.fromkeys(projection["model"]))
-    figure = Figure(figsize=(5.2 * (1 + len(names)), 3.8), layout="constrained")
-    axes = figure.subplots(1, 1 + len(names), squeeze=False)[0]
-    plot_pca_concentration(tables["pca_concentration"], ax=axes[0])
-    axes[0].set_title("(a) semantics across PCs")
-    for ax, name, letter in zip(axes[1:], names, "bcdefg"):
-        plot_projection(projection[projection["model"] == name], ax=ax)
-        ax.set_title(f"({letter}) {name}: PC1 vs PC2")
-    return {"fig8": figure}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,83 +19,18 @@ in_mask), ``scores.{csv,json}`` (variance captured by the 3 components), ``pca_r
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
-
-from sansa_probe.cli import model_from_args
-from sansa_probe.features import FeatureExtractor, masks_to_grid, select_images
+from sansa_probe.cli import model_from_args, positive_int
+from sansa_probe.features import dataset_images
 from sansa_probe.images import load_rgb
-from sansa_probe.probes import PCARGB, plot_pca_rgb
-from sansa_probe.cli import positive_int
+from sansa_probe.pipelines.pca_rgb import compute, figures
 from sansa_probe.probes.cli import ProbeRun, probe_parser, run_probe
 from sansa_probe.utils.masks import load_binary_png
 
-__all__ = ["main", "build_parser", "compute", "figures", "dataset_images"]
+__all__ = ["main", "build_parser"]
 
 PROG = "sansa_probe.pca_rgb"
-
-
-def dataset_images(source, *, n_images: int, seed: int = 0) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
-    """``n_images`` images of a split (seeded, one per class first) with the union of their
-    objects (``load_instances``) as mask: ``(ids, images HxWx3, masks HxW)``."""
-    ids = select_images(source, images_per_class=1, max_images=n_images, seed=seed)
-    images, masks = [], []
-    for image_id in ids:
-        image = source.load_image(image_id)
-        mask = np.zeros(image.shape[:2], dtype=bool)
-        for instance in source.load_instances(image_id):
-            mask |= np.asarray(instance.mask, dtype=bool)
-        images.append(image)
-        masks.append(mask)
-    return ids, images, masks
-
-
-def compute(
-    extractor: FeatureExtractor,
-    images: Sequence[np.ndarray],
-    masks: Sequence[np.ndarray] | None,
-    *,
-    models: Mapping[str, bool],
-    image_ids: Sequence[str] | None = None,
-    layer: str | None = None,
-    feature_size: int | None = None,
-    quantile: float = 0.01,
-) -> dict[str, pd.DataFrame]:
-    """``pca_rgb`` (one row per feature cell, image and model) and ``scores`` tables."""
-    layer = layer or extractor.default_layer()
-    ids = list(image_ids) if image_ids is not None else [str(i) for i in range(len(images))]
-    frames, scores = [], []
-    for name, adapters in models.items():
-        X = extractor.dense_features(images, layer=layer, adapters=adapters, size=feature_size)
-        grid = masks_to_grid(masks, tuple(X.shape[-2:])) if masks is not None else None
-        if grid is not None and not any(m.any() for m in grid):
-            raise ValueError("masks: no mask covers half of a feature cell; pass larger objects, --feature-size, or no masks")
-        estimator = PCARGB(fit_on_masks=grid is not None, quantile=quantile).fit(X, grid)
-        frame = estimator.to_frame(X, grid, model=name, layer=layer)
-        frame.insert(3, "image_id", [ids[i] for i in frame["image"]])
-        frames.append(frame)
-        scores.append({"model": name, "layer": layer, "metric": "variance_captured_3pc", "value": estimator.score(X, grid)})
-    return {"pca_rgb": pd.concat(frames, ignore_index=True), "scores": pd.DataFrame(scores)}
-
-
-def figures(tables: Mapping[str, pd.DataFrame], images: Sequence[np.ndarray]) -> dict[str, Figure]:
-    """The images on the first row, then one row of colour maps per model."""
-    table = tables["pca_rgb"]
-    names = list(dict.fromkeys(table["model"]))
-    figure = Figure(figsize=(2.6 * len(images), 2.6 * (1 + len(names))), layout="constrained")
-    grid = np.asarray(figure.subplots(1 + len(names), len(images), squeeze=False), dtype=object)
-    for k, name in enumerate(names):
-        part = table[table["model"] == name]
-        if k == 0:
-            plot_pca_rgb(part, images=images, axes=grid[0:2])
-        else:
-            plot_pca_rgb(part, axes=grid[k + 1 : k + 2])
-        grid[k + 1, 0].set_title(name, loc="left", fontsize="medium")
-    return {"pca_rgb": figure}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,7 +65,7 @@ def _body(run: ProbeRun) -> None:
         ids, images, masks = dataset_images(run.dataset(args.split), n_images=args.n_images, seed=args.seed)
     tables = compute(run.extractor(), images, masks, models=run.models, image_ids=ids, layer=args.layer, feature_size=args.feature_size,
                      quantile=args.quantile)
-    run.write(tables, lambda t: figures(t, images), image_ids=list(ids))
+    run.write(tables, figures, images=dict(zip(ids, images)), image_ids=list(ids))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,15 @@ def assert_figure(out: Path, stem: str) -> None:
         assert path.is_file() and path.stat().st_size > 1000, path
 
 
+def assert_redrawn_from_csv(command, out: Path, stem: str) -> None:
+    """``--redraw`` draws the figure again from the files on disk alone (no model is built)."""
+    (out / f"{stem}.png").unlink()
+    (out / f"{stem}.pdf").unlink()
+    command.model_from_args = lambda *args, **kwargs: pytest.fail("--redraw must not build a model")  # restored by monkeypatch
+    assert command.main(["--redraw", str(out)]) == 0
+    assert_figure(out, stem)
+
+
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.__name__.rsplit(".", 1)[-1])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -83,7 +92,8 @@ def test_pca_writes_fig8_tables_for_both_models(tmp_path, shared_cache):
     assert read(out, "objects_test")["image_id"].str.startswith("val-f0-").all()
     assert_figure(out, "fig8")
     config = json.loads((out / "config.json").read_text())
-    assert config["train_fold"] == 1 and config["dataset"] == "synthetic"
+    assert config["train_fold"] == 1 and config["dataset"] == "synthetic" and config["command"] == "sansa_probe.pca"
+    assert_redrawn_from_csv(pca, out, "fig8")
 
 
 def test_projection_writes_png_pdf_and_html_with_hover(tmp_path, shared_cache):
@@ -108,6 +118,9 @@ def test_pca_rgb_dataset_and_file_modes(tmp_path):
     scores = read(out, "scores")
     assert set(scores["metric"]) == {"variance_captured_3pc"} and scores["value"].between(0, 1).all()
     assert_figure(out, "pca_rgb")
+    index = json.loads((out / "images" / "index.json").read_text())
+    assert sorted(row["image_id"] for row in index) == sorted(set(table["image_id"]))  # the figure's images are kept
+    assert_redrawn_from_csv(pca_rgb, out, "pca_rgb")
 
     rng = np.random.default_rng(0)
     from PIL import Image
@@ -150,6 +163,7 @@ def test_part_matching_on_synthetic_pairs(tmp_path):
     pixels = read(out, "pixels")
     assert set(pixels["image"]) == {0, 1} and pixels["cluster"].max() == 2
     assert_figure(out, "part_matching")
+    assert_redrawn_from_csv(part_matching, out, "part_matching")
 
 
 def test_spatial_coherence_on_synthetic_pseudo_videos(tmp_path):
@@ -252,3 +266,16 @@ def test_models_to_run():
     assert models_to_run(parser.parse_args([])) == {"sam2": False, "sansa": True}
     assert models_to_run(parser.parse_args(["--adapters", "off"])) == {"sam2": False}
     assert models_to_run(parser.parse_args(["--adapters", "on"])) == {"sansa": True}
+
+
+def test_redraw_names_what_is_missing(tmp_path):
+    from sansa_probe.pipelines import redraw
+
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        redraw(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"command": "sansa_probe.linear_probe"}))
+    with pytest.raises(FileNotFoundError, match="no linear_probe.csv"):
+        redraw(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"command": "sansa_probe.evaluate"}))
+    with pytest.raises(ValueError, match="not a probe command with figures"):
+        redraw(tmp_path)

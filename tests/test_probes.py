@@ -16,10 +16,10 @@ from sklearn.exceptions import NotFittedError
 from sansa_probe.probes import (
     PCARGB,
     LinearProbe,
-    PartMatching,
+    match_parts,
     PCAConcentration,
     Projection2D,
-    SpatialCoherence,
+    pair_smoothness,
     confusion_iou,
     displacement_smoothness,
     nearest_neighbour_flow,
@@ -214,7 +214,7 @@ def test_linear_probe_metric_and_errors():
         LinearProbe().score(X, y)
 
 
-# ----------------------------------------------------------------------------- PartMatching
+# ----------------------------------------------------------------------------- part matching
 def test_part_matching_recovers_a_known_permutation():
     rng = np.random.default_rng(8)
     centres = np.eye(3, 8) * 3 + 0.5  # three distinct directions
@@ -228,26 +228,29 @@ def test_part_matching_recovers_a_known_permutation():
     names = ["head", "body", "tail"]
     parts_a = {n: (layout_a == i) & mask for i, n in enumerate(names)}
     parts_b = {n: (layout_b == i) & mask for i, n in enumerate(names)}
-    est = PartMatching(n_clusters=3, random_state=0).fit(Xa, torch.from_numpy(Xb), mask_a=mask, mask_b=mask,
-                                                          parts_a=parts_a, parts_b=parts_b)
-    la, lb = est.labels_
+    scores, pixels = match_parts(Xa, torch.from_numpy(Xb), mask_a=mask, mask_b=mask, parts_a=parts_a, parts_b=parts_b,
+                                 n_clusters=3, random_state=0)
+    la, lb = (pixels[pixels["image"] == i].pivot(index="row", columns="col", values="cluster").to_numpy() for i in (0, 1))
     assert np.all(la[~mask] == -1) and np.all(lb[~mask] == -1)
     for part in range(3):  # every true part gets one shared cluster id in both images
         ids_a = np.unique(la[(layout_a == part) & mask])
         ids_b = np.unique(lb[(layout_b == part) & mask])
         assert ids_a.size == 1 and ids_a.tolist() == ids_b.tolist()
-    assert est.score() > 0.99
-    assert est.part_agreement_ == 1.0
-    frame = est.to_frame(pair="p0")
-    assert frame.query("metric == 'part_agreement'")["value"].item() == 1.0
-    assert frame.query("metric == 'matched_cosine'")["part_a"].tolist() == frame.query("metric == 'matched_cosine'")["part_b"].tolist()
+    assert list(scores.columns) == ["cluster", "part_a", "part_b", "metric", "value"]
+    matched = scores.query("metric == 'matched_cosine'")
+    assert matched["cluster"].tolist() == [0, 1, 2] and (matched["value"] > 0.99).all()
+    assert scores.query("metric == 'mean_matched_cosine'")["value"].item() == pytest.approx(matched["value"].mean())
+    assert scores.query("metric == 'mean_matched_cosine'")["value"].item() > 0.99
+    assert scores.query("metric == 'part_agreement'")["value"].item() == 1.0
+    assert matched["part_a"].tolist() == matched["part_b"].tolist() and sorted(matched["part_a"]) == sorted(names)
 
     wrong_names = {"head": parts_b["body"], "body": parts_b["tail"], "tail": parts_b["head"]}
-    wrong = PartMatching(n_clusters=3).fit(Xa, Xb, mask_a=mask, mask_b=mask, parts_a=parts_a, parts_b=wrong_names)
-    assert wrong.part_agreement_ == 0.0
+    wrong, _ = match_parts(Xa, Xb, mask_a=mask, mask_b=mask, parts_a=parts_a, parts_b=wrong_names, n_clusters=3)
+    assert wrong.query("metric == 'part_agreement'")["value"].item() == 0.0
+    unnamed, _ = match_parts(Xa, Xb, mask_a=mask, mask_b=mask, n_clusters=3)
+    assert math.isnan(unnamed.query("metric == 'part_agreement'")["value"].item())
 
-    pixels = est.pixel_frame()
-    assert set(pixels.columns) == {"image", "row", "col", "cluster"} and len(pixels) == 72
+    assert list(pixels.columns) == ["image", "row", "col", "cluster"] and len(pixels) == 72
     axes = plot_part_matching(pixels, images=[np.zeros((24, 24, 3), np.uint8)] * 2)
     assert axes.shape == (1, 2)
 
@@ -256,16 +259,16 @@ def test_part_matching_errors():
     X = np.random.default_rng(9).normal(size=(4, 5, 5))
     mask = np.ones((5, 5), dtype=bool)
     with pytest.raises(ValueError, match=r"^mask_b\[0\]: mask shape \(4, 5\)"):
-        PartMatching(n_clusters=2).fit(X, X, mask_a=mask, mask_b=mask[:4])
+        match_parts(X, X, mask_a=mask, mask_b=mask[:4], n_clusters=2)
     with pytest.raises(ValueError, match="^parts_a/parts_b"):
-        PartMatching(n_clusters=2).fit(X, X, mask_a=mask, mask_b=mask, parts_a={"a": mask})
+        match_parts(X, X, mask_a=mask, mask_b=mask, parts_a={"a": mask}, n_clusters=2)
     with pytest.raises(ValueError, match="^mask_a: has 1 pixels"):
-        PartMatching(n_clusters=2).fit(X, X, mask_a=np.eye(5, dtype=bool) & (np.arange(5) == 0), mask_b=mask)
-    with pytest.raises(NotFittedError):
-        PartMatching().score()
+        match_parts(X, X, mask_a=np.eye(5, dtype=bool) & (np.arange(5) == 0), mask_b=mask, n_clusters=2)
+    with pytest.raises(ValueError, match="^n_clusters: expected a positive int"):
+        match_parts(X, X, mask_a=mask, mask_b=mask, n_clusters=0)
 
 
-# ----------------------------------------------------------------------------- SpatialCoherence
+# ----------------------------------------------------------------------------- spatial coherence
 def sd_dino_smoothness_oracle(flow, mask):
     """Test oracle written from the definition (replicate-padded forward differences of the
     zeroed-out field, summed, over the mask size), in torch as sd-dino computes it."""
@@ -331,11 +334,11 @@ def test_nearest_neighbour_flow_in_image_pixels():
     # = 192 over 128 mask pixels
     assert displacement_smoothness(flow, mask) == pytest.approx(1.5)
 
-    est = SpatialCoherence().fit([source, source], [source, target], source_masks=[mask, mask])
-    assert est.smoothness_ == pytest.approx([0.0, 1.5])  # identity field, translation
-    assert est.score() == pytest.approx(0.75)
-    frame = est.to_frame(model="sam2", setting="davis")
-    assert list(frame.columns) == ["model", "setting", "pair", "metric", "value", "n_mask_pixels"]
+    frame = pair_smoothness([source, source], [source, target], source_masks=[mask, mask])
+    assert list(frame.columns) == ["pair", "metric", "value", "n_mask_pixels"]
+    assert frame["value"].tolist() == pytest.approx([0.0, 1.5])  # identity field, translation
+    assert frame["value"].mean() == pytest.approx(0.75) and frame["n_mask_pixels"].tolist() == [128, 128]
+    assert frame["pair"].tolist() == [0, 1] and set(frame["metric"]) == {"smoothness"}
 
     # restricted matching lands inside the target mask (grid = image size: 1 px per cell)
     target_mask = np.zeros((8, 8), dtype=bool)
@@ -343,22 +346,22 @@ def test_nearest_neighbour_flow_in_image_pixels():
     field = nearest_neighbour_flow(source, source, (8, 8), target_mask=target_mask)
     rows, cols = np.mgrid[0:8, 0:8]
     assert np.all(target_mask[(rows + field[1]).astype(int), (cols + field[0]).astype(int)])
-    restricted = SpatialCoherence(restrict_to_target_mask=True).fit([source], [source], source_masks=[mask],
-                                                                    target_masks=[np.ones((32, 16), bool)])
-    assert restricted.smoothness_ == pytest.approx([0.0])
+    restricted = pair_smoothness([source], [source], source_masks=[mask], target_masks=[np.ones((32, 16), bool)],
+                                 restrict_to_target_mask=True)
+    assert restricted["value"].tolist() == pytest.approx([0.0])
 
 
 def test_spatial_coherence_errors():
     x = np.zeros((4, 6, 6), dtype=np.float32)
     mask = np.ones((12, 12), dtype=bool)
     with pytest.raises(ValueError, match=r"^X_target\[0\]: feature grid"):
-        SpatialCoherence().fit([x], [x[:, :5]], source_masks=[mask])
+        pair_smoothness([x], [x[:, :5]], source_masks=[mask])
     with pytest.raises(ValueError, match="^target_masks: required"):
-        SpatialCoherence(restrict_to_target_mask=True).fit([x], [x], source_masks=[mask])
+        pair_smoothness([x], [x], source_masks=[mask], restrict_to_target_mask=True)
     with pytest.raises(ValueError, match="^source_masks: expected 1 masks"):
-        SpatialCoherence().fit([x], [x], source_masks=[mask, mask])
-    with pytest.raises(NotFittedError):
-        SpatialCoherence().score()
+        pair_smoothness([x], [x], source_masks=[mask, mask])
+    with pytest.raises(ValueError, match="^outside: expected"):
+        pair_smoothness([x], [x], source_masks=[mask], outside="clip")
 
 
 # ----------------------------------------------------------------------------- plots

@@ -14,7 +14,7 @@ module          what
 ``hooks``       hook-based extraction: ``extract``, ``dense_features``, ``object_features``
 ``extractor``   :class:`FeatureExtractor`: the above plus dataset walking, cached per model state
 ``cache``       :class:`FeatureCache` and the model-state content hashes
-``datasets``    :func:`select_images`, :func:`semantic_label_maps`, :func:`probe_splits`, ...
+``datasets``    :func:`select_images`, :func:`dataset_images`, :func:`semantic_label_maps`, :func:`probe_splits`, ...
 ==============  ==============================================================================
 
 The command-line pieces of the probe commands live in :mod:`sansa_probe.probes.cli`.
@@ -23,7 +23,7 @@ The command-line pieces of the probe commands live in :mod:`sansa_probe.probes.c
 from __future__ import annotations
 
 from sansa_probe.features.cache import FeatureCache
-from sansa_probe.features.datasets import ProbeSplits, probe_splits, select_images, semantic_label_maps, source_config
+from sansa_probe.features.datasets import ProbeSplits, dataset_images, probe_splits, select_images, semantic_label_maps, source_config
 from sansa_probe.features.extractor import MODELS, FeatureExtractor
 from sansa_probe.features.layers import FEW_SHOT_STAGE, IMAGE_STAGE, LayerInfo, default_layer
 from sansa_probe.features.pooling import POOLINGS, mask_coverage, masks_to_grid, pool_object
@@ -37,6 +37,7 @@ __all__ = [
     "FeatureExtractor",
     "FeatureCache",
     "ProbeSplits",
+    "dataset_images",
     "default_layer",
     "mask_coverage",
     "masks_to_grid",

@@ -1,7 +1,7 @@
 """Which images and labels a probe sees: image selection, source configs, label maps, train/test splits.
 
 Everything here reads a :class:`~sansa_probe.data.SegmentationSource` and runs no model: the
-seeded image samples (:func:`select_images`), the source's options as a cache key
+seeded image samples (:func:`select_images`, :func:`dataset_images` with their object masks), the source's options as a cache key
 (:func:`source_config`), semantic label maps for the linear probe (:func:`semantic_label_maps`)
 and the split a probe trains on vs the one it is evaluated on (:func:`probe_splits`).
 """
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from sansa_probe.data.base import ClassId, SegmentationSource
 
-__all__ = ["ProbeSplits", "check_classes", "probe_splits", "select_images", "semantic_label_maps", "source_config"]
+__all__ = ["ProbeSplits", "check_classes", "dataset_images", "probe_splits", "select_images", "semantic_label_maps", "source_config"]
 
 
 def check_classes(source: SegmentationSource, classes: Sequence[ClassId] | None) -> list[ClassId]:
@@ -161,3 +161,18 @@ def probe_splits(dataset: str, fold: int, *, root: str | os.PathLike | None = No
     if same:
         warnings.warn(f"dataset {dataset!r}: its train and {eval_split} splits are the same images; the probe is evaluated on its training images", stacklevel=2)
     return ProbeSplits(train=train, test=test, classes=list(test_classes), train_fold=chosen, same_images=same)
+
+
+def dataset_images(source: SegmentationSource, *, n_images: int, seed: int = 0) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """``n_images`` images of a split (seeded, one per class first) with the union of their
+    objects (``load_instances``) as mask: ``(ids, images HxWx3, masks HxW)``."""
+    ids = select_images(source, images_per_class=1, max_images=n_images, seed=seed)
+    images, masks = [], []
+    for image_id in ids:
+        image = source.load_image(image_id)
+        mask = np.zeros(image.shape[:2], dtype=bool)
+        for instance in source.load_instances(image_id):
+            mask |= np.asarray(instance.mask, dtype=bool)
+        images.append(image)
+        masks.append(mask)
+    return ids, images, masks

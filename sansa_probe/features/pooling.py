@@ -48,7 +48,7 @@ def mask_coverage(mask: Any, grid: tuple[int, int]) -> torch.Tensor:
 
 def masks_to_grid(masks: Sequence[Any], grid: tuple[int, int], *, threshold: float = 0.5) -> list[np.ndarray]:
     """Bool masks at feature resolution (coverage >= ``threshold``), for the pixel-level probes
-    (:class:`~sansa_probe.probes.PCARGB`, :class:`~sansa_probe.probes.PartMatching`)."""
+    (:class:`~sansa_probe.probes.PCARGB`, :func:`~sansa_probe.probes.match_parts`)."""
     return [(mask_coverage(m, grid) >= float(threshold)).numpy() for m in masks]
 
 

@@ -15,8 +15,9 @@ build the model (:meth:`ProbeRun.extractor`), then write tables, figures and ``c
         tables = compute(run.extractor(), splits, models=run.models, ...)
         run.write(tables, figures, train_fold=splits.train_fold)
 
-``--list-layers`` is handled by :func:`run_probe` before the body runs (no output folder);
-"wrote <out>" is printed after it. :func:`redraw` draws a run's figures again from its CSVs.
+``--list-layers`` and ``--redraw RUN_DIR`` (the figures of an earlier run, drawn again from its
+CSVs by :func:`sansa_probe.pipelines.redraw`) are handled by :func:`run_probe` before the body
+runs, with no output folder; "wrote <out>" is printed after the body.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -49,6 +51,7 @@ from sansa_probe.cli import (
 from sansa_probe.data import SegmentationSource, get_dataset
 from sansa_probe.features import MODELS, FeatureExtractor, ProbeSplits, probe_splits
 from sansa_probe.model.sansa import SansaModel
+from sansa_probe.pipelines import redraw, write_images
 from sansa_probe.probes.plots import save_figure
 from sansa_probe.utils.io import atomic_write_json, atomic_write_text, check_output_folder
 
@@ -82,6 +85,7 @@ def probe_parser(prog: str, description: str | None, *, data: bool = True) -> ar
     feats = parser.add_argument_group("features")
     feats.add_argument("--layer", default=None, help="hook name (default: image_encoder.neck[2], the image encoder's output used for memory); see --list-layers")
     feats.add_argument("--list-layers", action="store_true", help="print the hookable layers and exit")
+    feats.add_argument("--redraw", default=None, metavar="RUN_DIR", help="draw the figures of an earlier run again from its CSVs and exit")
     feats.add_argument("--batch-size", type=positive_int, default=8, help="images per forward (default 8)")
     feats.add_argument("--seed", type=non_negative_int, default=0, help="seed of the image samples and of the probe (default 0)")
     feats.add_argument("--cache-dir", default=None, help="feature cache (default <out>/feature_cache)")
@@ -108,12 +112,16 @@ def run_probe(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *, pr
     def command(args: argparse.Namespace) -> int:
         if args.list_layers:
             return print_layers(build, args)
+        if args.redraw is not None:
+            for path in redraw(args.redraw):
+                print(f"wrote {path}", file=sys.stderr)
+            return 0
         run = ProbeRun(args, prog=prog, build=build)
         body(run)
         print(f"wrote {run.out}", file=sys.stderr)
         return 0
 
-    return run_command(parser, argv, command, prog=prog, needs_out=lambda args: not args.list_layers)
+    return run_command(parser, argv, command, prog=prog, needs_out=lambda args: not (args.list_layers or args.redraw))
 
 
 class ProbeRun:
@@ -159,14 +167,19 @@ class ProbeRun:
                   file=sys.stderr)
         return extractor_from_args(self._build(self.args), self.args)
 
-    def write(self, tables: Tables, figures: Callable[[Tables], Mapping[str, Figure]], **config: Any) -> None:
-        """Each table as ``<out>/<name>.{csv,json}``, then each figure of ``figures(tables)`` as
-        ``<out>/<name>.{png,pdf}``, then ``config.json`` (the arguments, the checkpoint and ``config``)."""
+    def write(self, tables: Tables, figures: Callable[..., Mapping[str, Figure]], *, images: Mapping[str, np.ndarray] | None = None,
+              **config: Any) -> None:
+        """Each table as ``<out>/<name>.{csv,json}``, the ``images`` a figure shows (``{image id:
+        HxWx3}``, :func:`~sansa_probe.pipelines.write_images`), each figure of ``figures(tables,
+        images)`` as ``<out>/<name>.{png,pdf}``, then ``config.json`` (the command, its arguments,
+        the checkpoint and ``config``): :func:`~sansa_probe.pipelines.redraw` needs nothing else."""
         for name, table in tables.items():
             write_table(table, self.out / name)
-        for name, figure in figures(tables).items():
+        if images is not None:
+            write_images(self.out, images)
+        for name, figure in figures(tables, images).items():
             save_figure(figure, self.out / name)
-        write_run_config(self.args, self.out, checkpoint=self.checkpoint, **config)
+        write_run_config(self.args, self.out, command=self.prog, checkpoint=self.checkpoint, **config)
 
 
 # ============================================================================ arguments and outputs

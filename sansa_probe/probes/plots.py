@@ -162,7 +162,7 @@ def plot_pca_rgb(df: pd.DataFrame, *, images: Sequence[np.ndarray] | None = None
 def plot_part_matching(
     df: pd.DataFrame, *, images: Sequence[np.ndarray] | None = None, axes: Any = None, cmap: str = "tab10", alpha: float = 0.6
 ) -> np.ndarray:
-    """Matched clusters in shared colours (fig. 4c) from :meth:`PartMatching.pixel_frame`,
+    """Matched clusters in shared colours (fig. 4c) from the pixels table of :func:`~sansa_probe.probes.match_parts`,
     overlaid on the two ``images`` if given. Returns the Axes array ``[1, 2]``."""
     import matplotlib
 
@@ -217,7 +217,7 @@ def plot_linear_probe(df: pd.DataFrame, ax: Axes | None = None, *, x: str | None
 
 def plot_spatial_coherence(df: pd.DataFrame, ax: Axes | None = None, *, x: str | None = "setting", hue: str | None = "model") -> Axes:
     """Mean smoothness (table 12; lower is better) per ``x`` and ``hue`` from
-    :meth:`SpatialCoherence.to_frame` tables."""
+    :func:`~sansa_probe.probes.pair_smoothness` tables (with model and setting columns)."""
     _require(df, ["metric", "value"])
     ax = _new_axes(ax)
     data = df[df["metric"] == "smoothness"]

@@ -46,12 +46,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
-from sansa_probe.probes._validation import check_dense_features, labelled_frame, to_numpy
+from sansa_probe.probes._validation import check_dense_features, to_numpy
 
-__all__ = ["displacement_smoothness", "nearest_neighbour_flow", "SpatialCoherence"]
+__all__ = ["displacement_smoothness", "nearest_neighbour_flow", "pair_smoothness"]
 
 
 def _mask_2d(value: Any, *, name: str) -> np.ndarray:
@@ -162,89 +160,64 @@ def nearest_neighbour_flow(
     return flow.cpu().numpy()
 
 
-class SpatialCoherence(BaseEstimator):
-    """Smoothness of nearest-neighbour feature matches over image pairs (table 12).
+def pair_smoothness(
+    X_source: Any,
+    X_target: Any,
+    *,
+    source_masks: Any,
+    target_masks: Any | None = None,
+    restrict_to_target_mask: bool = False,
+    outside: Literal["zero", "exclude"] = "zero",
+    device: str | torch.device = "cpu",
+    chunk_size: int = 4096,
+) -> pd.DataFrame:
+    """Smoothness of the nearest-neighbour feature matches of every pair (table 12).
+
+    A measurement, not an estimator: sd-dino's dataset number is the mean of ``value``.
 
     Args:
-        restrict_to_target_mask: match only into the target object's mask (sd-dino ``--MASK``);
-            needs ``target_masks`` in :meth:`fit`.
+        X_source, X_target: ``[N, C, h, w]`` or lists of ``[C, h, w]`` (pair ``i`` shares its grid).
+        source_masks: ``N`` bool masks ``[H, W]`` at source *image* resolution: they fix the
+            image size the grid is mapped onto and the region scored.
+        target_masks: ``N`` bool target-image masks (any size), used with ``restrict_to_target_mask``.
+        restrict_to_target_mask: match only into the target object's mask (sd-dino ``--MASK``).
         outside: see :func:`displacement_smoothness` (``"zero"`` is sd-dino's definition).
         device: where to compute similarities.
         chunk_size: source cells per similarity block.
 
-    Attributes (after :meth:`fit`):
-        smoothness_: [n_pairs] per-pair smoothness (pixels per pixel).
-        n_mask_pixels_: [n_pairs] source-mask pixel counts.
+    Returns:
+        One row per pair: ``pair, metric ("smoothness"), value`` (pixels per pixel, lower is
+        smoother), ``n_mask_pixels`` (source-mask pixel count).
     """
+    if outside not in ("zero", "exclude"):
+        raise ValueError(f"outside: expected 'zero' or 'exclude', got {outside!r}")
+    sources = check_dense_features(X_source, name="X_source")
+    targets = check_dense_features(X_target, name="X_target")
+    if len(targets) != len(sources):
+        raise ValueError(f"X_target: expected {len(sources)} feature maps (one per source), got {len(targets)}")
+    src_masks = _mask_list(source_masks, len(sources), name="source_masks")
+    if restrict_to_target_mask:
+        if target_masks is None:
+            raise ValueError("target_masks: required when restrict_to_target_mask=True")
+        tgt_masks = _mask_list(target_masks, len(sources), name="target_masks")
+    else:
+        tgt_masks = [None] * len(sources)
+    values, counts = [], []
+    for i, (s, t, sm, tm) in enumerate(zip(sources, targets, src_masks, tgt_masks)):
+        mask = _mask_2d(sm, name=f"source_masks[{i}]")
+        if t.shape != s.shape:
+            raise ValueError(f"X_target[{i}]: feature grid {t.shape} (C, h, w) differs from X_source[{i}]'s {s.shape}")
+        if not mask.any():
+            raise ValueError(f"source_masks[{i}]: is empty")
+        field = nearest_neighbour_flow(s, t, mask.shape, target_mask=tm, device=device, chunk_size=chunk_size)
+        values.append(displacement_smoothness(field, mask, outside=outside))
+        counts.append(int(mask.sum()))
+    return pd.DataFrame({"pair": np.arange(len(values)), "metric": "smoothness", "value": np.asarray(values, dtype=np.float64),
+                         "n_mask_pixels": np.asarray(counts, dtype=np.int64)})
 
-    def __init__(
-        self,
-        *,
-        restrict_to_target_mask: bool = False,
-        outside: Literal["zero", "exclude"] = "zero",
-        device: str | torch.device = "cpu",
-        chunk_size: int = 4096,
-    ) -> None:
-        self.restrict_to_target_mask = restrict_to_target_mask
-        self.outside = outside
-        self.device = device
-        self.chunk_size = chunk_size
 
-    def flow(self, source: Any, target: Any, image_size: tuple[int, int], *, target_mask: Any | None = None) -> np.ndarray:
-        """The ``[2, H, W]`` field of one pair (see :func:`nearest_neighbour_flow`)."""
-        return nearest_neighbour_flow(source, target, image_size, target_mask=target_mask if self.restrict_to_target_mask else None,
-                                      device=self.device, chunk_size=self.chunk_size)
-
-    def fit(self, X_source: Any, X_target: Any, *, source_masks: Any, target_masks: Any | None = None) -> SpatialCoherence:
-        """Score every pair.
-
-        Args:
-            X_source, X_target: ``[N, C, h, w]`` or lists of ``[C, h, w]`` (pair ``i`` shares its grid).
-            source_masks: ``N`` bool masks ``[H, W]`` at source *image* resolution: they fix the
-                image size the grid is mapped onto and the region scored.
-            target_masks: ``N`` bool target-image masks (any size), used with
-                ``restrict_to_target_mask``.
-        """
-        if self.outside not in ("zero", "exclude"):
-            raise ValueError(f"outside: expected 'zero' or 'exclude', got {self.outside!r}")
-        sources = check_dense_features(X_source, name="X_source")
-        targets = check_dense_features(X_target, name="X_target")
-        if len(targets) != len(sources):
-            raise ValueError(f"X_target: expected {len(sources)} feature maps (one per source), got {len(targets)}")
-        src_masks = list(source_masks) if isinstance(source_masks, (list, tuple)) else list(to_numpy(source_masks))
-        if len(src_masks) != len(sources):
-            raise ValueError(f"source_masks: expected {len(sources)} masks (one per pair), got {len(src_masks)}")
-        if self.restrict_to_target_mask:
-            if target_masks is None:
-                raise ValueError("target_masks: required when restrict_to_target_mask=True")
-            tgt_masks = list(target_masks) if isinstance(target_masks, (list, tuple)) else list(to_numpy(target_masks))
-            if len(tgt_masks) != len(sources):
-                raise ValueError(f"target_masks: expected {len(sources)} masks (one per pair), got {len(tgt_masks)}")
-        else:
-            tgt_masks = [None] * len(sources)
-        values, counts = [], []
-        for i, (s, t, sm, tm) in enumerate(zip(sources, targets, src_masks, tgt_masks)):
-            mask = _mask_2d(sm, name=f"source_masks[{i}]")
-            if t.shape != s.shape:
-                raise ValueError(f"X_target[{i}]: feature grid {t.shape} (C, h, w) differs from X_source[{i}]'s {s.shape}")
-            if not mask.any():
-                raise ValueError(f"source_masks[{i}]: is empty")
-            field = nearest_neighbour_flow(s, t, mask.shape, target_mask=tm, device=self.device, chunk_size=self.chunk_size)
-            values.append(displacement_smoothness(field, mask, outside=self.outside))
-            counts.append(int(mask.sum()))
-        self.smoothness_ = np.asarray(values, dtype=np.float64)
-        self.n_mask_pixels_ = np.asarray(counts, dtype=np.int64)
-        return self
-
-    def score(self) -> float:
-        """Mean per-pair smoothness over the fitted pairs (sd-dino's dataset number); lower is better."""
-        check_is_fitted(self)
-        return float(self.smoothness_.mean())
-
-    def to_frame(self, **labels: Any) -> pd.DataFrame:
-        """One row per pair: ``pair, metric ("smoothness"), value, n_mask_pixels``, preceded by
-        any ``labels`` (``model=..., setting="davis"``)."""
-        check_is_fitted(self)
-        frame = pd.DataFrame({"pair": np.arange(self.smoothness_.size), "metric": "smoothness",
-                              "value": self.smoothness_, "n_mask_pixels": self.n_mask_pixels_})
-        return labelled_frame(frame, labels)
+def _mask_list(masks: Any, count: int, *, name: str) -> list[Any]:
+    items = list(masks) if isinstance(masks, (list, tuple)) else list(to_numpy(masks))
+    if len(items) != count:
+        raise ValueError(f"{name}: expected {count} masks (one per pair), got {len(items)}")
+    return items

@@ -1,0 +1,75 @@
+"""Fig. 9 left (appendix B.2): how linearly decodable are the classes?
+
+A 1x1 linear layer is trained on frozen dense features for semantic segmentation of the fold's
+evaluation classes plus background, on training images of those classes
+(:func:`sansa_probe.features.probe_splits`), and scored by mIoU on the fold's val split
+(:class:`~sansa_probe.probes.LinearProbe`), for each model (frozen SAM2 and SANSA). Label maps:
+0 background (other classes included), ``k`` for the ``k``-th class, 255 ignored,
+nearest-resized to ``label_size`` (default 4x the feature grid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sansa_probe.features import FeatureExtractor, ProbeSplits, semantic_label_maps
+from sansa_probe.probes import LinearProbe, plot_linear_probe
+
+__all__ = ["TABLES", "compute", "figures"]
+
+TABLES = ("linear_probe", "history", "summary")
+
+
+def compute(
+    extractor: FeatureExtractor,
+    splits: ProbeSplits,
+    *,
+    models: Mapping[str, bool],
+    layer: str | None = None,
+    images_per_class: int | None = 50,
+    max_images: int | None = None,
+    seed: int = 0,
+    label_size: int | None = None,
+    epochs: int = 10,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+) -> dict[str, pd.DataFrame]:
+    """``linear_probe`` (per-class IoU and mIoU), ``history`` and ``summary`` tables."""
+    layer = layer or extractor.default_layer()
+    classes = splits.classes
+    names = {k + 1: splits.test.class_name(c) for k, c in enumerate(classes)} | {0: "background"}
+    results, histories, summary = [], [], []
+    labels: dict[str, object] = {}
+    for name, adapters in models.items():
+        common = dict(layer=layer, adapters=adapters, classes=classes, images_per_class=images_per_class, max_images=max_images, seed=seed)
+        train_ids, X_train = extractor.dataset_dense_features(splits.train, **common)
+        test_ids, X_test = extractor.dataset_dense_features(splits.test, **common)
+        size = label_size or 4 * X_train.shape[-1]
+        if "train" not in labels:  # label maps do not depend on the model
+            labels["train"] = semantic_label_maps(splits.train, train_ids, classes, size=size)
+            labels["test"] = semantic_label_maps(splits.test, test_ids, classes, size=size)
+        probe = LinearProbe(n_classes=len(classes) + 1, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                            seed=seed, device=extractor.model.device)
+        probe.fit(X_train, labels["train"])
+        table = probe.to_frame(X_test, labels["test"], model=name, layer=layer)
+        table.insert(3, "class_name", [names.get(int(c)) if pd.notna(c) else None for c in table["class_id"]])
+        results.append(table)
+        histories.append(probe.history_frame(model=name, layer=layer))
+        miou = float(table.query("metric == 'miou'")["value"].iloc[0])
+        summary += [{"model": name, "layer": layer, "metric": "miou_percent", "value": 100.0 * miou},
+                    {"model": name, "layer": layer, "metric": "n_train_images", "value": float(len(train_ids))},
+                    {"model": name, "layer": layer, "metric": "n_test_images", "value": float(len(test_ids))}]
+    return {"linear_probe": pd.concat(results, ignore_index=True), "history": pd.concat(histories, ignore_index=True),
+            "summary": pd.DataFrame(summary)}
+
+
+def figures(tables: Mapping[str, pd.DataFrame], images: Mapping[str, object] | None = None) -> dict[str, Figure]:
+    """Fig. 9 left: mIoU bars per model."""
+    figure = Figure(figsize=(4.0, 3.6), layout="constrained")
+    ax = plot_linear_probe(tables["linear_probe"], ax=figure.add_subplot())
+    ax.set_title("linear probe (semantic segmentation)")
+    return {"linear_probe": figure}

@@ -1,0 +1,99 @@
+"""Fig. 4c: part-level clusters matched across image pairs.
+
+Each object's dense features (inside its mask at feature resolution, coverage >= 0.5) are
+clustered with K-means and the clusters matched across the pair by the Hungarian algorithm
+(:func:`~sansa_probe.probes.match_parts`), for each model (frozen SAM2 and SANSA, the same model
+with adapters off / on). Where instances carry part masks (``pascal_part``, ``paco_part``), each
+cluster is named by its majority part and ``part_agreement`` is the fraction of matched pairs
+whose names agree; elsewhere it is NaN. A pair whose object covers fewer feature cells than
+``n_clusters`` is skipped (counted in the summary). Pairs: :func:`sansa_probe.probes.object_pairs.dataset_pairs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sansa_probe.features import FeatureExtractor, masks_to_grid
+from sansa_probe.probes import match_parts, plot_part_matching
+from sansa_probe.probes.object_pairs import ObjectPair, grid_parts
+
+__all__ = ["TABLES", "compute", "figures"]
+
+TABLES = ("part_matching", "pixels", "summary")
+FIGURE_OPTIONS = {"max_rows": "figure_pairs"}  # figures() keyword -> config.json key of the command
+
+
+def _prefixed(frame: pd.DataFrame, **labels: Any) -> pd.DataFrame:
+    """``frame`` with constant ``labels`` columns first."""
+    return pd.concat([pd.DataFrame(labels, index=frame.index), frame], axis=1)
+
+
+def compute(
+    extractor: FeatureExtractor,
+    pairs: Sequence[ObjectPair],
+    *,
+    models: Mapping[str, bool],
+    layer: str | None = None,
+    feature_size: int | None = None,
+    n_clusters: int = 5,
+    seed: int = 0,
+) -> dict[str, pd.DataFrame]:
+    """``part_matching`` (matched clusters and scores per pair), ``pixels`` and ``summary`` tables."""
+    layer = layer or extractor.default_layer()
+    images = [image for pair in pairs for image in pair.images]
+    results, pixels, summary = [], [], []
+    for name, adapters in models.items():
+        X = extractor.dense_features(images, layer=layer, adapters=adapters, size=feature_size)
+        grid = tuple(X.shape[-2:])
+        skipped = 0
+        for p, pair in enumerate(pairs):
+            masks = masks_to_grid([o.mask for o in pair.objects], grid)
+            if min(int(m.sum()) for m in masks) < n_clusters:
+                skipped += 1
+                continue
+            parts = [grid_parts(o, m) for o, m in zip(pair.objects, masks)]
+            if parts[0] is None or parts[1] is None:
+                parts = [None, None]
+            scores, cells = match_parts(X[2 * p], X[2 * p + 1], mask_a=masks[0], mask_b=masks[1], parts_a=parts[0], parts_b=parts[1],
+                                        n_clusters=n_clusters, random_state=seed)
+            results.append(_prefixed(scores, model=name, layer=layer, pair=p, class_id=str(pair.class_id), class_name=pair.class_name,
+                                     image_a=pair.image_ids[0], image_b=pair.image_ids[1]))
+            pixels.append(_prefixed(cells, model=name, pair=p))
+        scored = pd.concat([r for r in results if r["model"].iloc[0] == name], ignore_index=True) if results else pd.DataFrame()
+        for metric in ("mean_matched_cosine", "part_agreement"):
+            values = scored.loc[scored["metric"] == metric, "value"] if len(scored) else pd.Series(dtype=float)
+            summary.append({"model": name, "layer": layer, "metric": metric, "value": float(values.mean()) if values.notna().any() else float("nan")})
+        summary += [{"model": name, "layer": layer, "metric": "n_pairs", "value": float(len(pairs) - skipped)},
+                    {"model": name, "layer": layer, "metric": "n_skipped", "value": float(skipped)}]
+    if not results:
+        raise ValueError(f"every pair's object covers fewer than {n_clusters} feature cells; raise --feature-size or lower --clusters")
+    return {"part_matching": pd.concat(results, ignore_index=True), "pixels": pd.concat(pixels, ignore_index=True), "summary": pd.DataFrame(summary)}
+
+
+def figures(tables: Mapping[str, pd.DataFrame], images: Mapping[str, np.ndarray] | None = None, *, max_rows: int = 4) -> dict[str, Figure]:
+    """One row per pair (at most ``max_rows``): for each model, the matched clusters of both
+    objects in shared colours, over the images when ``images`` (``{image_id: HxWx3}``) are given."""
+    pixels, scores = tables["pixels"], tables["part_matching"]
+    pairs = scores.drop_duplicates("pair").set_index("pair")
+    names = list(dict.fromkeys(pixels["model"]))
+    shown = sorted(set(pixels["pair"]))[:max_rows]
+    figure = Figure(figsize=(2.4 * 2 * len(names), 2.4 * len(shown)), layout="constrained")
+    grid = np.asarray(figure.subplots(len(shown), 2 * len(names), squeeze=False), dtype=object)
+    for r, p in enumerate(shown):
+        pair = pairs.loc[p]
+        pictures = [images[str(pair["image_a"])], images[str(pair["image_b"])]] if images is not None else None
+        for k, name in enumerate(names):
+            part = pixels[(pixels["model"] == name) & (pixels["pair"] == p)]
+            axes = grid[r, 2 * k : 2 * k + 2]
+            if part.empty:
+                for ax in axes:
+                    ax.set_axis_off()
+                continue
+            plot_part_matching(part, images=pictures, axes=axes)
+            axes[0].set_title(f"{name}: {pair['class_name']}", loc="left", fontsize="small")
+    return {"part_matching": figure}
