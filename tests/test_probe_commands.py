@@ -61,8 +61,12 @@ def assert_redrawn_from_csv(command, out: Path, stem: str) -> None:
     """``--redraw`` draws the figure again from the files on disk alone (no model is built)."""
     (out / f"{stem}.png").unlink()
     (out / f"{stem}.pdf").unlink()
-    command.model_from_args = lambda *args, **kwargs: pytest.fail("--redraw must not build a model")  # restored by monkeypatch
-    assert command.main(["--redraw", str(out)]) == 0
+    build = command.model_from_args
+    command.model_from_args = lambda *args, **kwargs: pytest.fail("--redraw must not build a model")
+    try:
+        assert command.main(["--redraw", str(out)]) == 0
+    finally:
+        command.model_from_args = build
     assert_figure(out, stem)
 
 
