@@ -58,7 +58,7 @@ def few_shot_miou(model: SansaModel, *, fold: int, adapters: bool, episodes: int
 
 def probe_rows(model: SansaModel, *, fold: int, images_per_class: int = 12, seed: int = 0, progress: bool = False) -> list[dict[str, Any]]:
     """Linear-probe mIoU and PCA-concentration area (frozen and adapted) on the fold's novel classes."""
-    from sansa_probe import linear_probe, pca
+    from sansa_probe.pipelines import linear_probe, pca
     from sansa_probe.features import FeatureExtractor, probe_splits
 
     extractor = FeatureExtractor(model, batch_size=16, progress=progress)
