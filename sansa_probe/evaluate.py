@@ -63,12 +63,15 @@ from sansa_probe.cli import (
 )
 from sansa_probe.data import get_spec
 from sansa_probe.data.episodes import EpisodeData, EpisodeSampler
+from sansa_probe.identity import identity_line, model_identity
 from sansa_probe.inference import FewShotInference, HsnetProtocol, Protocol, References, prepare_references
 from sansa_probe.metrics import FewShotSegmentationMetric
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.negatives import choose_semantic_negatives, next_negative_click
 from sansa_probe.prompts import PROMPT_TYPES, Mask, Prompt, make_prompt
+from sansa_probe.sanity import check_mask_areas, report
 from sansa_probe.utils.distributed import all_gather_objects, distributed
+from sansa_probe.utils.precision import inference_precision
 from sansa_probe.utils.io import atomic_write_json, atomic_write_text, check_output_folder
 
 __all__ = [
@@ -87,7 +90,7 @@ __all__ = [
 PROG = "sansa_probe.evaluate"
 EPISODE_COLUMNS = [
     "episode", "class_id", "target_id", "reference_ids", "negative_ids", "intersection", "union", "iou",
-    "bg_intersection", "bg_union", "score", "pred_area", "target_area", "clicks", "iou_before_clicks",
+    "bg_intersection", "bg_union", "score", "pred_area", "target_area", "image_area", "clicks", "iou_before_clicks",
 ]  # fmt: skip
 
 
@@ -299,6 +302,7 @@ def evaluate_episodes(
                     "negative_ids": ";".join(episode.negative_ids),
                     "score": result["score"],
                     "pred_area": int(result["mask"].sum()),
+                    "image_area": int(result["mask"].size),
                     "target_area": int(result["target"].sum()),
                     "clicks": result["clicks"],
                     "iou_before_clicks": result["iou_before_clicks"],
@@ -500,6 +504,11 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
             checkpoint = _checkpoint_for(args.checkpoint, fold)
             if model is None:
                 model = model_from_args(args, adapters=checkpoint, device=device)
+                identity = model_identity(model, adapters_enabled=adapters_on, precision=inference_precision(device))
+                labels["model"] = identity_line(identity).removeprefix("model: ")
+                if info.is_main:
+                    print(identity_line(identity), file=sys.stderr)
+                    report(identity["warnings"])
             elif checkpoint != loaded and checkpoint is not None:
                 model.load_adapters(checkpoint)
             loaded = checkpoint
@@ -525,7 +534,10 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
         atomic_write_text(out / "episodes.csv", episodes_table(results, **labels).to_csv(index=False))
         summary = _summary(args, argv, results, model, labels, device=device, world_size=info.world_size,
                            started=started, seconds=time.perf_counter() - clock)  # fmt: skip
+        summary["identity"] = identity
+        summary["warnings"] = [*identity["warnings"], *_mask_warnings(results)]
         atomic_write_json(out / "summary.json", _json_safe(summary))
+    report(summary["warnings"][len(identity["warnings"]):])
     for result in results:
         s = result.scores
         print(f"{labels['dataset']} fold {result.fold} {args.shots}-shot {args.prompt}: mIoU {s['miou']:.2f}  "
@@ -535,6 +547,12 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
         print(f"{labels['dataset']} mean over {len(results)} folds: mIoU {mean['miou']:.2f}  FB-IoU {mean['fb_iou']:.2f}", file=sys.stderr)
     print(f"wrote {out / 'results.csv'}, {out / 'episodes.csv'} and {out / 'summary.json'}", file=sys.stderr)
     return 0
+
+
+def _mask_warnings(results: list[FoldResult]) -> list[str]:
+    """Sanity check in words: most predicted masks empty, or most covering (almost) the whole target image."""
+    rows = pd.concat([r.rows for r in results], ignore_index=True)
+    return check_mask_areas(rows["pred_area"], rows["image_area"], what="evaluation masks")
 
 
 def _summary(args, argv, results: list[FoldResult], model: SansaModel, labels: dict[str, Any], *, device: torch.device,

@@ -86,8 +86,12 @@ def test_command_writes_tidy_results_episode_rows_and_summary(use_tiny_model, tm
     assert sorted(p.name for p in out.iterdir()) == ["episodes.csv", "results.csv", "summary.json"]  # no temporary files left
 
     results = pd.read_csv(out / "results.csv")
-    labels = ["dataset", "shots", "prompt", "adapters", "negative_clicks", "semantic_negatives", "fold"]
+    labels = ["dataset", "shots", "prompt", "adapters", "negative_clicks", "semantic_negatives", "model", "fold"]
     assert list(results.columns) == [*labels, "metric", "class_id", "class_name", "value"]
+    assert results["model"].str.contains("SAM2 weights: RANDOM").all()  # every row says what produced it
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["identity"]["sam2_weights"] == "random" and summary["identity"]["model_run"] == "SANSA (adapters on)"
+    assert any("RANDOM" in w for w in summary["warnings"])
     assert (results["dataset"] == "synthetic").all() and (results["adapters"] == "on").all()
     summary_rows = results[results["metric"] != "iou"].set_index("metric")["value"]
     assert summary_rows["n_episodes"] == 2
