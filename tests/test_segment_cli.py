@@ -122,7 +122,7 @@ def test_segment_on_the_real_demo_photographs(tmp_path):
     for target, result in zip(targets, results):
         width, height = Image.open(target).size
         assert result["segmentation"]["size"] == [height, width]
-        stem = target.rsplit("/", 1)[1].replace(".jpg", ".png")
+        stem = target.rsplit("/", 1)[1] + ".png"  # the suffix is kept: image002.jpg.png
         assert Image.open(out / "masks" / stem).size == (width, height)
         assert Image.open(out / "overlays" / stem).size == (width, height)
 
