@@ -1,4 +1,4 @@
-"""Inference cost of SANSA, as ratios measured in one run (issue 3 benchmark).
+"""Inference cost of SANSA, as ratios measured in one run.
 
     python experiments/bench_inference.py                       # CPU, Hiera-T at 256 px
     python experiments/bench_inference.py --device cuda --backbone hiera_l --image-size 1024

@@ -1,4 +1,4 @@
-"""Training cost per backbone, image size and J (issue 5 benchmark), measured in one run.
+"""Training cost per backbone, image size and J, measured in one run.
 
     python experiments/bench_train.py                                   # CPU: Hiera-T at 256 px, J = 1..4
     python experiments/bench_train.py --device cuda --backbones hiera_t hiera_l --sizes 512 1024

@@ -134,7 +134,7 @@ NOTEBOOKS = {
         "mirrored target, and unrelated images; the mean first-order gradient of the displacement field "
         "(lower is smoother), for frozen SAM2 and SANSA. The same as "
         "`python -m sansa_probe.spatial_coherence`. By default synthetic pseudo-videos; set `FRAMES` to "
-        "frame folders (DAVIS sequences, or `../../shared/data/bedroom`), `MASKS` to their annotation "
+        "frame folders (DAVIS sequences, or a folder of consecutive video frames), `MASKS` to their annotation "
         "folders and `INDEPENDENT` to a folder of unrelated image pairs (TSS).",
         "FRAMES = None  # e.g. [\"/data/DAVIS/JPEGImages/480p/bear\"]\nMASKS = None  # e.g. [\"/data/DAVIS/Annotations/480p/bear\"]\n"
         "INDEPENDENT = None  # e.g. \"/data/TSS/pairs\"\nVIDEOS, FRAMES_PER_VIDEO, VIDEO_SIZE = 3, 8, 256\nMAX_PAIRS = 20\n" + MODEL_PARAMETERS,

@@ -5,7 +5,7 @@ Two datasets, one fold each (``fold=0``); every class is both a ``"test"`` and a
 annotation and training on your own data:
 
 * ``folder`` -- ``images/<image>.<ext>`` and ``masks/<image>_<class>.png`` (the layout of
-  ``../shared/data/sansa_demo``). Image ids are the image file stems, class ids the class
+  a folder of demo photos, one mask per image and class). Image ids are the image file stems, class ids the class
   names (strings).
 * ``coco_json`` -- a COCO "instances" json (``images``, ``annotations`` with polygon or RLE
   ``segmentation``, ``categories``) beside an image folder. Image ids are the COCO image ids

@@ -1,0 +1,44 @@
+"""Every command the README shows is accepted, as written, by its command's parser.
+
+The main job itself runs (small) in test_compare.py; here each README line is parsed, with file
+checks relaxed (the README's files, e.g. ``dog.jpg``, are the user's), so a renamed or removed
+option breaks this test instead of the user's first hour.
+"""
+
+import importlib
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from sansa_probe import cli
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+_COMMAND = re.compile(r"(?:python|torchrun[^-]*(?:--\S+ \S+ )*) ?-m (sansa_probe\.[a-z_]+)((?: (?!&&|#)\S+)*)")
+
+
+def _readme_commands() -> list[tuple[str, list[str]]]:
+    commands = []
+    for line in README.read_text().splitlines():
+        if " / " in line:  # a listing of command names, not a command
+            continue
+        for module, rest in _COMMAND.findall(line.split("  #")[0]):
+            commands.append((module, shlex.split(rest.split("`")[0])))
+    return commands
+
+
+def test_the_readme_shows_commands():
+    modules = {m for m, _ in _readme_commands()}
+    assert {"sansa_probe.compare", "sansa_probe.train", "sansa_probe.evaluate", "sansa_probe.segment", "sansa_probe.pca"} <= modules
+
+
+@pytest.mark.parametrize("module,args", _readme_commands(), ids=lambda v: v if isinstance(v, str) else " ".join(v)[:40])
+def test_readme_command_parses(module, args, monkeypatch):
+    monkeypatch.setattr(cli, "checkpoint_arg", lambda text: None if text == "none" else text)
+    command = importlib.import_module(module if module != "sansa_probe.miniature" else "sansa_probe.miniature.__main__")
+    if not hasattr(command, "build_parser"):
+        pytest.skip(f"{module} has no build_parser")
+    parser = command.build_parser()
+    parsed = parser.parse_args(args)
+    assert parsed is not None
