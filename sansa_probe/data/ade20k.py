@@ -27,7 +27,7 @@ import numpy as np
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
 from sansa_probe.data.custom import check_same_size, read_image_size, read_label_png, read_rgb
-from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 from sansa_probe.utils.io import atomic_write_json
 
 __all__ = ["SPECS", "ADE20KDataset", "load_class_table"]
@@ -217,10 +217,7 @@ def _fold_classes(fold: int, split: str, root: Path | None) -> list[ClassId]:
     return list(range(1, NUM_CLASSES + 1))
 
 
-def _build(*, root: Path | None, fold: int = 0, split: str = "test", **options: Any) -> ADE20KDataset:
-    if root is None:
-        raise ValueError("dataset 'ade20k' needs root=<data root>")
-    return ADE20KDataset(root=root, fold=fold, split=split, **options)
+_build = source_builder(ADE20KDataset, name="ade20k")
 
 
 SPECS: list[DatasetSpec] = [

@@ -44,7 +44,7 @@ import numpy as np
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
 from sansa_probe.data.custom import decode_segmentation, read_label_png, read_rgb
-from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 from sansa_probe.data.safe_pickle import load_data_pickle
 
 __all__ = [
@@ -369,8 +369,7 @@ class Coco20iSource(SegmentationSource):
         ]
 
 
-def _build(*, root: Path, fold: int, split: str, **options: Any) -> Coco20iSource:
-    return Coco20iSource(root=root, fold=fold, split=split, **options)
+_build = source_builder(Coco20iSource, name="coco20i")
 
 
 SPECS = [

@@ -29,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 from sansa_probe.images import decode_image_file
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
-from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 
 __all__ = [
     "SPECS",
@@ -325,10 +325,7 @@ def _folder_fold_classes(fold: int, split: str, root: Path | None) -> list[Class
     return sorted({class_id for _image, class_id in masks})
 
 
-def _build_folder(*, root: Path | None, fold: int = 0, split: str = "test", **options: Any) -> FolderDataset:
-    if root is None:
-        raise ValueError("dataset 'folder' needs root=<folder with images/ and masks/>")
-    return FolderDataset(root=root, fold=fold, split=split, **options)
+_build_folder = source_builder(FolderDataset, name="folder", root_hint="<folder with images/ and masks/>")
 
 
 # --------------------------------------------------------------------------- coco_json
@@ -530,33 +527,16 @@ def _coco_json_fold_classes(fold: int, split: str, root: Path | None) -> list[Cl
     return sorted({int(ann["category_id"]) for ann in _usable_annotations(data, path, include_crowd=True)})
 
 
-def _build_coco_json(*, root: Path | None, fold: int = 0, split: str = "test", **options: Any) -> CocoJsonDataset:
-    if root is None:
-        raise ValueError("dataset 'coco_json' needs root=<folder with annotations.json and images/>")
-    return CocoJsonDataset(root=root, fold=fold, split=split, **options)
+_build_coco_json = source_builder(CocoJsonDataset, name="coco_json", root_hint="<folder with annotations.json and images/>")
 
+
+# every image of a user's folder is a target once; one fold holding every class in every split
+_USER_DATA = dict(folds=1, default_episodes=None, episode_policy="every_image")
+_USER_EXTRA = {"classes_need_root": True, "splits": "train = val = test: every class in every split"}
 
 SPECS: list[DatasetSpec] = [
-    DatasetSpec(
-        name="folder",
-        folds=1,
-        fold_classes=_folder_fold_classes,
-        build=_build_folder,
-        default_episodes=None,
-        layout=FOLDER_LAYOUT,
-        folder="custom",
-        episode_policy="every_image",
-        extra={"classes_need_root": True, "class_id_type": "str", "splits": "train = val = test: every class in every split"},
-    ),
-    DatasetSpec(
-        name="coco_json",
-        folds=1,
-        fold_classes=_coco_json_fold_classes,
-        build=_build_coco_json,
-        default_episodes=None,
-        layout=COCO_JSON_LAYOUT,
-        folder="coco_json",
-        episode_policy="every_image",
-        extra={"classes_need_root": True, "class_id_type": "int", "splits": "train = val = test: every class in every split"},
-    ),
+    DatasetSpec(name="folder", fold_classes=_folder_fold_classes, build=_build_folder, layout=FOLDER_LAYOUT, folder="custom",
+                extra={**_USER_EXTRA, "class_id_type": "str"}, **_USER_DATA),
+    DatasetSpec(name="coco_json", fold_classes=_coco_json_fold_classes, build=_build_coco_json, layout=COCO_JSON_LAYOUT,
+                folder="coco_json", extra={**_USER_EXTRA, "class_id_type": "int"}, **_USER_DATA),
 ]

@@ -37,7 +37,7 @@ from PIL import Image
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
 from sansa_probe.data.custom import read_image_size, read_rgb
-from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 
 __all__ = [
     "DERIVED_SPLIT_SEED",
@@ -260,8 +260,7 @@ class Fss1000Source(SegmentationSource):
         return [Instance(class_id=cls, instance_id=0, mask=self.load_mask(image_id, cls))]
 
 
-def _build(*, root: Path, fold: int, split: str, **options: Any) -> Fss1000Source:
-    return Fss1000Source(root=root, fold=fold, split=split, **options)
+_build = source_builder(Fss1000Source, name="fss1000")
 
 
 SPECS = [

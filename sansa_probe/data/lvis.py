@@ -36,7 +36,7 @@ import numpy as np
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
 from sansa_probe.data.custom import decode_segmentation, read_image_size, read_rgb
-from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 from sansa_probe.data.safe_pickle import load_data_pickle
 
 __all__ = ["LVIS_LAYOUT", "Lvis92iSource", "SPECS", "lvis_fold_classes"]
@@ -295,8 +295,7 @@ class Lvis92iSource(SegmentationSource):
         return instances
 
 
-def _build(*, root: Path, fold: int, split: str, **options: Any) -> Lvis92iSource:
-    return Lvis92iSource(root=root, fold=fold, split=split, **options)
+_build = source_builder(Lvis92iSource, name="lvis92i")
 
 
 SPECS = [

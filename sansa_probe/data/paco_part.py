@@ -41,7 +41,7 @@ import numpy as np
 from sansa_probe.data.parts import PartCropSource
 from sansa_probe.data.base import ClassId, Instance
 from sansa_probe.data.custom import decode_segmentation, read_image_size, read_rgb
-from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 from sansa_probe.data.safe_pickle import load_data_pickle
 
 __all__ = ["SPECS", "PacoPartDataset", "load_fold_spec", "load_paco_pickle", "fold_class_list"]
@@ -333,10 +333,7 @@ def _fold_classes(fold: int, split: str, root: Path | None, *, shots: int = 1, m
     return sorted(classes)
 
 
-def _build(*, root: Path | None, fold: int, split: str = "test", **options: Any) -> PacoPartDataset:
-    if root is None:
-        raise ValueError("dataset 'paco_part' needs root=<data root>")
-    return PacoPartDataset(root=root, fold=fold, split=split, **options)
+_build = source_builder(PacoPartDataset, name="paco_part")
 
 
 SPECS: list[DatasetSpec] = [

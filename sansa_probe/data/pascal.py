@@ -32,7 +32,7 @@ import numpy as np
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
 from sansa_probe.data.custom import read_label_png, read_rgb
-from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 from sansa_probe.utils.io import atomic_write_json
 
 __all__ = [
@@ -281,8 +281,7 @@ class Pascal5iSource(SegmentationSource):
         return [Instance(class_id=c, instance_id=i, mask=labels == c) for i, c in enumerate(present)]
 
 
-def _build(*, root: Path, fold: int, split: str, **options: Any) -> Pascal5iSource:
-    return Pascal5iSource(root=root, fold=fold, split=split, **options)
+_build = source_builder(Pascal5iSource, name="pascal5i")
 
 
 SPECS = [

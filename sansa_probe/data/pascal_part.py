@@ -37,7 +37,7 @@ import numpy as np
 from sansa_probe.data.parts import PartCropSource
 from sansa_probe.data.base import ClassId, Instance
 from sansa_probe.data.custom import decode_segmentation, read_image_size, read_rgb
-from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec
+from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 
 __all__ = ["SPECS", "PascalPartDataset", "load_fold_spec", "part_classes"]
 
@@ -340,10 +340,7 @@ def _fold_classes(fold: int, split: str, root: Path | None) -> list[ClassId]:
     return sorted(part_classes(index, super_categories, excluded=list(spec.get("excluded_classes", []))))
 
 
-def _build(*, root: Path | None, fold: int, split: str = "test", **options: Any) -> PascalPartDataset:
-    if root is None:
-        raise ValueError("dataset 'pascal_part' needs root=<data root>")
-    return PascalPartDataset(root=root, fold=fold, split=split, **options)
+_build = source_builder(PascalPartDataset, name="pascal_part")
 
 
 SPECS: list[DatasetSpec] = [

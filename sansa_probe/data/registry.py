@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from sansa_probe.data.base import ClassId, SegmentationSource
 
-__all__ = ["DatasetSpec", "DatasetNotFoundError", "list_datasets", "get_spec", "fold_classes", "get_dataset", "resolve_root"]
+__all__ = ["DatasetSpec", "DatasetNotFoundError", "source_builder", "list_datasets", "get_spec", "fold_classes", "get_dataset", "resolve_root"]
 
 # dataset name -> module under sansa_probe.data that defines its SPECS
 _MODULES: dict[str, str] = {
@@ -62,6 +62,18 @@ class DatasetSpec:
     needs_root: bool = True
     episode_policy: str = "random_class"  # "random_class" | "cycle_classes" | "every_image" | "list_order"
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def source_builder(source_class: Callable[..., Any], *, name: str, root_hint: str = "<data root>") -> Callable[..., Any]:
+    """The ``build`` of a :class:`DatasetSpec` whose source class takes ``root, fold, split, **options``."""
+
+    def build(*, root: Path | None, fold: int = 0, split: str = "test", **options: Any) -> Any:
+        if root is None:
+            raise ValueError(f"dataset {name!r} needs root={root_hint}")
+        return source_class(root=root, fold=fold, split=split, **options)
+
+    build.__name__ = f"build_{name}"
+    return build
 
 
 def list_datasets() -> list[str]:
