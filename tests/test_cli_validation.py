@@ -85,3 +85,16 @@ def test_an_unwritable_out_fails_before_any_work(tmp_path, capsys, no_model, mon
     finally:
         locked.chmod(0o700)
     assert f"the folder {locked} is not writable" in _one_line(capsys)
+
+
+@pytest.mark.parametrize("command", ["part_matching", "pca_rgb"])
+@pytest.mark.parametrize("value", ["0", "-3", "two"])
+def test_bad_probe_arguments_are_one_line(command, value, tmp_path, capsys):
+    import importlib
+
+    module = importlib.import_module(f"sansa_probe.{command}")
+    out = tmp_path / "out"
+    assert module.main(["--feature-size", value, "--out", str(out), *TINY]) == 2
+    err = _one_line(capsys)
+    assert "--feature-size" in err and value in err
+    assert not out.exists()  # nothing started
