@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
-import importlib.metadata
 import math
 import platform
 import sys
@@ -63,7 +61,7 @@ from sansa_probe.cli import (
 )
 from sansa_probe.data import get_spec
 from sansa_probe.data.episodes import EpisodeData, EpisodeSampler
-from sansa_probe.identity import identity_line, model_identity
+from sansa_probe.identity import identity_line, model_identity, package_versions
 from sansa_probe.inference import FewShotInference, HsnetProtocol, Protocol, References, prepare_references
 from sansa_probe.metrics import FewShotSegmentationMetric
 from sansa_probe.model.sansa import SansaModel
@@ -72,6 +70,7 @@ from sansa_probe.prompts import PROMPT_TYPES, Mask, Prompt, make_prompt
 from sansa_probe.sanity import check_mask_areas, report
 from sansa_probe.utils.distributed import all_gather_objects, distributed
 from sansa_probe.utils.precision import inference_precision
+from sansa_probe.utils.hashing import file_sha256
 from sansa_probe.utils.io import atomic_write_json, atomic_write_text, check_output_folder
 
 __all__ = [
@@ -394,25 +393,6 @@ def episodes_table(results: Sequence[FoldResult], **labels: Any) -> pd.DataFrame
     return table[[*labels, "fold", *EPISODE_COLUMNS]]
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    def version(package: str) -> str:
-        try:
-            return importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            return "unknown"
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "sam2": version("sam2"), "sansa_probe": version("sansa-probe")}
-
-
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -581,7 +561,7 @@ def _summary(args, argv, results: list[FoldResult], model: SansaModel, labels: d
         "episodes": {str(r.fold): int(r.scores["n_episodes"]) for r in results},
         "checkpoints": list(checkpoints.values()),
         "model": model.config.to_dict(),
-        "versions": _versions(),
+        "versions": package_versions(),
         "device": {"type": device.type, "name": str(device), "description": device_name, "world_size": world_size},
         "started": started.isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
