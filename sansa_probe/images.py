@@ -18,9 +18,11 @@ SAM2's own frame loader resizes every frame to a square ``image_size`` with PIL'
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Iterator, Sequence, Union
 
 import numpy as np
 import torch
@@ -60,6 +62,20 @@ def load_rgb(image: ImageInput, *, name: str = "image") -> np.ndarray:
     return array
 
 
+@contextlib.contextmanager
+def _decoding_errors(path: Path, *, name: str) -> Iterator[None]:
+    """PIL's failures on ``path`` as one ``ValueError`` naming the file and what was expected."""
+    try:
+        yield
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"{name}: {path} is refused as a possible decompression bomb ({exc}); "
+            f"expected an image of at most {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"{name}: {path} cannot be decoded as an image ({exc}); expected a readable JPEG/PNG image") from None
+
+
 def open_image(path: str | os.PathLike, *, name: str) -> Image.Image:
     """Decode an image file into memory with its EXIF orientation applied.
 
@@ -67,33 +83,17 @@ def open_image(path: str | os.PathLike, *, name: str) -> Image.Image:
     decompression-bomb limit.
     """
     path = Path(path)
-    try:
-        with Image.open(path) as pil:
-            pil.load()
-            return ImageOps.exif_transpose(pil)
-    except Image.DecompressionBombError as exc:
-        raise ValueError(
-            f"{name}: {path} is refused as a possible decompression bomb ({exc}); "
-            f"expected an image of at most {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels"
-        ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"{name}: {path} cannot be decoded as an image ({exc}); expected a readable JPEG/PNG image") from None
+    with _decoding_errors(path, name=name), Image.open(path) as pil:
+        pil.load()
+        return ImageOps.exif_transpose(pil)
 
 
 def check_image_header(path: str | os.PathLike, *, name: str) -> tuple[int, int]:
     """``(H, W)`` stored in the file's header (no decoding): a cheap check that ``path`` is an
     image of an acceptable size, made before any work. ``ValueError`` names the file."""
     path = Path(path)
-    try:
-        with Image.open(path) as pil:
-            width, height = pil.size
-    except Image.DecompressionBombError as exc:
-        raise ValueError(
-            f"{name}: {path} is refused as a possible decompression bomb ({exc}); "
-            f"expected an image of at most {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels"
-        ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"{name}: {path} cannot be decoded as an image ({exc}); expected a readable JPEG/PNG image") from None
+    with _decoding_errors(path, name=name), Image.open(path) as pil:
+        width, height = pil.size
     return int(height), int(width)
 
 
