@@ -11,8 +11,9 @@ A number means nothing without the model behind it. :func:`model_identity` colle
 * whether the adapters are switched on (SANSA) or off (frozen SAM2) for this result;
 * precision, device and package versions.
 
-:func:`identity_line` is the one-line form printed first by every command and put in figure
-footnotes; :func:`identity_warnings` are the flags in words.
+:func:`identity_line` is the one-line form printed first by every command and written in table
+rows; :func:`identity_footnote` the shorter form under figures, covering the runs of one model
+object (frozen SAM2 and SANSA); :func:`identity_warnings` are the flags in words.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch
 
 from sansa_probe.utils.hashing import file_sha256
 
-__all__ = ["model_identity", "identity_line", "identity_warnings", "package_versions"]
+__all__ = ["model_identity", "identity_line", "identity_footnote", "identity_warnings", "package_versions"]
 
 
 def package_versions() -> dict[str, str]:
@@ -109,3 +110,25 @@ def identity_line(identity: dict[str, Any]) -> str:
         identity.get("precision", "float32"),
     ]
     return "model: " + " | ".join(parts)
+
+
+def identity_footnote(identities: Any) -> str:
+    """The weights behind a figure in one line, for one identity or several of one model object
+    (``{"sam2": ..., "sansa": ...}``): e.g. ``hiera_t SAM2 2.1 @256px | SAM2: RANDOM weights
+    (results meaningless) | adapters: fresh = frozen SAM2 | float32``."""
+    if isinstance(identities, dict) and "model_run" in identities:
+        identities = [identities]
+    elif isinstance(identities, dict):
+        identities = list(identities.values())
+    identities = [i for i in identities if i]
+    if not identities:
+        return ""
+    first = identities[0]
+    weights = _describe(first.get("sam2_weights"), "RANDOM weights (results meaningless)")
+    if any(i.get("adapters_enabled") for i in identities):
+        adapters = _describe(first.get("adapters"), "fresh = frozen SAM2")
+    else:
+        adapters = "off (frozen SAM2)"
+    parts = [f"{first.get('backbone')} SAM2 {first.get('sam2_version')} @{first.get('image_size')}px", f"SAM2: {weights}",
+             f"adapters: {adapters}", str(first.get("precision", "float32"))]
+    return " | ".join(parts)

@@ -15,7 +15,8 @@ cells than ``--clusters`` is skipped (counted in the summary): raise ``--feature
 
 Writes into ``--out``: ``part_matching.{csv,json}`` (model, layer, pair, class_id, class_name, image_a, image_b,
 cluster, part_a, part_b, metric, value), ``pixels.{csv,json}`` (cluster id per feature cell,
-the figure's input), ``summary.{csv,json}``, ``part_matching.{png,pdf}``, ``config.json``.
+the figure's input), ``summary.{csv,json}``, ``skipped.{csv,json}`` (pairs left out and why),
+``part_matching.{png,pdf}``, ``config.json`` (with the model's identity and the warnings).
 """
 
 from __future__ import annotations

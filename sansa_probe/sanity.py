@@ -13,13 +13,14 @@ them under ``"warnings"`` in their summary files, so they travel with the result
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Sequence, TextIO
+from typing import Any, Iterable, Mapping, Sequence, TextIO
 
 import numpy as np
 
 __all__ = [
     "check_chance_accuracy",
     "check_single_class",
+    "check_class_counts",
     "check_skipped",
     "check_mask_areas",
     "check_identical",
@@ -49,14 +50,19 @@ def check_chance_accuracy(accuracy: float, *, n_classes: int, what: str, margin:
 def check_single_class(predictions: np.ndarray | Sequence[int], *, what: str, dominant: float = 0.99, names: dict | None = None) -> list[str]:
     """Warn when a classifier predicts (almost) one class for every sample or pixel."""
     values = np.asarray(predictions).ravel()
-    if values.size == 0:
-        return [f"{what}: no prediction at all"]
     labels, counts = np.unique(values, return_counts=True)
-    top = int(np.argmax(counts))
-    share = counts[top] / values.size
+    return check_class_counts(dict(zip(labels.tolist(), counts.tolist())), what=what, dominant=dominant, names=names)
+
+
+def check_class_counts(counts: Mapping[Any, float], *, what: str, dominant: float = 0.99, names: dict | None = None) -> list[str]:
+    """:func:`check_single_class` from the number of predictions of each class (``{class: count}``)."""
+    total = float(sum(counts.values()))
+    if total <= 0:
+        return [f"{what}: no prediction at all"]
+    label, top = max(counts.items(), key=lambda item: item[1])
+    share = top / total
     if share >= dominant:
-        label = labels[top]
-        name = (names or {}).get(label.item() if hasattr(label, "item") else label, label)
+        name = (names or {}).get(label, label)
         return [
             f"{what}: predicts one class ({name!s}) for {100 * share:.1f}% of the samples; the classifier has "
             f"collapsed (e.g. to background), its score says nothing about the features"

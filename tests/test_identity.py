@@ -29,3 +29,22 @@ def test_loaded_adapters_are_named_with_their_hash(tiny_model, tmp_path):
         assert not any("FRESH" in w for w in identity["warnings"])
     finally:
         tiny_model.provenance = saved
+
+
+def test_footnote_flags_random_and_fresh_and_is_drawn_under_the_figure(tiny_model):
+    from matplotlib.figure import Figure
+
+    from sansa_probe.identity import identity_footnote
+    from sansa_probe.probes.plots import add_footnote
+
+    both = {"sam2": model_identity(tiny_model, adapters_enabled=False), "sansa": model_identity(tiny_model, adapters_enabled=True)}
+    line = identity_footnote(both)
+    assert line == "hiera_t SAM2 2.1 @256px | SAM2: RANDOM weights (results meaningless) | adapters: fresh = frozen SAM2 | float32"
+    assert "adapters: off (frozen SAM2)" in identity_footnote({"sam2": both["sam2"]})
+    assert identity_footnote({}) == ""
+    figure = Figure(figsize=(3.0, 2.0), layout="constrained")
+    figure.add_subplot().plot([0, 1], [0, 1])
+    add_footnote(figure, line)
+    texts = [t.get_text() for t in figure.texts]
+    assert len(texts) == 1 and texts[0].replace("\n", " ") == line and "\n" in texts[0]  # wrapped to a 3-inch figure
+    assert figure.get_layout_engine().get()["rect"][1] > 0  # the axes leave room for it

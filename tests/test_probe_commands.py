@@ -57,6 +57,23 @@ def assert_figure(out: Path, stem: str) -> None:
         assert path.is_file() and path.stat().st_size > 1000, path
 
 
+def assert_identity(out: Path, *tables: str) -> dict:
+    """config.json names every model run (random SAM2 weights and fresh adapters flagged in
+    words), its warnings list says so, and each of ``tables`` has the identity in every row."""
+    config = json.loads((out / "config.json").read_text())
+    identity = config["identity"]
+    assert set(identity) <= {"sam2", "sansa"} and identity
+    for name, record in identity.items():
+        assert record["sam2_weights"] == "random" and record["adapters"] == "fresh" and record["backbone"] == "hiera_t"
+        assert record["adapters_enabled"] == (name == "sansa") and record["versions"]["torch"]
+    assert any("RANDOM weights" in w for w in config["warnings"])
+    assert any("FRESH" in w for w in config["warnings"]) == ("sansa" in identity)
+    for name in tables:
+        column = pd.read_csv(out / f"{name}.csv")["identity"]
+        assert column.str.contains("RANDOM").all() and column.str.contains("hiera_t").all(), name
+    return config
+
+
 def assert_redrawn_from_csv(command, out: Path, stem: str) -> None:
     """``--redraw`` draws the figure again from the files on disk alone (no model is built)."""
     (out / f"{stem}.png").unlink()
@@ -79,10 +96,18 @@ def test_help(command, capsys):
     assert "--layer" in text and "--adapters" in text and "--out" in text
 
 
-def test_pca_writes_fig8_tables_for_both_models(tmp_path, shared_cache):
+def test_pca_writes_fig8_tables_for_both_models(tmp_path, shared_cache, capsys):
     out = run(pca, tmp_path, *SYNTHETIC, *SAMPLE, "--fold", "0", cache=shared_cache)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("model: frozen SAM2 (adapters off) | hiera_t") and "SAM2 weights: RANDOM" in err[0]
+    assert err[1].startswith("model: SANSA (adapters on)") and err[2].startswith("warning: SAM2 has RANDOM weights")
+    config = assert_identity(out, "pca_concentration", "projection", "summary", "objects_train")
+    from sansa_probe.pipelines import pca as pipeline
+
+    measured = pipeline.check({"summary": pd.read_csv(out / "summary.csv")})  # the sanity checks, from the table on disk
+    assert config["warnings"][2:] == measured and all(f"warning: {m}" in err for m in measured)
     curve = read(out, "pca_concentration")
-    assert list(curve.columns) == ["model", "layer", "n_components", "metric", "value"]
+    assert list(curve.columns) == ["model", "layer", "n_components", "metric", "value", "identity"]
     assert set(curve["model"]) == {"sam2", "sansa"} and set(curve["layer"]) == {"image_encoder.neck[2]"}
     assert {"accuracy", "relative_accuracy", "explained_variance", "full_accuracy"} <= set(curve["metric"])
     summary = read(out, "summary")
@@ -103,11 +128,12 @@ def test_pca_writes_fig8_tables_for_both_models(tmp_path, shared_cache):
 def test_projection_writes_png_pdf_and_html_with_hover(tmp_path, shared_cache):
     out = run(projection, tmp_path, *SYNTHETIC, *SAMPLE, cache=shared_cache)
     table = read(out, "projection")
-    assert list(table.columns)[:4] == ["model", "layer", "method", "x"]
+    assert list(table.columns)[:4] == ["model", "layer", "method", "x"] and table["identity"].str.contains("RANDOM").all()
     assert set(table["model"]) == {"sam2", "sansa"} and table["image_id"].str.startswith("val-f0-").all()
     scores = read(out, "scores")
     assert set(scores["metric"]) == {"silhouette_2d", "n_objects"} and scores["value"].between(-1, 1e6).all()
     assert_figure(out, "projection")
+    assert_identity(out, "projection", "scores")
     for name in ("sam2", "sansa"):
         html = (out / f"projection_{name}.html").read_text()
         assert "plotly" in html and "image_id" in html and "val-f0-" in html
@@ -122,6 +148,8 @@ def test_pca_rgb_dataset_and_file_modes(tmp_path):
     scores = read(out, "scores")
     assert set(scores["metric"]) == {"variance_captured_3pc"} and scores["value"].between(0, 1).all()
     assert_figure(out, "pca_rgb")
+    assert "identity" not in table.columns  # one row per feature cell: config.json names the model
+    assert_identity(out, "scores")
     index = json.loads((out / "images" / "index.json").read_text())
     assert sorted(row["image_id"] for row in index) == sorted(set(table["image_id"]))  # the figure's images are kept
     assert_redrawn_from_csv(pca_rgb, out, "pca_rgb")
@@ -136,12 +164,13 @@ def test_pca_rgb_dataset_and_file_modes(tmp_path):
     assert code == 0
     table = pd.read_csv(files / "pca_rgb.csv")
     assert set(table["model"]) == {"sam2"} and table["in_mask"].all() and set(table["image_id"]) == {"a"}
+    assert_identity(files, "scores")  # frozen SAM2 only: no fresh-adapter warning
 
 
 def test_linear_probe_trains_and_scores_both_models(tmp_path):
     out = run(linear_probe, tmp_path, *SYNTHETIC, "--images-per-class", "1", "--epochs", "2", "--label-size", "32")
     table = read(out, "linear_probe")
-    assert list(table.columns) == ["model", "layer", "class_id", "class_name", "metric", "value"]
+    assert list(table.columns) == ["model", "layer", "class_id", "class_name", "metric", "value", "identity"]
     assert set(table["model"]) == {"sam2", "sansa"}
     ious = table[table["metric"] == "iou"]
     assert set(ious["class_id"]) == {0, 1, 2} and "background" in set(ious["class_name"])
@@ -151,7 +180,10 @@ def test_linear_probe_trains_and_scores_both_models(tmp_path):
     assert history.groupby("model")["epoch"].max().tolist() == [2, 2]
     summary = read(out, "summary")
     assert set(summary["metric"]) == {"miou_percent", "n_train_images", "n_test_images"}
+    shares = table[table["metric"] == "predicted_share"].groupby("model")["value"].sum()
+    np.testing.assert_allclose(shares, 1.0)  # each model's test pixels, shared among the classes
     assert_figure(out, "linear_probe")
+    assert_identity(out, "linear_probe", "history", "summary")
 
 
 def test_part_matching_on_synthetic_pairs(tmp_path):
@@ -167,20 +199,23 @@ def test_part_matching_on_synthetic_pairs(tmp_path):
     pixels = read(out, "pixels")
     assert set(pixels["image"]) == {0, 1} and pixels["cluster"].max() == 2
     assert_figure(out, "part_matching")
+    assert_identity(out, "part_matching", "summary")
     assert_redrawn_from_csv(part_matching, out, "part_matching")
 
 
 def test_spatial_coherence_on_synthetic_pseudo_videos(tmp_path):
     out = run(spatial_coherence, tmp_path, "--videos", "2", "--frames-per-video", "2", "--video-size", "64")
     table = read(out, "spatial_coherence")
-    assert list(table.columns) == ["model", "layer", "setting", "pair", "source", "target", "metric", "value", "n_mask_pixels"]
+    assert list(table.columns) == ["model", "layer", "setting", "pair", "source", "target", "metric", "value", "n_mask_pixels", "identity"]
     assert set(table["setting"]) == {"video", "flipped", "independent"} and set(table["model"]) == {"sam2", "sansa"}
     assert (table["value"] >= 0).all() and table["target"].str.endswith(":flipped")[table["setting"] == "flipped"].all()
     table12 = read(out, "table12")
     assert table12["setting"].tolist() == ["video", "flipped", "independent"]
-    assert list(table12.columns) == ["setting", "appearance_continuity", "spatial_continuity", "sam2", "sansa"]
+    assert list(table12.columns) == ["setting", "appearance_continuity", "spatial_continuity", "sam2", "sansa", "identity"]
+    assert table12["identity"].str.contains("SAM2: RANDOM weights").all()  # no model column: the footnote covering both
     assert table12["appearance_continuity"].tolist() == [True, True, False]
     assert_figure(out, "spatial_coherence")
+    assert_identity(out, "spatial_coherence", "summary", "table12")
 
 
 @pytest.mark.realdata
@@ -211,7 +246,8 @@ def test_without_checkpoint_sansa_is_frozen_sam2_and_says_so(tmp_path, tiny_mode
     with randomized_adapters(tiny_model, seed=0, scale=0.0):  # fresh adapters are exact no-ops
         code = projection.main([*SYNTHETIC, *SAMPLE, *args, "--no-cache", "--out", str(tmp_path / "out")])
     assert code == 0
-    assert "'sansa' is frozen SAM2" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "adapters are FRESH" in err and "'SANSA' here is frozen SAM2" in err
     table = read(tmp_path / "out", "projection")
     sam2, sansa = (table[table["model"] == m][["x", "y"]].to_numpy() for m in ("sam2", "sansa"))
     np.testing.assert_allclose(sam2, sansa, atol=1e-5)

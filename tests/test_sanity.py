@@ -3,6 +3,7 @@
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sansa_probe.sanity import (
@@ -52,3 +53,51 @@ def test_identical_and_report():
     stream = io.StringIO()
     assert report(["a", "b"], stream=stream) == ["a", "b"]
     assert stream.getvalue() == "warning: a\nwarning: b\n"
+
+
+def test_single_class_from_counts():
+    from sansa_probe.sanity import check_class_counts
+
+    assert "background" in check_class_counts({0: 9990, 1: 10}, what="probe", names={0: "background"})[0]
+    assert check_class_counts({0: 600, 1: 400}, what="probe") == []
+    assert check_class_counts({0: 0}, what="probe") == ["probe: no prediction at all"]
+
+
+def _summary(rows):
+    return pd.DataFrame([{"model": m, "layer": "l", "metric": k, "value": float(v)} for m, k, v in rows])
+
+
+def test_pca_probe_warns_when_full_accuracy_is_near_chance():
+    from sansa_probe.pipelines import pca
+
+    chance = _summary([("sam2", "full_accuracy", 0.26), ("sam2", "n_classes", 4), ("sansa", "full_accuracy", 0.8), ("sansa", "n_classes", 4)])
+    messages = pca.check({"summary": chance})
+    assert len(messages) == 1 and messages[0].startswith("PCA concentration (sam2)") and "chance" in messages[0]
+    healthy = _summary([("sam2", "full_accuracy", 0.7), ("sam2", "n_classes", 4)])
+    assert pca.check({"summary": healthy}) == []
+
+
+def test_linear_probe_warns_when_it_predicts_one_class():
+    from sansa_probe.pipelines import linear_probe
+
+    def table(shares):
+        return pd.DataFrame([{"model": "sam2", "layer": "l", "class_id": c, "class_name": n, "metric": "predicted_share", "value": v}
+                             for c, n, v in shares] + [{"model": "sam2", "layer": "l", "class_id": None, "class_name": None, "metric": "miou", "value": 0.0565}])
+
+    collapsed = linear_probe.check({"linear_probe": table([(0, "background", 1.0), (1, "dog", 0.0), (2, "cat", 0.0)])})
+    assert len(collapsed) == 1 and "linear probe (sam2)" in collapsed[0] and "(background) for 100.0%" in collapsed[0]
+    assert linear_probe.check({"linear_probe": table([(0, "background", 0.7), (1, "dog", 0.2), (2, "cat", 0.1)])}) == []
+
+
+def test_part_matching_says_how_many_pairs_were_skipped_and_why():
+    from sansa_probe.pipelines import part_matching
+
+    summary = _summary([("sam2", "n_pairs", 3), ("sam2", "n_skipped", 5)])
+    skipped = pd.DataFrame([{"model": "sam2", "layer": "l", "pair": p, "class_id": "1", "class_name": "dog", "image_a": "a", "image_b": "b",
+                             "cells_a": 2 + p, "cells_b": 9, "grid": "16x16", "n_clusters": 5, "reason": "..."} for p in range(5)],
+                           columns=part_matching.SKIPPED_COLUMNS)
+    messages = part_matching.check({"summary": summary, "skipped": skipped})
+    assert len(messages) == 1 and "5 of 8 were skipped" in messages[0]
+    assert "5 clusters on the 16x16 grid" in messages[0] and "--feature-size" in messages[0]
+    healthy = _summary([("sam2", "n_pairs", 8), ("sam2", "n_skipped", 0)])
+    assert part_matching.check({"summary": healthy, "skipped": skipped.iloc[:0]}) == []

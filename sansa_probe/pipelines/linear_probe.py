@@ -5,7 +5,9 @@ evaluation classes plus background, on training images of those classes
 (:func:`sansa_probe.features.probe_splits`), and scored by mIoU on the fold's val split
 (:class:`~sansa_probe.probes.LinearProbe`), for each model (frozen SAM2 and SANSA). Label maps:
 0 background (other classes included), ``k`` for the ``k``-th class, 255 ignored,
-nearest-resized to ``label_size`` (default 4x the feature grid).
+nearest-resized to ``label_size`` (default 4x the feature grid). The ``linear_probe`` table
+also holds, per class, the share of test pixels predicted as it (``predicted_share``):
+:func:`check` warns when one class takes (almost) all of them (a collapsed probe).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from matplotlib.figure import Figure
 
 from sansa_probe.features import FeatureExtractor, ProbeSplits, semantic_label_maps
 from sansa_probe.probes import LinearProbe, plot_linear_probe
+from sansa_probe.sanity import check_class_counts
 
-__all__ = ["TABLES", "compute", "figures"]
+__all__ = ["TABLES", "check", "compute", "figures"]
 
 TABLES = ("linear_probe", "history", "summary")
 
@@ -56,6 +59,10 @@ def compute(
                             seed=seed, device=extractor.model.device)
         probe.fit(X_train, labels["train"])
         table = probe.to_frame(X_test, labels["test"], model=name, layer=layer)
+        predicted = probe.confusion_matrix(X_test, labels["test"]).sum(axis=0)  # test pixels predicted as each class
+        shares = pd.DataFrame({"model": name, "layer": layer, "class_id": range(len(predicted)), "metric": "predicted_share",
+                               "value": predicted / max(int(predicted.sum()), 1)})
+        table = pd.concat([table, shares.astype({"class_id": table["class_id"].dtype})], ignore_index=True)
         table.insert(3, "class_name", [names.get(int(c)) if pd.notna(c) else None for c in table["class_id"]])
         results.append(table)
         histories.append(probe.history_frame(model=name, layer=layer))
@@ -65,6 +72,18 @@ def compute(
                     {"model": name, "layer": layer, "metric": "n_test_images", "value": float(len(test_ids))}]
     return {"linear_probe": pd.concat(results, ignore_index=True), "history": pd.concat(histories, ignore_index=True),
             "summary": pd.DataFrame(summary)}
+
+
+def check(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Sanity warnings from the ``linear_probe`` table: a model whose probe predicts one class for
+    99% or more of the test pixels."""
+    table = tables["linear_probe"]
+    shares = table[table["metric"] == "predicted_share"]
+    messages = []
+    for name, part in shares.groupby("model", sort=False):
+        names = dict(zip(part["class_id"], part["class_name"].fillna(part["class_id"].astype(str))))
+        messages += check_class_counts(dict(zip(part["class_id"], part["value"])), what=f"linear probe ({name})", names=names)
+    return messages
 
 
 def figures(tables: Mapping[str, pd.DataFrame], images: Mapping[str, object] | None = None) -> dict[str, Figure]:

@@ -6,7 +6,8 @@ clustered with K-means and the clusters matched across the pair by the Hungarian
 with adapters off / on). Where instances carry part masks (``pascal_part``, ``paco_part``), each
 cluster is named by its majority part and ``part_agreement`` is the fraction of matched pairs
 whose names agree; elsewhere it is NaN. A pair whose object covers fewer feature cells than
-``n_clusters`` is skipped (counted in the summary). Pairs: :func:`sansa_probe.probes.object_pairs.dataset_pairs`.
+``n_clusters`` is skipped (counted in the summary, listed with the reason in the ``skipped``
+table; :func:`check` says how many and why). Pairs: :func:`sansa_probe.probes.object_pairs.dataset_pairs`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from matplotlib.figure import Figure
 from sansa_probe.features import FeatureExtractor, masks_to_grid
 from sansa_probe.probes import match_parts, plot_part_matching
 from sansa_probe.probes.object_pairs import ObjectPair, grid_parts
+from sansa_probe.sanity import check_skipped
 
-__all__ = ["TABLES", "compute", "figures"]
+__all__ = ["TABLES", "check", "compute", "figures"]
 
 TABLES = ("part_matching", "pixels", "summary")
+SKIPPED_COLUMNS = ["model", "layer", "pair", "class_id", "class_name", "image_a", "image_b", "cells_a", "cells_b", "grid", "n_clusters", "reason"]
 FIGURE_OPTIONS = {"max_rows": "figure_pairs"}  # figures() keyword -> config.json key of the command
 
 
@@ -46,15 +49,20 @@ def compute(
     """``part_matching`` (matched clusters and scores per pair), ``pixels`` and ``summary`` tables."""
     layer = layer or extractor.default_layer()
     images = [image for pair in pairs for image in pair.images]
-    results, pixels, summary = [], [], []
+    results, pixels, summary, left_out = [], [], [], []
     for name, adapters in models.items():
         X = extractor.dense_features(images, layer=layer, adapters=adapters, size=feature_size)
         grid = tuple(X.shape[-2:])
         skipped = 0
         for p, pair in enumerate(pairs):
             masks = masks_to_grid([o.mask for o in pair.objects], grid)
-            if min(int(m.sum()) for m in masks) < n_clusters:
+            cells = [int(m.sum()) for m in masks]
+            if min(cells) < n_clusters:
                 skipped += 1
+                left_out.append({"model": name, "layer": layer, "pair": p, "class_id": str(pair.class_id), "class_name": pair.class_name,
+                                 "image_a": pair.image_ids[0], "image_b": pair.image_ids[1], "cells_a": cells[0], "cells_b": cells[1],
+                                 "grid": f"{grid[0]}x{grid[1]}", "n_clusters": n_clusters,
+                                 "reason": f"an object covers {min(cells)} feature cells, fewer than the {n_clusters} clusters"})
                 continue
             parts = [grid_parts(o, m) for o, m in zip(pair.objects, masks)]
             if parts[0] is None or parts[1] is None:
@@ -72,7 +80,26 @@ def compute(
                     {"model": name, "layer": layer, "metric": "n_skipped", "value": float(skipped)}]
     if not results:
         raise ValueError(f"every pair's object covers fewer than {n_clusters} feature cells; raise --feature-size or lower --clusters")
-    return {"part_matching": pd.concat(results, ignore_index=True), "pixels": pd.concat(pixels, ignore_index=True), "summary": pd.DataFrame(summary)}
+    return {"part_matching": pd.concat(results, ignore_index=True), "pixels": pd.concat(pixels, ignore_index=True), "summary": pd.DataFrame(summary),
+            "skipped": pd.DataFrame(left_out, columns=SKIPPED_COLUMNS)}
+
+
+def check(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Sanity warnings: for each model, how many pairs were skipped and why (from ``summary``
+    and ``skipped``)."""
+    summary, skipped = tables["summary"], tables.get("skipped")
+    messages = []
+    for name, part in summary.groupby("model", sort=False):
+        values = part.set_index("metric")["value"]
+        n_skipped, n_scored = int(values.get("n_skipped", 0)), int(values.get("n_pairs", 0))
+        mine = skipped[skipped["model"] == name] if skipped is not None and len(skipped) else None
+        reason = ""
+        if mine is not None and len(mine):
+            smallest = int(mine[["cells_a", "cells_b"]].to_numpy().min())
+            reason = (f"an object covers fewer feature cells ({smallest} at least) than the {int(mine['n_clusters'].iloc[0])} "
+                      f"clusters on the {mine['grid'].iloc[0]} grid; raise --feature-size or lower --clusters")
+        messages += check_skipped(n_skipped, n_skipped + n_scored, what=f"part matching ({name}), image pairs", reason=reason)
+    return messages
 
 
 def figures(tables: Mapping[str, pd.DataFrame], images: Mapping[str, np.ndarray] | None = None, *, max_rows: int = 4) -> dict[str, Figure]:

@@ -5,7 +5,8 @@ training embeddings from training images of those classes (:func:`sansa_probe.fe
 test embeddings from the fold's val split. For each model (frozen SAM2 and SANSA: the same model,
 adapters off / on) :func:`compute` fits :class:`~sansa_probe.probes.PCAConcentration` (nearest
 class centroid vs number of principal components) and a 2-D PCA of the test objects;
-:func:`figures` draws fig. 8 from the tables alone.
+:func:`figures` draws fig. 8 from the tables alone; :func:`check` warns in words when a
+model's full-dimension accuracy is near chance (its relative-accuracy curve then means little).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from matplotlib.figure import Figure
 
 from sansa_probe.features import FeatureExtractor, ProbeSplits
 from sansa_probe.probes import PCAConcentration, Projection2D, plot_pca_concentration, plot_projection
+from sansa_probe.sanity import check_chance_accuracy
 
-__all__ = ["TABLES", "compute", "figures"]
+__all__ = ["TABLES", "check", "compute", "figures"]
 
 TABLES = ("pca_concentration", "projection", "summary", "objects_train", "objects_test")
 
@@ -53,7 +55,7 @@ def compute(
         full = curves[-1].query("metric == 'full_accuracy'")["value"].iloc[0]
         for metric, value in (("auc_relative_accuracy", estimator.score(X_test, test["class_id"].to_numpy())), ("full_accuracy", full),
                               ("n_components_variance", estimator.n_components_variance_), ("n_train_objects", len(train)),
-                              ("n_test_objects", len(test))):
+                              ("n_test_objects", len(test)), ("n_classes", train["class_id"].nunique())):
             summary.append({"model": name, "layer": layer, "metric": metric, "value": float(value)})
         projection = Projection2D(method="pca").fit(X_test, test["class_name"].to_numpy(), image_ids=test["image_id"].to_numpy(),
                                                     instance_ids=test["instance_id"].to_numpy())
@@ -68,6 +70,19 @@ def compute(
         "objects_train": pd.concat(objects["train"], ignore_index=True),
         "objects_test": pd.concat(objects["test"], ignore_index=True),
     }
+
+
+def check(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Sanity warnings from the ``summary`` table: a model whose nearest-centroid accuracy in the
+    full dimension is within 10% of chance (1 / number of classes)."""
+    summary = tables["summary"]
+    messages = []
+    for name, part in summary.groupby("model", sort=False):
+        values = part.set_index("metric")["value"]
+        if "full_accuracy" in values and "n_classes" in values:
+            messages += check_chance_accuracy(float(values["full_accuracy"]), n_classes=int(values["n_classes"]),
+                                              what=f"PCA concentration ({name}), full-dimension accuracy")
+    return messages
 
 
 def figures(tables: Mapping[str, pd.DataFrame], images: Mapping[str, object] | None = None) -> dict[str, Figure]:

@@ -3,7 +3,8 @@
 A probe run folder holds ``config.json`` (with ``command``, e.g. ``sansa_probe.pca``), one
 ``<table>.csv`` per table of the pipeline's ``TABLES``, and, for the figures that show the
 input images (PCA-RGB, part matching), ``images/index.json`` with one PNG per image id
-(:func:`write_images`). :func:`redraw` reads them back and calls the pipeline's ``figures``.
+(:func:`write_images`). :func:`redraw` reads them back and calls the pipeline's ``figures``;
+the model's identity in ``config.json`` becomes the figures' footnote again.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 
+from sansa_probe.identity import identity_footnote
 from sansa_probe.images import load_rgb
-from sansa_probe.probes.plots import save_figure
+from sansa_probe.probes.plots import add_footnote, save_figure
 from sansa_probe.utils.io import atomic_write_json
 from sansa_probe.utils.masks import save_png
 
@@ -80,4 +82,5 @@ def redraw(run_dir: str | os.PathLike) -> list[Path]:
     pipeline = pipeline_of(config["command"])
     options = {option: config[key] for option, key in getattr(pipeline, "FIGURE_OPTIONS", {}).items() if key in config}
     figures = pipeline.figures(read_tables(run, pipeline.TABLES), read_images(run), **options)
-    return [path for name, figure in figures.items() for path in save_figure(figure, run / name)]
+    footnote = identity_footnote(config.get("identity") or {})
+    return [path for name, figure in figures.items() for path in save_figure(add_footnote(figure, footnote), run / name)]

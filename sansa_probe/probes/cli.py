@@ -51,8 +51,11 @@ from sansa_probe.cli import (
 from sansa_probe.data import SegmentationSource, get_dataset
 from sansa_probe.features import MODELS, FeatureExtractor, ProbeSplits, probe_splits
 from sansa_probe.model.sansa import SansaModel
+from sansa_probe.identity import identity_footnote, identity_line, model_identity
 from sansa_probe.pipelines import redraw, write_images
-from sansa_probe.probes.plots import save_figure
+from sansa_probe.pipelines.redraw import pipeline_of
+from sansa_probe.probes.plots import add_footnote, save_figure
+from sansa_probe.sanity import report
 from sansa_probe.utils.io import atomic_write_json, atomic_write_text, check_output_folder
 
 __all__ = [
@@ -64,6 +67,7 @@ __all__ = [
     "print_layers",
     "probe_parser",
     "run_probe",
+    "with_identity",
     "write_run_config",
     "write_table",
 ]
@@ -133,6 +137,8 @@ class ProbeRun:
         models: ``{table name: adapters on}`` to run (:func:`models_to_run`).
         out: the output folder.
         checkpoint: the adapter checkpoint (``None``: fresh adapters, i.e. frozen SAM2).
+        identities: ``{model run: model_identity}`` (:mod:`sansa_probe.identity`), set by
+            :meth:`extractor`.
     """
 
     def __init__(self, args: argparse.Namespace, *, prog: str, build: ModelBuilder) -> None:
@@ -142,6 +148,7 @@ class ProbeRun:
         self.out = check_output_folder(Path(args.out), name="--out")  # before any work: not after it
         check_model_args(args)
         self.checkpoint: str | None = args.checkpoint
+        self.identities: dict[str, dict[str, Any]] = {}  # model run -> model_identity, once the model is built
         self._build = build
 
     def dataset(self, split: str) -> SegmentationSource:
@@ -159,27 +166,54 @@ class ProbeRun:
             return probe_splits(args.dataset, args.fold, root=args.data_root, train_fold=args.train_fold, **dataset_options(args))
 
     def extractor(self) -> FeatureExtractor:
-        """Build the model (``--checkpoint``'s adapters) and wrap it in a feature extractor."""
-        from sansa_probe.miniature.default import wants_miniature
+        """Build the model (``--checkpoint``'s adapters), print its identity (one line per model
+        run, then random or fresh weights in words) and wrap it in a feature extractor."""
+        model = self._build(self.args)
+        self.identities = {name: model_identity(model, adapters_enabled=on) for name, on in self.models.items()}
+        for identity in self.identities.values():
+            print(identity_line(identity), file=sys.stderr, flush=True)
+        report(self.identity_warnings())
+        return extractor_from_args(model, self.args)
 
-        if "sansa" in self.models and self.checkpoint is None and not wants_miniature(self.args):
-            print("note: --checkpoint none: SANSA's adapters are fresh (exact no-ops), so 'sansa' is frozen SAM2 here",
-                  file=sys.stderr)
-        return extractor_from_args(self._build(self.args), self.args)
+    def identity_warnings(self) -> list[str]:
+        """The identities' flags (random SAM2 weights, fresh adapters), each once."""
+        return list(dict.fromkeys(w for identity in self.identities.values() for w in identity["warnings"]))
 
     def write(self, tables: Tables, figures: Callable[..., Mapping[str, Figure]], *, images: Mapping[str, np.ndarray] | None = None,
               **config: Any) -> None:
-        """Each table as ``<out>/<name>.{csv,json}``, the ``images`` a figure shows (``{image id:
-        HxWx3}``, :func:`~sansa_probe.pipelines.write_images`), each figure of ``figures(tables,
-        images)`` as ``<out>/<name>.{png,pdf}``, then ``config.json`` (the command, its arguments,
-        the checkpoint and ``config``): :func:`~sansa_probe.pipelines.redraw` needs nothing else."""
+        """Each table as ``<out>/<name>.{csv,json}`` with the model's identity in an ``identity``
+        column (:func:`with_identity`), the ``images`` a figure shows (``{image id: HxWx3}``,
+        :func:`~sansa_probe.pipelines.write_images`), each figure of ``figures(tables, images)`` as
+        ``<out>/<name>.{png,pdf}`` with the identity as footnote, then ``config.json``: the
+        command, its arguments, the checkpoint, ``config``, ``identity`` (per model run) and
+        ``warnings`` (the identity's flags and the pipeline's sanity checks, also printed):
+        :func:`~sansa_probe.pipelines.redraw` needs nothing else."""
+        identities = self.identities
+        tables = {name: with_identity(table, identities) for name, table in tables.items()}
+        checks = getattr(pipeline_of(self.prog), "check", None)
+        measured = report(checks(tables)) if checks is not None else []
         for name, table in tables.items():
             write_table(table, self.out / name)
         if images is not None:
             write_images(self.out, images)
+        footnote = identity_footnote(identities)
         for name, figure in figures(tables, images).items():
-            save_figure(figure, self.out / name)
-        write_run_config(self.args, self.out, command=self.prog, checkpoint=self.checkpoint, **config)
+            save_figure(add_footnote(figure, footnote), self.out / name)
+        write_run_config(self.args, self.out, command=self.prog, checkpoint=self.checkpoint, **config, identity=identities,
+                         warnings=[*self.identity_warnings(), *measured])
+
+
+def with_identity(table: pd.DataFrame, identities: Mapping[str, dict[str, Any]]) -> pd.DataFrame:
+    """``table`` with an ``identity`` column: the identity line of each row's ``model`` (or, in a
+    table without one, the footnote covering every model run). Feature-cell maps (tables with
+    ``row`` and ``col`` columns, one row per cell) are left as they are to stay small: their
+    run's ``config.json`` names the model."""
+    if not identities or "identity" in table.columns or {"row", "col"} <= set(table.columns):
+        return table
+    lines = {name: identity_line(identity).removeprefix("model: ") for name, identity in identities.items()}
+    if "model" in table.columns:
+        return table.assign(identity=table["model"].map(lines).fillna(""))
+    return table.assign(identity=identity_footnote(identities))
 
 
 # ============================================================================ arguments and outputs

@@ -3,7 +3,8 @@
 Every ``plot_<x>(df, ax=None)`` draws on ``ax`` (or on a new :class:`matplotlib.figure.Figure`,
 no pyplot state, safe under the Agg backend) and returns the Axes; the two image panels
 (:func:`plot_pca_rgb`, :func:`plot_part_matching`) draw one Axes per image and return them as
-an array. :func:`save_figure` writes PNG + PDF atomically; :func:`write_projection_html` writes
+an array. :func:`add_footnote` writes a line (the model's identity) under a figure;
+:func:`save_figure` writes PNG + PDF atomically; :func:`write_projection_html` writes
 an interactive plotly page.
 """
 
@@ -23,6 +24,7 @@ from matplotlib.figure import Figure
 from sansa_probe.utils.io import atomic_path, atomic_write_text
 
 __all__ = [
+    "add_footnote",
     "save_figure",
     "plot_pca_concentration",
     "plot_projection",
@@ -61,6 +63,26 @@ def _groups(df: pd.DataFrame, hue: str | None):
         yield None, df
     else:
         yield from df.groupby(hue, sort=False)
+
+
+def add_footnote(fig: Figure, text: str, *, fontsize: float = 6.0) -> Figure:
+    """Write ``text`` under ``fig`` in small grey type, wrapped to the figure's width; a
+    constrained layout keeps the axes clear of it. Returns ``fig``."""
+    import textwrap
+
+    if not text:
+        return fig
+    width, height = fig.get_size_inches()
+    per_line = max(20, int(width * 72 / (0.55 * fontsize)))
+    lines = textwrap.wrap(text, per_line) or [text]
+    reserved = min(0.3, (len(lines) * fontsize * 1.4 + 4) / 72 / height)
+    engine = fig.get_layout_engine()
+    if engine is not None and hasattr(engine, "set") and "rect" in getattr(engine, "_params", {}):
+        engine.set(rect=(0, reserved, 1, 1 - reserved))
+    else:
+        fig.subplots_adjust(bottom=max(fig.subplotpars.bottom, reserved + 0.08))
+    fig.text(0.01, 0.004, "\n".join(lines), fontsize=fontsize, color="0.35", ha="left", va="bottom")
+    return fig
 
 
 def save_figure(fig: Figure, path_stem: str | os.PathLike, *, dpi: int = 200) -> list[Path]:
