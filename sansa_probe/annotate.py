@@ -45,7 +45,9 @@ comments). Targets are de-duplicated and sorted; image ``i`` of that order has i
 
 Outputs in ``--out``:
 
-* ``annotations.json`` -- COCO: ``images`` (id, file_name relative to ``info.image_root``,
+* ``annotations.json`` -- COCO: ``info`` (the model in words and as ``identity``: backbone,
+  SAM2 weights and adapters with their SHA-256, or "random"/"fresh" flagged under ``warnings``;
+  the settings), ``images`` (id, file_name relative to ``info.image_root``,
   height, width), ``categories``, ``annotations`` (id, image_id, category_id, RLE
   ``segmentation`` at the image's own size, ``area``, ``bbox`` [x, y, w, h], ``score``: SAM2's
   predicted IoU, ``iscrowd`` 0), and ``skipped`` (unreadable targets, with the reason);
@@ -84,7 +86,10 @@ from sansa_probe.cli import (
     positive_int,
     run_command,
 )
+from sansa_probe.identity import identity_line, model_identity
+from sansa_probe.sanity import report
 from sansa_probe.utils.io import check_output_folder
+from sansa_probe.utils.precision import inference_precision
 from sansa_probe.utils.distributed import distributed
 from sansa_probe.annotation.references import ClassReferences, load_references
 from sansa_probe.annotation.run import AnnotateOptions, AnnotateResult, annotate, class_memory, segment_batch
@@ -155,6 +160,10 @@ def _run(args: argparse.Namespace) -> int:
     targets = collect_targets(args.targets, args.target_list)
     with distributed(args.device) as (info, device):
         model = model_from_args(argparse.Namespace(**{**vars(args), "device": str(device)}))
+        if info.is_main:
+            identity = model_identity(model, precision=inference_precision(device, not args.no_autocast))
+            print(identity_line(identity), file=sys.stderr, flush=True)
+            report(identity["warnings"])
         result = annotate(model, classes, targets, args.out, options=options, info=info)
     if info.is_main:
         print(

@@ -8,12 +8,15 @@
 Each ``--reference`` takes one prompt, given by the next prompt option in command-line order:
 ``--reference-mask PNG``, ``--reference-points "x,y[,label];..."`` (label 1 positive, 0
 negative), ``--reference-box "x0,y0,x1,y1"`` or ``--reference-scribble PNG`` (a stroke mask).
-Writes ``masks/<target>.png``, ``overlays/<target>.png`` and ``predictions.json`` (COCO
-results format: RLE via pycocotools) into ``--out``; ``<target>`` is the target's path in the
-folder it came from with its suffix (``sub/a.jpg`` -> ``masks/sub/a.jpg.png``). Outputs are
-complete or absent: they are written into a staging folder and replace the previous
-``masks/``, ``overlays/`` and ``predictions.json`` only when every target succeeded, so a run
-that fails leaves the previous results as they were and never a mix.
+Writes ``masks/<target>.png``, ``overlays/<target>.png`` (mask tinted and outlined),
+``predictions.json`` (COCO results format: RLE via pycocotools), ``preview.{png,pdf}`` (the
+references with their prompts above the first targets with their masks outlined, the model
+under it) and ``summary.json`` (the model's identity: backbone, SAM2 weights and adapters with
+their SHA-256 or "random"/"fresh" in words; the references; warnings) into ``--out``;
+``<target>`` is the target's path in the folder it came from with its suffix (``sub/a.jpg`` ->
+``masks/sub/a.jpg.png``). Outputs are complete or absent: they are written into a staging
+folder and replace the previous ones only when every target succeeded, so a run that fails
+leaves the previous results as they were and never a mix.
 """
 
 from __future__ import annotations
@@ -27,15 +30,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sansa_probe.cli import add_model_group, add_output_group, add_run_group, command_parser, check_model_args, model_from_args, positive_int, run_command
+from sansa_probe.identity import identity_footnote, identity_line, model_identity
 from sansa_probe.images import IMAGE_SUFFIXES, check_image_header, list_images, load_rgb
 from sansa_probe.prompts.types import Box, Mask, Points, Scribble
 from sansa_probe.utils.io import atomic_write_json, check_output_folder, staged_outputs
+from sansa_probe.sanity import check_mask_areas, report
 from sansa_probe.utils.masks import encode_rle, load_binary_png, mask_bbox, overlay, save_png
+from sansa_probe.utils.precision import inference_precision
 
 __all__ = ["main", "build_parser", "parse_points", "parse_box", "collect_targets", "output_stem", "unique_output_name"]
 
 PROG = "sansa_probe.segment"
-OUTPUTS = ("masks", "overlays", "predictions.json")
+OUTPUTS = ("masks", "overlays", "predictions.json", "preview.png", "preview.pdf", "summary.json")
+PREVIEW_TARGETS = 4  # targets drawn in preview.png
 
 
 class _PromptAction(argparse.Action):
@@ -181,11 +188,15 @@ def _run(args: argparse.Namespace) -> int:
         check_image_header(path, name=f"--target {path}")
 
     model = model_from_args(args)
+    identity = model_identity(model, precision=inference_precision(model.device))
+    print(identity_line(identity), file=sys.stderr, flush=True)
+    report(identity["warnings"])
     predictor = SansaPredictor(model, threshold=args.threshold, batch_size=args.batch_size)
     predictor.set_references(references, reference_prompts, negative_images=args.negative_reference)
 
     with staged_outputs(out, OUTPUTS) as staging:  # complete or absent: moved into place only when every target is done
-        results = []
+        results, image_areas = [], []
+        shown: list[tuple[str, np.ndarray, np.ndarray]] = []  # (name, image, mask) of the preview's targets
         names: set[str] = set()
         with tqdm(total=len(targets), desc="segment", unit="img", file=sys.stderr, disable=args.no_progress) as bar:
             for start in range(0, len(targets), args.batch_size):
@@ -196,6 +207,9 @@ def _run(args: argparse.Namespace) -> int:
                     save_png(staging / "masks" / name, prediction.mask)
                     if not args.no_overlays:
                         save_png(staging / "overlays" / name, overlay(image, prediction.mask))
+                    if len(shown) < PREVIEW_TARGETS:
+                        shown.append((name.removesuffix(".png"), image, prediction.mask))
+                    image_areas.append(int(prediction.mask.size))
                     results.append({
                         "image_id": start + offset + 1,
                         "file_name": str(path),
@@ -208,8 +222,31 @@ def _run(args: argparse.Namespace) -> int:
                     })
                 bar.update(len(chunk))
         atomic_write_json(staging / "predictions.json", results)
+        measured = report(check_mask_areas([r["area"] for r in results], image_areas, what="segment masks"))
+        _write_preview(staging / "preview", references, reference_prompts, shown, footnote=identity_footnote(identity))
+        atomic_write_json(staging / "summary.json", {
+            "command": PROG,
+            "identity": identity,
+            "model": identity_line(identity).removeprefix("model: "),
+            "warnings": [*identity["warnings"], *measured],
+            "references": [{"image": str(path), "prompt": kind} for path, (kind, _) in zip(args.reference, prompts)],
+            "negative_references": [str(p) for p in args.negative_reference],
+            "threshold": args.threshold,
+            "n_targets": len(results),
+            "files": {"predictions": "predictions.json", "masks": "masks/", "overlays": None if args.no_overlays else "overlays/",
+                      "preview": "preview.png"},
+        })  # fmt: skip
     print(f"wrote {len(results)} predictions to {out / 'predictions.json'}", file=sys.stderr)
     return 0
+
+
+def _write_preview(stem: Path, references, prompts, shown, *, footnote: str) -> None:
+    from sansa_probe.preview import plot_segmentation
+    from sansa_probe.probes.plots import add_footnote, save_figure
+
+    axes = plot_segmentation(references, prompts, [image for _, image, _ in shown], [mask for _, _, mask in shown],
+                             target_names=[name for name, _, _ in shown], max_targets=PREVIEW_TARGETS)
+    save_figure(add_footnote(axes[0, 0].figure, footnote), stem, dpi=120)
 
 
 if __name__ == "__main__":

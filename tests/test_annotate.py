@@ -88,12 +88,17 @@ def sorted_targets(folder: Path) -> list[Path]:
     return sorted(Path(os.path.abspath(p)) for p in folder.rglob("*") if p.suffix in (".jpg", ".png"))
 
 
-def test_coco_output_decodes_to_the_predictors_masks(scene, tiny_model):
+def test_coco_output_decodes_to_the_predictors_masks(scene, tiny_model, capsys):
     code = run(scene, "out", "--targets", str(scene / "targets"), "--batch-size", "2", "--chunk-size", "2",
                "--num-workers", "2", "--save-masks", "--save-overlays")
     assert code == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("model: SANSA (adapters on) | hiera_t SAM2 2.1 @256px | SAM2 weights: RANDOM | adapters: fresh")
     out = scene / "out"
     coco = COCO(str(out / "annotations.json"))
+    info = coco.dataset["info"]  # the model in words: random SAM2 weights and fresh adapters flagged
+    assert info["identity"]["sam2_weights"] == "random" and info["identity"]["adapters"] == "fresh" and info["identity"]["backbone"] == "hiera_t"
+    assert "SAM2 weights: RANDOM" in info["model"] and any("FRESH" in w for w in info["warnings"])
     classes = annotate.load_references(scene / "refs.yaml")
     targets = sorted_targets(scene / "targets")
     assert [c["id"] for c in coco.dataset["categories"]] == [1, 7, 3]
@@ -422,7 +427,8 @@ def test_ctrl_c_keeps_finished_chunks_and_a_rerun_equals_the_unbroken_run(scene,
     assert run(scene, "broken", *args) == 130
     err = capsys.readouterr().err.strip().splitlines()
     parts = scene / "broken" / "parts"
-    assert err == [f"sansa_probe.annotate: interrupted; 2 of 4 chunks are saved in {parts}: rerun the same command to resume"]
+    assert err[0].startswith("model: ") and all(line.startswith("warning: ") for line in err[1:-1])  # the model, then one line
+    assert err[-1] == f"sansa_probe.annotate: interrupted; 2 of 4 chunks are saved in {parts}: rerun the same command to resume"
     kept = _tree_hashes(parts)
     monkeypatch.setattr(run_module, "segment_batch", real)
     assert run(scene, "broken", *args) == 0

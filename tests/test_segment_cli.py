@@ -38,11 +38,19 @@ def shared_model(tiny_model, monkeypatch):
     monkeypatch.setattr(segment, "model_from_args", lambda args: tiny_model)
 
 
-def test_segment_writes_masks_overlays_and_coco_results(scene):
+def test_segment_writes_masks_overlays_and_coco_results(scene, capsys):
     out = scene / "out"
     code = segment.main(["--reference", str(scene / "ref.jpg"), "--reference-mask", str(scene / "ref_mask.png"),
                          "--target", str(scene / "targets"), "--out", str(out), *TINY_ARGS])
     assert code == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("model: SANSA (adapters on) | hiera_t SAM2 2.1 @256px | SAM2 weights: RANDOM | adapters: fresh")
+    assert err[1].startswith("warning: SAM2 has RANDOM weights")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["identity"]["sam2_weights"] == "random" and summary["identity"]["adapters"] == "fresh"
+    assert any("RANDOM" in w for w in summary["warnings"]) and any("FRESH" in w for w in summary["warnings"])
+    assert summary["references"] == [{"image": str(scene / "ref.jpg"), "prompt": "mask"}] and summary["n_targets"] == 3
+    assert (out / "preview.png").stat().st_size > 1000 and (out / "preview.pdf").is_file()
     masks = sorted(p.relative_to(out / "masks").as_posix() for p in (out / "masks").rglob("*.png"))
     assert masks == ["sub/t0.png.png", "t0.jpg.png", "t1.jpg.png"]  # a subfolder's file does not clash with t0.jpg
     assert sorted(p.relative_to(out / "overlays").as_posix() for p in (out / "overlays").rglob("*.png")) == masks
@@ -161,7 +169,7 @@ def test_a_bad_target_in_a_later_batch_leaves_the_previous_results_untouched(sce
     assert segment.main([*common, "--target", str(scene / "targets"), "--batch-size", "1"]) == 2
     err = capsys.readouterr().err
     assert f"--target {scene / 'targets' / 'z_truncated.jpg'}" in err and "cannot be decoded" in err and "Traceback" not in err
-    assert _tree_hashes(out) == before and sorted(p.name for p in out.iterdir()) == ["masks", "overlays", "predictions.json"]
+    assert _tree_hashes(out) == before and sorted(p.name for p in out.iterdir()) == sorted(segment.OUTPUTS)
     (scene / "targets" / "z_truncated.jpg").unlink()
     assert segment.main([*common, "--target", str(scene / "targets")]) == 0  # a complete run replaces it all
     names = sorted(p.relative_to(out / "masks").as_posix() for p in (out / "masks").rglob("*.png"))

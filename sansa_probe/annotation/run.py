@@ -27,6 +27,7 @@ from sansa_probe.model.sansa import SansaModel
 from sansa_probe.utils.distributed import DistInfo, barrier, shard_indices
 from sansa_probe.utils.io import atomic_path, atomic_write_json
 from sansa_probe.utils.masks import overlay, save_png
+from sansa_probe.identity import identity_line, model_identity
 from sansa_probe.utils.precision import inference_precision
 
 from sansa_probe.annotation.references import ClassReferences
@@ -341,8 +342,12 @@ def annotate(
     barrier()
     if not info.is_main:
         return AnnotateResult(None, processed, seconds)
+    identity = model_identity(model, precision=settings["precision"])
     info_fields = {
         "description": "sansa_probe.annotate: few-shot annotation with SANSA (SAM2 + adapters)",
+        "model": identity_line(identity).removeprefix("model: "),
+        "identity": identity,
+        "warnings": identity["warnings"],
         "image_root": str(targets.root),
         "score": "SAM2 predicted IoU of the mask",
         "settings": {k: settings[k] for k in ("image_size", "precision", "threshold", "min_score", "min_area")},
