@@ -308,7 +308,7 @@ def evaluate_episodes(
                 })
                 bar.update(1)
                 if progress:
-                    bar.set_postfix(miou=f"{_running_miou(metric):.1f}")
+                    bar.set_postfix(miou=f"{_running_miou(metric):.1f}%")
     finally:
         model.train(was_training)
     return metric, _join_rows(metric, extras)
@@ -520,11 +520,11 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     report(summary["warnings"][len(identity["warnings"]):])
     for result in results:
         s = result.scores
-        print(f"{labels['dataset']} fold {result.fold} {args.shots}-shot {args.prompt}: mIoU {s['miou']:.2f}  "
-              f"FB-IoU {s['fb_iou']:.2f}  ({s['n_episodes']} episodes)", file=sys.stderr)  # fmt: skip
+        print(f"{labels['dataset']} fold {result.fold} {args.shots}-shot {args.prompt}: mIoU {s['miou']:.2f}%  "
+              f"FB-IoU {s['fb_iou']:.2f}%  ({s['n_episodes']} episodes)", file=sys.stderr)  # fmt: skip
     if len(results) > 1:
         mean = table[table["fold"] == "mean"].set_index("metric")["value"]
-        print(f"{labels['dataset']} mean over {len(results)} folds: mIoU {mean['miou']:.2f}  FB-IoU {mean['fb_iou']:.2f}", file=sys.stderr)
+        print(f"{labels['dataset']} mean over {len(results)} folds: mIoU {mean['miou']:.2f}%  FB-IoU {mean['fb_iou']:.2f}%", file=sys.stderr)
     print(f"wrote {out / 'results.csv'}, {out / 'episodes.csv'} and {out / 'summary.json'}", file=sys.stderr)
     return 0
 

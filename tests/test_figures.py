@@ -27,3 +27,67 @@ def test_segmentation_preview_has_a_reference_panel_outlines_and_a_legend():
     assert [t.get_text() for t in legend.get_texts()] == ["reference prompt", "predicted mask"]
     with pytest.raises(ValueError, match="one per reference"):
         plot_segmentation([image], [], [image], [mask])
+
+
+def _legend_texts(ax) -> list[str]:
+    legend = ax.get_legend()
+    assert legend is not None, "no legend"
+    return [t.get_text() for t in legend.get_texts()]
+
+
+def test_linear_probe_bars_are_percent_with_a_legend_of_models():
+    from sansa_probe.probes import plot_linear_probe
+
+    table = pd.DataFrame({"model": ["sam2", "sansa"], "layer": "image_encoder.neck[2]", "metric": "miou", "value": [0.0565, 0.1234]})
+    ax = plot_linear_probe(table)
+    assert "%" in ax.get_ylabel() and _legend_texts(ax) == ["sam2", "sansa"]
+    assert [round(p.get_height(), 2) for p in ax.patches] == [5.65, 12.34]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["image_encoder.neck[2]"]
+
+
+def test_spatial_coherence_bars_carry_the_spread_of_the_pairs():
+    from sansa_probe.probes import plot_spatial_coherence
+
+    values = {("video", "sam2"): [1.0, 3.0], ("video", "sansa"): [2.0, 2.0], ("flipped", "sam2"): [5.0, 9.0], ("flipped", "sansa"): [4.0, 4.0]}
+    table = pd.DataFrame([{"model": m, "setting": s, "metric": "smoothness", "value": v} for (s, m), vs in values.items() for v in vs])
+    ax = plot_spatial_coherence(table)
+    from matplotlib.container import BarContainer
+
+    bars = {c.get_label(): c for c in ax.containers if isinstance(c, BarContainer)}
+    assert set(bars) == {"sam2", "sansa"}
+    sam2 = bars["sam2"].errorbar.lines[2][0].get_segments()  # one vertical segment per bar: mean -+ 1 s.d.
+    np.testing.assert_allclose([(seg[0][1], seg[1][1]) for seg in sam2], [(2 - np.sqrt(2), 2 + np.sqrt(2)), (7 - np.sqrt(8), 7 + np.sqrt(8))])
+    assert _legend_texts(ax) == ["sam2", "sansa"] and "s.d." in ax.get_legend().get_title().get_text()
+    single = plot_spatial_coherence(table.groupby(["model", "setting"], as_index=False).first())  # one row per bar: no error bar
+    assert all(c.errorbar is None for c in single.containers if isinstance(c, BarContainer))
+
+
+def test_pca_concentration_legend_names_models_and_the_full_dimension_line():
+    from sansa_probe.probes import plot_pca_concentration
+
+    rows = [{"model": m, "n_components": k, "metric": "relative_accuracy", "value": v} for m in ("sam2", "sansa") for k, v in ((1, 0.5), (4, 1.0))]
+    ax = plot_pca_concentration(pd.DataFrame(rows))
+    assert _legend_texts(ax) == ["sam2", "sansa", "full dimension"]
+
+
+def test_probe_figures_carry_their_legends_through_the_pipelines():
+    from sansa_probe.pipelines import linear_probe, spatial_coherence
+
+    probe = pd.DataFrame({"model": ["sam2", "sansa"], "layer": "l", "class_id": None, "class_name": None, "metric": "miou", "value": [0.1, 0.2]})
+    ax = linear_probe.figures({"linear_probe": probe})["linear_probe"].axes[0]
+    assert _legend_texts(ax) == ["sam2", "sansa"] and "%" in ax.get_ylabel()
+    coherence = pd.DataFrame({"model": ["sam2", "sansa"] * 2, "setting": ["video"] * 4, "metric": "smoothness", "value": [1.0, 2.0, 3.0, 4.0]})
+    ax = spatial_coherence.figures({"spatial_coherence": coherence})["spatial_coherence"].axes[0]
+    assert _legend_texts(ax) == ["sam2", "sansa"]
+
+
+def test_comparison_figure_reads_in_percent_points():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sansa_probe.comparison import plot_comparison
+
+    table = pd.DataFrame([{"scope": "overall", "class_id": "", "class_name": "", "difference": 0.58, "ci_low": 0.1, "ci_high": 1.0},
+                          {"scope": "class", "class_id": 1, "class_name": "dog", "difference": -0.2, "ci_low": -0.9, "ci_high": 0.4}])
+    ax = plot_comparison(table)
+    assert "% points" in ax.get_xlabel() and [t.get_text() for t in ax.get_yticklabels()] == ["overall (mIoU)", "dog"]

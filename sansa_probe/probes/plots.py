@@ -106,11 +106,10 @@ def plot_pca_concentration(df: pd.DataFrame, ax: Axes | None = None, *, hue: str
     for key, part in _groups(curve, hue):
         part = part.sort_values("n_components")
         ax.plot(part["n_components"], part["value"], label=None if key is None else str(key))
-    ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle="--")
+    ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle="--", label="full dimension")
     ax.set_xlabel("number of principal components")
-    ax.set_ylabel("relative accuracy")
-    if hue is not None and hue in curve.columns:
-        ax.legend(title=hue)
+    ax.set_ylabel("relative accuracy (k PCs / full dimension)")
+    ax.legend(title=hue if hue is not None and hue in curve.columns else None, fontsize="small")
     return ax
 
 
@@ -211,26 +210,40 @@ def plot_part_matching(
 
 
 def _grouped_bars(ax: Axes, df: pd.DataFrame, x: str | None, hue: str | None, ylabel: str) -> Axes:
+    """Mean ``value`` per ``x`` (ticks) and ``hue`` (colours, in the legend); where a bar averages
+    several rows, an error bar of +-1 standard deviation over them (the spread the table holds)."""
     x = x if x is not None and x in df.columns else None
     hue = hue if hue is not None and hue in df.columns else None
     keys = [k for k in (x, hue) if k is not None]
-    table = df.groupby(keys, sort=False)["value"].mean().reset_index() if keys else pd.DataFrame({"value": [df["value"].mean()]})
+    if keys:
+        table = df.groupby(keys, sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
+    else:
+        table = pd.DataFrame({"mean": [df["value"].mean()], "std": [df["value"].std()], "count": [len(df)]})
     xs = list(dict.fromkeys(table[x])) if x else [""]
     hs = list(dict.fromkeys(table[hue])) if hue else [None]
     width = 0.8 / len(hs)
+    spread = False
     for j, h in enumerate(hs):
         part = table if h is None else table[table[hue] == h]
-        heights = [float(part[part[x] == v]["value"].mean()) if x else float(part["value"].mean()) for v in xs]
-        ax.bar(np.arange(len(xs)) + (j - (len(hs) - 1) / 2) * width, heights, width, label=None if h is None else str(h))
+        rows = [part[part[x] == v] if x else part for v in xs]
+        heights = [float(r["mean"].iloc[0]) if len(r) else np.nan for r in rows]
+        errors = [float(r["std"].iloc[0]) if len(r) and r["count"].iloc[0] > 1 else np.nan for r in rows]
+        has_error = not all(np.isnan(errors))
+        spread |= has_error
+        ax.bar(np.arange(len(xs)) + (j - (len(hs) - 1) / 2) * width, heights, width, label=None if h is None else str(h),
+               yerr=np.nan_to_num(errors) if has_error else None, capsize=3 if has_error else 0, error_kw={"linewidth": 0.8})
     ax.set_xticks(np.arange(len(xs)), [str(v) for v in xs])
+    if x:
+        ax.set_xlabel(x)
     ax.set_ylabel(ylabel)
     if hue:
-        ax.legend(title=hue)
+        ax.legend(title=hue + (" (error bars: ±1 s.d.)" if spread else ""), fontsize="small")
     return ax
 
 
-def plot_linear_probe(df: pd.DataFrame, ax: Axes | None = None, *, x: str | None = "model", hue: str | None = None) -> Axes:
-    """Linear-probe mIoU bars (fig. 9 left) from :meth:`LinearProbe.to_frame` tables (in %)."""
+def plot_linear_probe(df: pd.DataFrame, ax: Axes | None = None, *, x: str | None = "layer", hue: str | None = "model") -> Axes:
+    """Linear-probe mIoU bars in % (fig. 9 left), one colour per model (in the legend), from
+    :meth:`LinearProbe.to_frame` tables (IoU as fractions)."""
     _require(df, ["metric", "value"])
     ax = _new_axes(ax)
     data = df[df["metric"] == "miou"].assign(value=lambda d: 100.0 * d["value"])
