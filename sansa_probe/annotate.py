@@ -86,7 +86,7 @@ from sansa_probe.cli import (
     positive_int,
     run_command,
 )
-from sansa_probe.identity import identity_line, model_identity
+from sansa_probe.identity import identity_line, model_identity, said_in_words
 from sansa_probe.sanity import report
 from sansa_probe.utils.io import check_output_folder
 from sansa_probe.utils.precision import inference_precision
@@ -159,7 +159,8 @@ def _run(args: argparse.Namespace) -> int:
     classes = load_references(args.references)  # fail on a bad file before building the model
     targets = collect_targets(args.targets, args.target_list)
     with distributed(args.device) as (info, device):
-        model = model_from_args(argparse.Namespace(**{**vars(args), "device": str(device)}))
+        with said_in_words():
+            model = model_from_args(argparse.Namespace(**{**vars(args), "device": str(device)}))
         if info.is_main:
             identity = model_identity(model, precision=inference_precision(device, not args.no_autocast))
             print(identity_line(identity), file=sys.stderr, flush=True)

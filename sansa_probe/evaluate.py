@@ -61,7 +61,7 @@ from sansa_probe.cli import (
 )
 from sansa_probe.data import get_spec
 from sansa_probe.data.episodes import EpisodeData, EpisodeSampler
-from sansa_probe.identity import identity_line, model_identity, package_versions
+from sansa_probe.identity import identity_line, model_identity, package_versions, said_in_words
 from sansa_probe.inference import FewShotInference, HsnetProtocol, Protocol, References, prepare_references
 from sansa_probe.metrics import FewShotSegmentationMetric
 from sansa_probe.model.sansa import SansaModel
@@ -483,7 +483,8 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
         for fold in folds:
             checkpoint = _checkpoint_for(args.checkpoint, fold)
             if model is None:
-                model = model_from_args(args, adapters=checkpoint, device=device)
+                with said_in_words():  # the identity's warnings say it in words below
+                    model = model_from_args(args, adapters=checkpoint, device=device)
                 identity = model_identity(model, adapters_enabled=adapters_on, precision=inference_precision(device))
                 labels["model"] = identity_line(identity).removeprefix("model: ")
                 if info.is_main:

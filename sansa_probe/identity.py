@@ -18,8 +18,11 @@ object (frozen SAM2 and SANSA); :func:`identity_warnings` are the flags in words
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import platform
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ import torch
 
 from sansa_probe.utils.hashing import file_sha256
 
-__all__ = ["model_identity", "identity_line", "identity_footnote", "identity_warnings", "package_versions"]
+__all__ = ["model_identity", "identity_line", "identity_footnote", "identity_warnings", "package_versions", "said_in_words"]
 
 
 def package_versions() -> dict[str, str]:
@@ -132,3 +135,12 @@ def identity_footnote(identities: Any) -> str:
     parts = [f"{first.get('backbone')} SAM2 {first.get('sam2_version')} @{first.get('image_size')}px", f"SAM2: {weights}",
              f"adapters: {adapters}", str(first.get("precision", "float32"))]
     return " | ".join(parts)
+
+
+@contextlib.contextmanager
+def said_in_words() -> Iterator[None]:
+    """Build a model without Python's ``UserWarning`` about random SAM2 weights (a source line on
+    stderr): for commands that print the identity and its warnings in words instead."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="sam2_checkpoint=None", category=UserWarning)
+        yield

@@ -30,7 +30,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sansa_probe.cli import add_model_group, add_output_group, add_run_group, command_parser, check_model_args, model_from_args, positive_int, run_command
-from sansa_probe.identity import identity_footnote, identity_line, model_identity
+from sansa_probe.identity import identity_footnote, identity_line, model_identity, said_in_words
 from sansa_probe.images import IMAGE_SUFFIXES, check_image_header, list_images, load_rgb
 from sansa_probe.prompts.types import Box, Mask, Points, Scribble
 from sansa_probe.utils.io import atomic_write_json, check_output_folder, staged_outputs
@@ -187,7 +187,8 @@ def _run(args: argparse.Namespace) -> int:
     for path in targets:  # headers only: a file that is no image fails now, before the model is built
         check_image_header(path, name=f"--target {path}")
 
-    model = model_from_args(args)
+    with said_in_words():
+        model = model_from_args(args)
     identity = model_identity(model, precision=inference_precision(model.device))
     print(identity_line(identity), file=sys.stderr, flush=True)
     report(identity["warnings"])

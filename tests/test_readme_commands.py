@@ -21,8 +21,6 @@ _COMMAND = re.compile(r"(?:python|torchrun[^-]*(?:--\S+ \S+ )*) ?-m (sansa_probe
 def _readme_commands() -> list[tuple[str, list[str]]]:
     commands = []
     for line in README.read_text().splitlines():
-        if " / " in line:  # a listing of command names, not a command
-            continue
         for module, rest in _COMMAND.findall(line.split("  #")[0]):
             commands.append((module, shlex.split(rest.split("`")[0])))
     return commands
@@ -30,7 +28,15 @@ def _readme_commands() -> list[tuple[str, list[str]]]:
 
 def test_the_readme_shows_commands():
     modules = {m for m, _ in _readme_commands()}
-    assert {"sansa_probe.compare", "sansa_probe.train", "sansa_probe.evaluate", "sansa_probe.segment", "sansa_probe.pca"} <= modules
+    probes = {f"sansa_probe.{name}" for name in ("pca", "projection", "pca_rgb", "linear_probe", "part_matching", "spatial_coherence")}
+    assert {"sansa_probe.compare", "sansa_probe.train", "sansa_probe.evaluate", "sansa_probe.segment", "sansa_probe.annotate"} | probes <= modules
+
+
+def test_readme_command_lines_are_commands_not_listings():
+    """A line such as ``python -m sansa_probe.projection / pca_rgb`` cannot be pasted: every
+    ``python -m`` line of a code block is one whole command."""
+    listings = [line for line in README.read_text().splitlines() if re.search(r"-m sansa_probe\.\S+ /", line)]
+    assert listings == []
 
 
 @pytest.mark.parametrize("module,args", _readme_commands(), ids=lambda v: v if isinstance(v, str) else " ".join(v)[:40])

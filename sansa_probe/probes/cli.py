@@ -51,7 +51,7 @@ from sansa_probe.cli import (
 from sansa_probe.data import SegmentationSource, get_dataset
 from sansa_probe.features import MODELS, FeatureExtractor, ProbeSplits, probe_splits
 from sansa_probe.model.sansa import SansaModel
-from sansa_probe.identity import identity_footnote, identity_line, model_identity
+from sansa_probe.identity import identity_footnote, identity_line, model_identity, said_in_words
 from sansa_probe.pipelines import redraw, write_images
 from sansa_probe.pipelines.redraw import pipeline_of
 from sansa_probe.probes.plots import add_footnote, save_figure
@@ -168,7 +168,8 @@ class ProbeRun:
     def extractor(self) -> FeatureExtractor:
         """Build the model (``--checkpoint``'s adapters), print its identity (one line per model
         run, then random or fresh weights in words) and wrap it in a feature extractor."""
-        model = self._build(self.args)
+        with said_in_words():
+            model = self._build(self.args)
         self.identities = {name: model_identity(model, adapters_enabled=on) for name, on in self.models.items()}
         for identity in self.identities.values():
             print(identity_line(identity), file=sys.stderr, flush=True)
