@@ -1,13 +1,17 @@
 """Write the notebooks of this folder with nbformat: ``python notebooks/make_notebooks.py``.
 
-Each notebook only calls the package (``sansa_probe.<probe>.compute`` and ``.figures``) and shows
-its tables and figures. The first code cell (tagged ``parameters``, papermill-style) runs the
-procedural benchmark with a Hiera-T at 256 px by default; its comments say what to set for the
-paper's setting (COCO-20i / DAVIS, Hiera-L at 1024 px, a strict checkpoint per fold).
+The committed ``.ipynb`` files are exactly what this script writes (no outputs; a test checks
+that they do not drift). Each notebook only calls the package and shows its tables and figures.
+Its first code cell, tagged ``parameters`` (papermill's convention), holds plain assignments:
+offline defaults on the shipped miniature SAM2 and the procedural benchmark, small enough to run
+in well under two minutes on one CPU thread; its comments say what to set for the paper's
+setting. Every parameter can be set from the environment (``SANSA_NB_<NAME>``, see
+``sansa_probe.notebook_params``) or with ``papermill -p NAME VALUE``.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nbformat
@@ -15,51 +19,66 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
 
-MODEL_PARAMETERS = '''\
-# Model: a Hiera-T at 256 px with Meta's SAM2.1 weights (downloaded once into the torch hub cache).
-# The paper: BACKBONE = "hiera_l"; IMAGE_SIZE = 1024. SAM2_CHECKPOINT = None gives random weights
-# (offline smoke tests: the numbers then mean nothing).
-BACKBONE = "hiera_t"
-IMAGE_SIZE = 256
-SAM2_CHECKPOINT = "auto"
-# SANSA adapters: a strict checkpoint of this fold, e.g. "checkpoints/strict/coco20i/fold0.pt" (see
-# `python -m sansa_probe.train --dataset synthetic --backbone hiera_t --image-size 256 ...`);
-# None: fresh adapters, which act as a no-op (SANSA rows then equal SAM2's).
-CHECKPOINT = None
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-BATCH_SIZE = 8
-CACHE_DIR = "feature_cache"  # features are cached here per model state, layer, dataset, fold and split
+OVERRIDES = '''\
+# Each name above: SANSA_NB_<NAME> in the environment, or papermill -p NAME VALUE (papermill wins).
+from sansa_probe.notebook_params import from_environment
+
+globals().update(from_environment(globals()))
 '''
 
-DATA_PARAMETERS = '''\
-# Data: the procedural benchmark (nothing on disk). For the paper: DATASET = "coco20i";
-# DATA_ROOT = "/data" (or $SANSA_DATA); DATASET_OPTIONS = {}; IMAGES_PER_CLASS = None (all images).
+MODEL = '''\
+# Model, as the commands' options. On the procedural benchmark these defaults are the shipped
+# miniature SAM2 (128 px, offline, no download) with the SANSA adapters of FOLD. The paper's setting:
+# BACKBONE = "hiera_l"; IMAGE_SIZE = 1024; SAM2_CHECKPOINT = "auto" (Meta's weights, downloaded once);
+# CHECKPOINT = a strict SANSA checkpoint of this fold, e.g. "checkpoints/strict/coco20i/fold0.pt".
+BACKBONE = None
+IMAGE_SIZE = None
+SAM2_CHECKPOINT = "auto"  # "auto", None (random weights: a smoke test) or a path
+CHECKPOINT = None  # None: fresh adapters, i.e. frozen SAM2 (outside the miniature default)
+DEVICE = None  # None: CUDA when available, else the CPU
+PROGRESS = True  # progress bars
+'''
+
+DATA = '''\
+# Data: the procedural benchmark (nothing on disk). The paper: DATASET = "coco20i";
+# DATA_ROOT = "/data" (or $SANSA_DATA); DATASET_OPTIONS = {}; IMAGES_PER_CLASS = 50.
 DATASET = "synthetic"
 FOLD = 0
 DATA_ROOT = None
-DATASET_OPTIONS = {"image_size": 256, "images_per_class": 20}
-IMAGES_PER_CLASS = 20
+DATASET_OPTIONS = {"image_size": 128, "images_per_class": 12}
+IMAGES_PER_CLASS = 6
 '''
 
-SETUP = '''\
+BUILD = ("model = build_model(dataset={dataset}, fold=FOLD, backbone=BACKBONE, sam2_checkpoint=SAM2_CHECKPOINT, image_size=IMAGE_SIZE,\n"
+         "                    checkpoint=CHECKPOINT, device=DEVICE)\n"
+         "print(identity_line(model_identity(model)))")  # fmt: skip
+
+PROBE_SETUP = f'''\
 %matplotlib inline
 from IPython.display import display
 
 from sansa_probe.features import MODELS, FeatureExtractor
-from sansa_probe.model import load_sansa
+from sansa_probe.identity import identity_line, model_identity
+from sansa_probe.notebook_params import build_model
 
-model = load_sansa(BACKBONE, image_size=IMAGE_SIZE, sam2_checkpoint=SAM2_CHECKPOINT, adapters=CHECKPOINT, device=DEVICE)
-extractor = FeatureExtractor(model, batch_size=BATCH_SIZE, progress=True, cache_dir=CACHE_DIR)
+{BUILD.format(dataset="DATASET")}
+extractor = FeatureExtractor(model, batch_size=BATCH_SIZE, progress=PROGRESS, cache_dir=CACHE_DIR)
 print(extractor.default_layer(), "of", len(extractor.available_layers()), "hookable layers")
 '''
 
+PROBE_RUN = '''\
+BATCH_SIZE = 16
+CACHE_DIR = None  # a folder: features cached there per model state, layer, dataset, fold and split
+'''
 
-def notebook(title: str, text: str, parameters: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+
+def notebook(title: str, text: str, parameters: str, cells: list[tuple[str, str]], *, setup: str = PROBE_SETUP) -> nbformat.NotebookNode:
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
     nb.cells.append(new_markdown_cell(f"# {title}\n\n{text}"))
-    nb.cells.append(new_code_cell("import torch\n\n" + parameters, metadata={"tags": ["parameters"]}))
-    nb.cells.append(new_code_cell(SETUP))
+    nb.cells.append(new_code_cell(parameters + "\n" + OVERRIDES, metadata={"tags": ["parameters"]}))
+    nb.cells.append(new_code_cell(setup))
     for kind, source in cells:
         nb.cells.append(new_markdown_cell(source) if kind == "md" else new_code_cell(source))
     for i, cell in enumerate(nb.cells):
@@ -67,95 +86,210 @@ def notebook(title: str, text: str, parameters: str, cells: list[tuple[str, str]
     return nb
 
 
+QUICKSTART = notebook(
+    "Quickstart: segment your images from k annotated references",
+    "SANSA segments every target image from k reference images annotated with any prompt (mask, "
+    "points, box or scribble). By default the references and targets are images of one novel class "
+    "of the procedural benchmark, on the shipped miniature SAM2 with its SANSA adapters, beside "
+    "frozen SAM2 (the same model with its adapters off). For your own images set `IMAGES` to a "
+    "folder holding `images/<image>.jpg` and `masks/<image>_<class>.png` (the `folder` dataset) "
+    "and a real model (see the model parameters); `PROMPTS` gives prompts by hand and `TARGETS` a "
+    "folder of further images to segment. The same as `python -m sansa_probe.segment`.",
+    '''\
+# Images: None = the procedural benchmark; or a folder with images/ and masks/<image>_<class>.png.
+IMAGES = None
+CLASS = None  # class id or name; None: the first class with enough images
+SHOTS = 2  # k references
+TARGETS_SHOWN = 4  # annotated targets of the class to segment (ground truth shown)
+TARGETS = None  # a folder of further images to segment (no ground truth)
+PROMPT = "mask"  # prompt generated from each reference mask: "mask", "point", "box" or "scribble"
+PROMPTS = None  # or by hand, one per reference: [{"box": [x0, y0, x1, y1]}, {"points": [[x, y]]}, {"mask": "a.png"}]
+FOLD = 0
+IMAGE_SIZE_SYNTHETIC = 128  # procedural images' size
+SEED = 0
+''' + MODEL,
+    [
+        ("code", "example = few_shot_example(IMAGES, fold=FOLD, class_id=CLASS, shots=SHOTS, targets=TARGETS_SHOWN, prompt=PROMPT,\n"
+                 "                           prompts=PROMPTS, extra_targets=TARGETS, image_size=IMAGE_SIZE_SYNTHETIC, seed=SEED)\n"
+                 "print(example.summary())"),
+        ("md", "Set the references once (their memory is encoded once per adapter state), then segment every target; "
+               "frozen SAM2 is the same predictor with the model's adapters switched off."),
+        ("code", "predictor = SansaPredictor(model)\npredictor.set_references(example.reference_images, example.prompts)\n"
+                 "sansa = predictor.predict_batch(example.target_images)\nwith model.adapters(False):\n"
+                 "    frozen = predictor.predict_batch(example.target_images)\n"
+                 "plot_few_shot(example, {\"SANSA\": [p.mask for p in sansa], \"frozen SAM2\": [p.mask for p in frozen]});"),
+        ("md", "Per target: predicted IoU score (SAM2's own estimate) and, where the ground truth is known, the IoU (%)."),
+        ("code", "import pandas as pd\n\n"
+                 "pd.DataFrame({\"target\": example.target_ids, \"score SANSA\": [p.score for p in sansa], \"score frozen\": [p.score for p in frozen],\n"
+                 "              \"IoU SANSA\": [None if m is None else mask_iou(p.mask, m) for p, m in zip(sansa, example.target_masks)],\n"
+                 "              \"IoU frozen\": [None if m is None else mask_iou(p.mask, m) for p, m in zip(frozen, example.target_masks)]})"),
+    ],
+    setup=f'''\
+%matplotlib inline
+from sansa_probe.identity import identity_line, model_identity
+from sansa_probe.notebook_params import build_model
+from sansa_probe.predictor import SansaPredictor
+from sansa_probe.quickstart import few_shot_example, mask_iou, plot_few_shot
+
+{BUILD.format(dataset='"synthetic" if IMAGES is None else "folder"')}
+''',
+)
+
+FEATURE_SPACE = notebook(
+    "Figures 2, 4 and 8: the semantic structure of the feature space",
+    "(a) 2-D PCA of object features coloured by class (fig. 4a, `python -m sansa_probe.projection`); "
+    "(b) dense features as colours, 3 principal components fitted jointly across images (figs. 2 "
+    "and 4b, `python -m sansa_probe.pca_rgb`); (c) is class information concentrated in the leading "
+    "principal components? Nearest-centroid accuracy of the fold's evaluation classes vs the number "
+    "of components (fig. 8, appendix B.1, `python -m sansa_probe.pca`). Frozen SAM2 and SANSA are "
+    "one model with its adapters off / on. Part matching (fig. 4c) has its own notebook.",
+    DATA + "SPLIT = \"val\"\nN_IMAGES = 3\nFEATURE_SIZE = 32\n" + PROBE_RUN + MODEL,
+    [
+        ("code", "from sansa_probe.data import get_dataset\nfrom sansa_probe.features import dataset_images, probe_splits\n"
+                 "from sansa_probe.pipelines import pca, pca_rgb, projection\n\n"
+                 "source = get_dataset(DATASET, fold=FOLD, split=SPLIT, root=DATA_ROOT, **DATASET_OPTIONS)"),
+        ("md", "## (a) Object features, first two principal components"),
+        ("code", "projected = projection.compute(extractor, source, models=MODELS, images_per_class=IMAGES_PER_CLASS)\n"
+                 "display(projected['scores'])\nprojection.figures(projected)['projection']"),
+        ("md", "## (b) PCA to RGB, fitted jointly across images"),
+        ("code", "ids, images, masks = dataset_images(source, n_images=N_IMAGES)\n"
+                 "colours = pca_rgb.compute(extractor, images, masks, models=MODELS, image_ids=ids, feature_size=FEATURE_SIZE)\n"
+                 "display(colours['scores'])\npca_rgb.figures(colours, dict(zip(ids, images)))['pca_rgb']"),
+        ("md", "## (c) Semantic information across principal components (fig. 8)\n\n"
+               "Summary: area under the relative-accuracy curve (1 = full accuracy from 2 components on) and the "
+               "full-dimension accuracy (chance is 1 / number of classes: near it, the curve measures nothing)."),
+        ("code", "splits = probe_splits(DATASET, FOLD, root=DATA_ROOT, **DATASET_OPTIONS)\n"
+                 "print('classes', splits.classes, '- training images from fold', splits.train_fold)\n"
+                 "concentration = pca.compute(extractor, splits, models=MODELS, images_per_class=IMAGES_PER_CLASS)\n"
+                 "display(concentration['summary'])\npca.figures(concentration)['fig8']"),
+    ],
+)
+
+LINEAR_PROBE = notebook(
+    "Figure 9 (left): linear probing for semantic segmentation",
+    "Appendix B.2. A 1x1 linear layer on frozen dense features, trained on training images of the "
+    "fold's evaluation classes and scored by mIoU on the fold's val images, for frozen SAM2 and "
+    "SANSA. The same as `python -m sansa_probe.linear_probe`. The right half of fig. 9 is "
+    "`python -m sansa_probe.compare` (frozen vs SANSA few-shot mIoU on the same episodes).",
+    DATA + "EPOCHS = 5\n" + PROBE_RUN + MODEL,
+    [
+        ("code", "from sansa_probe.features import probe_splits\nfrom sansa_probe.pipelines import linear_probe\n\n"
+                 "splits = probe_splits(DATASET, FOLD, root=DATA_ROOT, **DATASET_OPTIONS)\n"
+                 "tables = linear_probe.compute(extractor, splits, models=MODELS, images_per_class=IMAGES_PER_CLASS, epochs=EPOCHS)"),
+        ("code", "display(tables['summary'])\nlinear_probe.figures(tables)['linear_probe']"),
+        ("md", "Per-class IoU (%): a probe that predicts background everywhere scores background IoU / number of classes."),
+        ("code", "tables['linear_probe'].query(\"metric == 'iou'\").pivot(index='class_name', columns='model', values='value')"),
+    ],
+)
+
+PART_MATCHING = notebook(
+    "Figure 4c: part clusters matched across image pairs",
+    "K-means clusters of each object's dense features, matched across two images of the same class "
+    "(Hungarian matching of cluster centroids), for frozen SAM2 and SANSA. The same as "
+    "`python -m sansa_probe.part_matching`. Part agreement (matched clusters whose part names agree) "
+    "needs part annotations: `DATASET = \"pascal_part\"` or `\"paco_part\"`; elsewhere it is NaN.",
+    DATA + "SPLIT = \"val\"\nMAX_PAIRS = 3\nCLUSTERS = 5\nFEATURE_SIZE = 32\n" + PROBE_RUN + MODEL,
+    [
+        ("code", "from sansa_probe.data import get_dataset\nfrom sansa_probe.pipelines import part_matching\n"
+                 "from sansa_probe.probes.object_pairs import dataset_pairs\n\n"
+                 "source = get_dataset(DATASET, fold=FOLD, split=SPLIT, root=DATA_ROOT, **DATASET_OPTIONS)\n"
+                 "pairs = dataset_pairs(source, max_pairs=MAX_PAIRS)\n"
+                 "matched = part_matching.compute(extractor, pairs, models=MODELS, feature_size=FEATURE_SIZE, n_clusters=CLUSTERS)\n"
+                 "display(matched['summary'])"),
+        ("code", "pictures = {i: image for pair in pairs for i, image in zip(pair.image_ids, pair.images)}\n"
+                 "part_matching.figures(matched, pictures)['part_matching']"),
+    ],
+)
+
+SPATIAL_COHERENCE = notebook(
+    "Table 12: spatial coherence as continuity breaks",
+    "Appendix G. Nearest-neighbour feature matches between consecutive frames, frames with a "
+    "mirrored target, and unrelated images; the mean first-order gradient of the displacement field "
+    "(lower is smoother), for frozen SAM2 and SANSA. The same as "
+    "`python -m sansa_probe.spatial_coherence`. By default synthetic pseudo-videos; set `FRAMES` to "
+    "frame folders (DAVIS sequences, or a folder of consecutive video frames), `MASKS` to their "
+    "annotation folders and `INDEPENDENT` to a folder of unrelated image pairs (TSS), and a real model.",
+    "FRAMES = None  # e.g. [\"/data/DAVIS/JPEGImages/480p/bear\"]\nMASKS = None  # e.g. [\"/data/DAVIS/Annotations/480p/bear\"]\n"
+    "INDEPENDENT = None  # e.g. \"/data/TSS/pairs\"\nVIDEOS = 2\nFRAMES_PER_VIDEO = 4\nVIDEO_SIZE = 128\nMAX_PAIRS = 8\n"
+    "FOLD = 0  # the miniature's adapters\n" + PROBE_RUN + MODEL,
+    [
+        ("code", "from sansa_probe.pipelines import spatial_coherence\nfrom sansa_probe.probes.frame_pairs import folder_pairs, synthetic_pairs\n\n"
+                 "pairs = (folder_pairs(FRAMES, MASKS, independent=INDEPENDENT, max_pairs=MAX_PAIRS) if FRAMES else\n"
+                 "         synthetic_pairs(n_videos=VIDEOS, n_frames=FRAMES_PER_VIDEO, image_size=VIDEO_SIZE, max_pairs=MAX_PAIRS))\n"
+                 "tables = spatial_coherence.compute(extractor, pairs, models=MODELS)"),
+        ("md", "Mean smoothness per setting (pixels per pixel; lower is better), in the paper's layout."),
+        ("code", "display(tables['table12'])"),
+        ("code", "spatial_coherence.figures(tables)['spatial_coherence']"),
+    ],
+    setup=PROBE_SETUP.replace("dataset=DATASET", "dataset=None if FRAMES else \"synthetic\""),
+)
+
+REPRODUCE = notebook(
+    "Reproduce the paper's tables: our numbers beside the paper's",
+    "`sansa_probe.paper` holds the paper's printed numbers; `side_by_side` puts ours beside them "
+    "with the difference. Here ours come from the shipped miniature SAM2 on the procedural benchmark, "
+    "so the paper's column is context, not a target (rows flagged `reference_only`): first the "
+    "miniature's measured results as shipped (100 episodes per fold, all four folds), then a fresh "
+    "measurement of frozen SAM2 and SANSA on `EPISODES` episodes of `FOLD`. Every table and figure "
+    "of the paper has a script in `experiments/` (paper setting with data and checkpoints, the "
+    "procedural benchmark without), e.g. `python experiments/table9_sequence_length.py --small`.",
+    "TABLES = [\"table1\", \"fig9\", \"fig8\"]  # tables shown from the shipped results\nFOLD = 0\n"
+    "EPISODES = 100  # fresh episodes per model; 100 at SEED 0 is the shipped measurement (fewer leave classes unsampled)\nSHOTS = 1\nSEED = 0\n"
+    "DEVICE = None  # None: CUDA when available, else the CPU\nPROGRESS = True\n",
+    [
+        ("md", "## The miniature's shipped results beside the paper"),
+        ("code", "ours = shipped_ours()\nfor table in TABLES:\n    print(TABLE_TITLES[table])\n    display(side_by_side(ours, table))"),
+        ("code", "plot_side_by_side(side_by_side(ours, \"table1\"));"),
+        ("md", "## Measured now: frozen SAM2 and SANSA on the same episodes"),
+        ("code", "model = build_model(dataset=\"synthetic\", fold=FOLD, device=DEVICE)\nprint(identity_line(model_identity(model)))\n"
+                 "measured = measured_ours(model, fold=FOLD, episodes=EPISODES, shots=SHOTS, seed=SEED, progress=PROGRESS)\n"
+                 "compared = side_by_side(measured, \"table1\")\ndisplay(compared)\nprint(format_side_by_side(compared, \"table1\"))"),
+    ],
+    setup='''\
+%matplotlib inline
+from IPython.display import display
+
+from sansa_probe.identity import identity_line, model_identity
+from sansa_probe.notebook_params import build_model
+from sansa_probe.paper import TABLE_TITLES, format_side_by_side, side_by_side
+from sansa_probe.paper.compare import plot_side_by_side
+from sansa_probe.paper.miniature import measured_ours, shipped_ours
+''',
+)
+
 NOTEBOOKS = {
-    "fig8_pca_concentration.ipynb": notebook(
-        "Figure 8: semantic information across principal components",
-        "Appendix B.1. Object features of the fold's evaluation classes (unseen by a strict SANSA of "
-        "this fold); class centroids from training images of those classes, nearest-centroid accuracy "
-        "of the val objects vs the number of principal components, for frozen SAM2 and SANSA (one "
-        "model, adapters off / on). The same as `python -m sansa_probe.pca`.",
-        DATA_PARAMETERS + MODEL_PARAMETERS,
-        [
-            ("code", "from sansa_probe.features import probe_splits\nfrom sansa_probe.pipelines import pca\n\n"
-                     "splits = probe_splits(DATASET, FOLD, root=DATA_ROOT, **DATASET_OPTIONS)\n"
-                     "print('classes', splits.classes, '- training images from fold', splits.train_fold)\n"
-                     "tables = pca.compute(extractor, splits, models=MODELS, images_per_class=IMAGES_PER_CLASS)"),
-            ("md", "Summary: area under the relative-accuracy curve (1 = full accuracy from 2 components on)."),
-            ("code", "display(tables['summary'])"),
-            ("code", "pca.figures(tables)['fig8']"),
-            ("code", "tables['pca_concentration'].query(\"metric == 'relative_accuracy'\")"
-                     ".pivot(index='n_components', columns='model', values='value').head(20)"),
-        ],
-    ),
-    "fig4_feature_space.ipynb": notebook(
-        "Figures 2 and 4: the semantic structure of the feature space",
-        "(a) 2-D PCA of object features coloured by class (`python -m sansa_probe.projection`); "
-        "(b) dense features as colours, 3 principal components fitted jointly across images "
-        "(`python -m sansa_probe.pca_rgb`, also fig. 2); (c) K-means parts matched across image pairs "
-        "(`python -m sansa_probe.part_matching`; part agreement needs `pascal_part` or `paco_part`).",
-        DATA_PARAMETERS + "SPLIT = \"val\"\nN_IMAGES = 3\nMAX_PAIRS = 4\nFEATURE_SIZE = 32\n" + MODEL_PARAMETERS,
-        [
-            ("code", "from sansa_probe.data import get_dataset\nfrom sansa_probe.features import dataset_images\n"
-                     "from sansa_probe.pipelines import part_matching, pca_rgb, projection\nfrom sansa_probe.probes.object_pairs import dataset_pairs\n\n"
-                     "source = get_dataset(DATASET, fold=FOLD, split=SPLIT, root=DATA_ROOT, **DATASET_OPTIONS)"),
-            ("md", "## (a) Object features, first two principal components"),
-            ("code", "projected = projection.compute(extractor, source, models=MODELS, images_per_class=IMAGES_PER_CLASS)\n"
-                     "display(projected['scores'])\nprojection.figures(projected)['projection']"),
-            ("md", "## (b) PCA to RGB, fitted jointly across images"),
-            ("code", "ids, images, masks = dataset_images(source, n_images=N_IMAGES)\n"
-                     "colours = pca_rgb.compute(extractor, images, masks, models=MODELS, image_ids=ids, feature_size=FEATURE_SIZE)\n"
-                     "display(colours['scores'])\npca_rgb.figures(colours, dict(zip(ids, images)))['pca_rgb']"),
-            ("md", "## (c) Part clusters matched across image pairs"),
-            ("code", "pairs = dataset_pairs(source, max_pairs=MAX_PAIRS)\n"
-                     "matched = part_matching.compute(extractor, pairs, models=MODELS, feature_size=FEATURE_SIZE)\n"
-                     "display(matched['summary'])\n"
-                     "pictures = {i: image for pair in pairs for i, image in zip(pair.image_ids, pair.images)}\n"
-                     "part_matching.figures(matched, pictures)['part_matching']"),
-        ],
-    ),
-    "fig9_linear_probe.ipynb": notebook(
-        "Figure 9 (left): linear probing for semantic segmentation",
-        "Appendix B.2. A 1x1 linear layer on frozen dense features, trained on training images of the "
-        "fold's evaluation classes and scored by mIoU on the fold's val images, for frozen SAM2 and "
-        "SANSA. The same as `python -m sansa_probe.linear_probe`. The right half of fig. 9 is "
-        "`python -m sansa_probe.evaluate --adapters on|off`.",
-        DATA_PARAMETERS + "EPOCHS = 10\n" + MODEL_PARAMETERS,
-        [
-            ("code", "from sansa_probe.features import probe_splits\nfrom sansa_probe.pipelines import linear_probe\n\n"
-                     "splits = probe_splits(DATASET, FOLD, root=DATA_ROOT, **DATASET_OPTIONS)\n"
-                     "tables = linear_probe.compute(extractor, splits, models=MODELS, images_per_class=IMAGES_PER_CLASS, epochs=EPOCHS)"),
-            ("code", "display(tables['summary'])\nlinear_probe.figures(tables)['linear_probe']"),
-            ("code", "tables['linear_probe'].query(\"metric == 'iou'\").pivot(index='class_name', columns='model', values='value')"),
-        ],
-    ),
-    "table12_spatial_coherence.ipynb": notebook(
-        "Table 12: spatial coherence as continuity breaks",
-        "Appendix G. Nearest-neighbour feature matches between consecutive frames, frames with a "
-        "mirrored target, and unrelated images; the mean first-order gradient of the displacement field "
-        "(lower is smoother), for frozen SAM2 and SANSA. The same as "
-        "`python -m sansa_probe.spatial_coherence`. By default synthetic pseudo-videos; set `FRAMES` to "
-        "frame folders (DAVIS sequences, or a folder of consecutive video frames), `MASKS` to their annotation "
-        "folders and `INDEPENDENT` to a folder of unrelated image pairs (TSS).",
-        "FRAMES = None  # e.g. [\"/data/DAVIS/JPEGImages/480p/bear\"]\nMASKS = None  # e.g. [\"/data/DAVIS/Annotations/480p/bear\"]\n"
-        "INDEPENDENT = None  # e.g. \"/data/TSS/pairs\"\nVIDEOS, FRAMES_PER_VIDEO, VIDEO_SIZE = 3, 8, 256\nMAX_PAIRS = 20\n" + MODEL_PARAMETERS,
-        [
-            ("code", "from sansa_probe.pipelines import spatial_coherence\nfrom sansa_probe.probes.frame_pairs import folder_pairs, synthetic_pairs\n\n"
-                     "pairs = (folder_pairs(FRAMES, MASKS, independent=INDEPENDENT, max_pairs=MAX_PAIRS) if FRAMES else\n"
-                     "         synthetic_pairs(n_videos=VIDEOS, n_frames=FRAMES_PER_VIDEO, image_size=VIDEO_SIZE, max_pairs=MAX_PAIRS))\n"
-                     "tables = spatial_coherence.compute(extractor, pairs, models=MODELS)"),
-            ("md", "Mean smoothness per setting (pixels per pixel; lower is better), in the paper's layout."),
-            ("code", "display(tables['table12'])"),
-            ("code", "spatial_coherence.figures(tables)['spatial_coherence']"),
-        ],
-    ),
+    "quickstart.ipynb": QUICKSTART,
+    "feature_space.ipynb": FEATURE_SPACE,
+    "linear_probe.ipynb": LINEAR_PROBE,
+    "part_matching.ipynb": PART_MATCHING,
+    "spatial_coherence.ipynb": SPATIAL_COHERENCE,
+    "reproduce_tables.ipynb": REPRODUCE,
 }
 
 
-def main() -> int:
+def render(nb: nbformat.NotebookNode) -> str:
+    """The file text of ``nb`` as written (nbformat's JSON, a final newline)."""
+    nbformat.validate(nb)
+    return nbformat.writes(nb) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write every notebook; ``--check`` only compares and returns 1 when a file differs."""
+    argv = sys.argv[1:] if argv is None else argv
+    check = "--check" in argv
+    stale = []
     for name, nb in NOTEBOOKS.items():
-        nbformat.validate(nb)
-        nbformat.write(nb, HERE / name)
-        print(f"wrote {HERE / name}")
+        path = HERE / name
+        text = render(nb)
+        if check:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+            continue
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
+    if stale:
+        print(f"out of date (run python notebooks/make_notebooks.py): {', '.join(stale)}", file=sys.stderr)
+        return 1
     return 0
 
 

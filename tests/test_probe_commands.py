@@ -18,7 +18,6 @@ TINY = ["--backbone", "hiera_t", "--image-size", "256", "--sam2-checkpoint", "no
 SYNTHETIC = ["--dataset", "synthetic", "--dataset-option", "image_size=64", "--dataset-option", "n_classes=8",
              "--dataset-option", "images_per_class=2"]
 SAMPLE = ["--images-per-class", "2"]  # pca, projection and linear_probe sample images per class
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 @pytest.fixture(scope="module")
@@ -276,27 +275,6 @@ def test_list_layers(capsys):
     assert spatial_coherence.main(["--list-layers", *TINY]) == 0
     out = capsys.readouterr().out
     assert "image_encoder.trunk.blocks.11" in out and "memory_attention.layers.3" in out
-
-
-def test_notebook_runs_on_a_tiny_config(tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        KernelSpecManager().get_kernel_spec("python3")
-    except NoSuchKernel:
-        pytest.skip("no python3 Jupyter kernel installed")
-    notebook = nbformat.read(NOTEBOOKS / "table12_spatial_coherence.ipynb", as_version=4)
-    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source += ("\nBACKBONE, IMAGE_SIZE, SAM2_CHECKPOINT, CHECKPOINT, DEVICE = 'hiera_t', 256, None, None, 'cpu'"
-                    "\nVIDEOS, FRAMES_PER_VIDEO, VIDEO_SIZE, FRAMES = 2, 2, 64, None")
-    client = nbclient.NotebookClient(notebook, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
-    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert any("image/png" in o.get("data", {}) for o in outputs)  # the figure is shown
-    assert any("text/html" in o.get("data", {}) for o in outputs)  # the table is shown
 
 
 def test_models_to_run():

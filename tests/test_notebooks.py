@@ -1,0 +1,105 @@
+"""The notebooks: regenerated exactly by make_notebooks.py, and each one executes headless on the
+embedded default (the shipped miniature, the procedural benchmark) at small settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FOLDER = REPO / "notebooks"
+
+# The smallest settings, through the environment (as a user would: SANSA_NB_<NAME>); names a
+# notebook does not have are ignored by it.
+SMALL = {
+    "EPISODES": "16",
+    "IMAGES_PER_CLASS": "4",
+    "DATASET_OPTIONS": '{"image_size": 96, "images_per_class": 6}',
+    "EPOCHS": "2",
+    "N_IMAGES": "2",
+    "MAX_PAIRS": "2",
+    "VIDEOS": "2",
+    "FRAMES_PER_VIDEO": "3",
+    "VIDEO_SIZE": "96",
+    "TARGETS_SHOWN": "2",
+    "TABLES": '["table1"]',
+}
+
+
+def _make_notebooks():
+    spec = importlib.util.spec_from_file_location("make_notebooks", FOLDER / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MAKE = _make_notebooks()
+NAMES = sorted(MAKE.NOTEBOOKS)
+
+
+def test_committed_notebooks_are_what_make_notebooks_writes():
+    committed = sorted(p.name for p in FOLDER.glob("*.ipynb"))
+    assert committed == NAMES, "notebooks/ holds a notebook make_notebooks.py does not write (or misses one)"
+    stale = [name for name in NAMES if (FOLDER / name).read_text(encoding="utf-8") != MAKE.render(MAKE.NOTEBOOKS[name])]
+    assert not stale, f"run python notebooks/make_notebooks.py: {stale} differ from what it writes"
+    assert MAKE.main(["--check"]) == 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_is_committed_clean_with_a_parameters_cell_first(name):
+    nb = nbformat.read(FOLDER / name, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert "from_environment(globals())" in code[0].source
+    assert all(not c.outputs and c.execution_count is None for c in code)
+
+
+def _environment(monkeypatch, **extra: str) -> None:
+    """The kernel inherits this process's environment: the repository under test first on its path."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    for name, value in {**SMALL, **extra}.items():
+        monkeypatch.setenv(f"SANSA_NB_{name}", value)
+
+
+def _outputs(nb) -> list[dict]:
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+def _text(outputs: list[dict], stream: str) -> str:
+    return "".join(o["text"] for o in outputs if o.get("output_type") == "stream" and o.get("name") == stream)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_executes_on_the_embedded_default(name, tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    _environment(monkeypatch)
+    nb = nbformat.read(FOLDER / name, as_version=4)
+    NotebookClient(nb, kernel_name="python3", timeout=240, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = _outputs(nb)
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    stdout, stderr = _text(outputs, "stdout"), _text(outputs, "stderr")
+    assert "parameters from the environment:" in stdout  # the SANSA_NB_ overrides reached the kernel
+    assert "the miniature SAM2 pretrained here" in stdout  # the embedded default, named in the identity line
+    assert "RANDOM" not in stdout
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # a figure is shown
+    assert "%|" not in stderr and "it/s]" not in stderr, "progress bars printed to stderr"
+
+
+@pytest.mark.slow
+def test_papermill_parameters_win_over_the_environment(tmp_path, monkeypatch):
+    papermill = pytest.importorskip("papermill")
+
+    _environment(monkeypatch, PROMPT="point", SHOTS="1")
+    out = tmp_path / "quickstart.ipynb"
+    papermill.execute_notebook(str(FOLDER / "quickstart.ipynb"), str(out), parameters={"PROMPT": "box", "TARGETS_SHOWN": 1},
+                               kernel_name="python3", cwd=str(tmp_path), progress_bar=False)  # fmt: skip
+    stdout = _text(_outputs(nbformat.read(out, as_version=4)), "stdout")
+    assert "1 reference(s)" in stdout  # SHOTS from the environment
+    assert "prompted by (box)" in stdout  # PROMPT from papermill, not the environment's point
+    assert "1 target(s)" in stdout
