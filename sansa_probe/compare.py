@@ -27,6 +27,8 @@ import pandas as pd
 from sansa_probe import evaluate
 from sansa_probe.cli import run_command
 from sansa_probe.comparison import comparison_summary, paired_bootstrap, plot_comparison
+from sansa_probe.identity import identity_footnote
+from sansa_probe.sanity import check_identical, report
 from sansa_probe.utils.io import atomic_write_json, atomic_write_text
 
 PROG = "sansa_probe.compare"
@@ -92,6 +94,14 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         raise ValueError(f"--from-runs: {runs[0]} and {runs[1]} score different classes; expected the same benchmark and fold")
     table = paired_bootstrap(frozen, adapted, class_ids=classes or None, n_boot=args.bootstrap, confidence=args.confidence, seed=args.seed)
     line = comparison_summary(table, confidence=args.confidence)
+    identities = {name: summary["identity"] for name, summary in (("frozen", frozen_summary), ("adapted", adapted_summary))
+                  if summary.get("identity")}
+    footnote = identity_footnote(identities)
+    overall = table.iloc[0]
+    inherited = list(dict.fromkeys(w for summary in (frozen_summary, adapted_summary) for w in summary.get("warnings", [])))
+    own = check_identical(float(overall["frozen"]), float(overall["adapted"]), what="compare, overall mIoU")
+    messages = [*inherited, *own]
+    table = table.assign(identity=footnote) if footnote else table
     atomic_write_text(out / "comparison.csv", table.to_csv(index=False))
     import matplotlib
 
@@ -99,8 +109,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     import matplotlib.pyplot as plt
 
     ax = plot_comparison(table, title="frozen SAM2 vs SANSA, same episodes")
-    ax.figure.text(0.01, 0.005, line, fontsize=6, wrap=True)
-    ax.figure.tight_layout(rect=(0, 0.04, 1, 1))
+    ax.figure.text(0.01, 0.005, line + (f"\nmodel: {footnote}" if footnote else ""), fontsize=6, wrap=True)
+    ax.figure.tight_layout(rect=(0, 0.08 if footnote else 0.04, 1, 1))
     for suffix in ("png", "pdf"):
         ax.figure.savefig(out / f"comparison.{suffix}", dpi=150)
     plt.close(ax.figure)
@@ -114,9 +124,12 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
                       "resampling": "episodes within each class, the same draw for both models"},
         "models": {"frozen": frozen_summary.get("identity", frozen_summary.get("model")),
                    "adapted": adapted_summary.get("identity", adapted_summary.get("model"))},
+        "identity": footnote,
+        "warnings": messages,
         "files": {"table": "comparison.csv", "figure": "comparison.png"},
     }  # fmt: skip
     atomic_write_json(out / "summary.json", summary)
+    report(messages if args.from_runs else own)  # the evaluate runs printed theirs already
     print(line, file=sys.stderr)
     print(f"wrote {out / 'comparison.csv'}, {out / 'comparison.png'} and {out / 'summary.json'}", file=sys.stderr)
     return 0

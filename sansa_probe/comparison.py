@@ -196,16 +196,31 @@ def plot_comparison(table: pd.DataFrame, ax=None, *, title: str | None = None):
         n = len(table)
         _, ax = plt.subplots(figsize=(6.0, 1.2 + 0.28 * n))
     ordered = pd.concat([table[table["scope"] == "overall"], table[table["scope"] == "class"].sort_values("difference")])
-    labels = ["overall (mIoU)" if s == "overall" else (str(n) or str(c)) for s, c, n in zip(ordered["scope"], ordered["class_id"], ordered["class_name"])]
+    labels = ["overall (mIoU)" if s == "overall" else _class_label(c, n) for s, c, n in zip(ordered["scope"], ordered["class_id"], ordered["class_name"])]
     y = np.arange(len(ordered))[::-1]
     diff = ordered["difference"].to_numpy()
     err = np.vstack([diff - ordered["ci_low"].to_numpy(), ordered["ci_high"].to_numpy() - diff])
     colors = ["black" if s == "overall" else "tab:blue" for s in ordered["scope"]]
-    for yi, d, e0, e1, c in zip(y, diff, err[0], err[1], colors):
-        ax.errorbar(d, yi, xerr=[[e0], [e1]], fmt="o", color=c, capsize=3, markersize=4)
+    seen: set[str] = set()
+    for yi, d, e0, e1, c, scope in zip(y, diff, err[0], err[1], colors, ordered["scope"]):
+        label = ("overall mIoU" if scope == "overall" else "per class") if scope not in seen else None
+        seen.add(scope)
+        ax.errorbar(d, yi, xerr=[[e0], [e1]], fmt="o", color=c, capsize=3, markersize=4, label=label)
     ax.axvline(0.0, color="grey", linewidth=1, linestyle="--")
     ax.set_yticks(y, labels)
     ax.set_xlabel("IoU difference, SANSA - frozen SAM2 (% points, paired bootstrap CI)")
+    ax.legend(title="difference, CI", fontsize="small", loc="best")
     if title:
         ax.set_title(title)
     return ax
+
+
+def _class_label(class_id: Any, name: Any) -> str:
+    """A class's name, else ``class <id>`` (ids read back from CSV as floats: 28.0 -> 28)."""
+    if isinstance(name, str) and name.strip():
+        return name
+    try:
+        number = float(class_id)
+        return f"class {int(number)}" if number.is_integer() else f"class {class_id}"
+    except (TypeError, ValueError):
+        return f"class {class_id}"

@@ -40,6 +40,10 @@ def test_compare_runs_both_models_and_matches_their_mious(compared, capsys):
     assert (frozen_eps["adapters"] == "off").all() and (adapted_eps["adapters"] == "on").all()
     summary = json.loads((compared / "summary.json").read_text())
     assert "paired bootstrap CI" in summary["result"]
+    # the model under the table and the figure: the shipped miniature and its fold-0 adapters, named with their hashes
+    assert table["identity"].str.startswith("hiera_t SAM2 2.1 @128px | SAM2: the miniature SAM2 pretrained here (sha256 ").all()
+    assert "adapters: miniature fold-0 adapters (sha256 " in summary["identity"] and isinstance(summary["warnings"], list)
+    assert not any("RANDOM" in w or "FRESH" in w for w in summary["warnings"])  # trained weights: nothing to flag
 
 
 def test_from_runs_recomputes_the_same_table(compared, tmp_path):
@@ -55,3 +59,14 @@ def test_errors_are_one_line(compared, tmp_path, capsys):
     assert compare.main(["--from-runs", str(tmp_path), str(compared / "adapted"), "--out", str(tmp_path / "b")]) == 2
     assert "expected an evaluate output folder" in capsys.readouterr().err
     assert compare.main([*DATA, "--bootstrap", "5", "--out", str(tmp_path / "c")]) == 2
+
+
+def test_identical_models_are_warned_about_in_words(compared, tmp_path, capsys):
+    """The same run twice (as with untrained adapters): the difference is exactly 0, and it says why that is suspicious."""
+    out = tmp_path / "same"
+    assert compare.main(["--from-runs", str(compared / "frozen"), str(compared / "frozen"), "--bootstrap", "200", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert any("frozen SAM2 and SANSA give the same value" in w for w in summary["warnings"])
+    assert "warning: compare, overall mIoU: frozen SAM2 and SANSA give the same value" in capsys.readouterr().err
+    healthy = json.loads((compared / "summary.json").read_text())
+    assert not any("same value" in w for w in healthy["warnings"])
