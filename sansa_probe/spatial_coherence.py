@@ -3,7 +3,8 @@
     python -m sansa_probe.spatial_coherence --frames frames/bedroom --checkpoint sansa.pt --out results/table12_bedroom
     python -m sansa_probe.spatial_coherence --frames davis/JPEGImages/480p/bear --masks davis/Annotations/480p/bear \\
         --independent tss_pairs/ --checkpoint sansa.pt --out results/table12
-    python -m sansa_probe.spatial_coherence        # synthetic pseudo-videos, output in a new runs/spatial_coherence-* folder
+    python -m sansa_probe.spatial_coherence --backbone hiera_t --image-size 256 --sam2-checkpoint none   # offline smoke test
+                                 # (synthetic pseudo-videos, random SAM2 weights; output in a new runs/spatial_coherence-* folder)
 
 Three conditions with progressively weaker continuity (table 12), each a list of image pairs
 (source, target) whose nearest-neighbour feature matches give a displacement field, scored by
