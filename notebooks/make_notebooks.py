@@ -19,11 +19,11 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
 
+IMPORT = "from sansa_probe.notebook_params import from_environment\n\n"
+# After the assignments; papermill's parameter inspection ignores this line (not NAME = value).
 OVERRIDES = '''\
 # Each name above: SANSA_NB_<NAME> in the environment, or papermill -p NAME VALUE (papermill wins).
-from sansa_probe.notebook_params import from_environment
-
-globals().update(from_environment(globals()))
+globals().update(from_environment(globals(), prefix="SANSA_NB_"))
 '''
 
 MODEL = '''\
@@ -77,7 +77,7 @@ def notebook(title: str, text: str, parameters: str, cells: list[tuple[str, str]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.cells.append(new_markdown_cell(f"# {title}\n\n{text}"))
-    nb.cells.append(new_code_cell(parameters + "\n" + OVERRIDES, metadata={"tags": ["parameters"]}))
+    nb.cells.append(new_code_cell(IMPORT + parameters + "\n" + OVERRIDES, metadata={"tags": ["parameters"]}))
     nb.cells.append(new_code_cell(setup))
     for kind, source in cells:
         nb.cells.append(new_markdown_cell(source) if kind == "md" else new_code_cell(source))

@@ -3,6 +3,7 @@ embedded default (the shipped miniature, the procedural benchmark) at small sett
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 from pathlib import Path
@@ -54,8 +55,20 @@ def test_notebook_is_committed_clean_with_a_parameters_cell_first(name):
     nb = nbformat.read(FOLDER / name, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", [])
-    assert "from_environment(globals())" in code[0].source
+    assert code[0].source.rstrip().endswith("globals().update(from_environment(globals(), prefix=\"SANSA_NB_\"))")
     assert all(not c.outputs and c.execution_count is None for c in code)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_papermill_sees_every_parameter(name):
+    from papermill.inspection import inspect_notebook
+
+    cell = next(c for c in nbformat.read(FOLDER / name, as_version=4).cells if c.cell_type == "code")
+    assigned = [t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign) for t in node.targets]
+    assert assigned and all(n.isupper() for n in assigned)
+    parameters = inspect_notebook(str(FOLDER / name))
+    assert list(parameters) == assigned  # the import and the override line are not taken for parameters
+    assert not [p for p in parameters.values() if "from_environment" in p["default"]]
 
 
 def _environment(monkeypatch, **extra: str) -> None:
