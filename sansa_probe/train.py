@@ -35,6 +35,8 @@ from pathlib import Path
 import torch
 
 from sansa_probe.data import list_datasets
+from sansa_probe.identity import identity_line, model_identity, said_in_words
+from sansa_probe.sanity import report
 from sansa_probe.cli import (
     UsageError,
     add_data_group,
@@ -254,7 +256,16 @@ def _run(args: argparse.Namespace) -> int:
         if args.from_scratch:
             overrides["sam2_checkpoint"] = None
         torch.manual_seed(args.seed)
-        model = model_from_args(args, **overrides)
+        with said_in_words():
+            model = model_from_args(args, **overrides)
+        precision = args.precision if args.precision != "auto" else ("bf16" if torch.device(device).type == "cuda" else "fp32")
+        identity = model_identity(model, precision=precision)
+        if args.from_scratch:  # random SAM2 weights are the recipe here, not a mistake
+            identity["warnings"] = [w for w in identity["warnings"] if "RANDOM" not in w]
+        identity["warnings"] = [w for w in identity["warnings"] if "FRESH" not in w]  # training starts from fresh adapters
+        if info.is_main:
+            print(identity_line(identity).replace("model: ", "model (before training): ", 1), file=sys.stderr, flush=True)
+            report(identity["warnings"])
         dataset = ClipDataset(clips, image_size=model.image_size, prompt=args.prompt, seed=args.seed)
         out = Path(args.out)
         trainer = Trainer(model=model, dataset=dataset, config=config, out=out, device=device, dist=info,
@@ -268,7 +279,7 @@ def _run(args: argparse.Namespace) -> int:
         if info.is_main:
             if args.overwrite:
                 clear_run(out)  # only now: a run that fails to start loses nothing
-            write_run_file(out, command="sansa_probe.train", settings=settings)
+            write_run_file(out, command="sansa_probe.train", settings=settings, identity=identity)
         try:
             trainer.fit(until=args.max_steps)
         except TrainingInterrupted:

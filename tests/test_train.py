@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import json
+
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -180,12 +182,17 @@ def test_every_ablation_builds_and_runs_one_step(tmp_path, build, config, prompt
         assert torch.equal(state[name], dict(model.sam.named_parameters())[name])
 
 
-def test_cli_smoke_and_from_scratch(tmp_path):
+def test_cli_smoke_and_from_scratch(tmp_path, capsys):
     from sansa_probe import train
 
     code = train.main([*TINY_CLI, "--epochs", "1", "--episodes-per-epoch", "2", "--batch-size", "2", "--micro-batch", "1",
                        "--targets", "1", "--from-scratch", "--out", str(tmp_path / "scratch")])
     assert code == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"model (before training): SANSA (adapters on) | hiera_t SAM2 2.1 @{SIZE}px | SAM2 weights: RANDOM")
+    assert "warning:" not in err  # from scratch: random SAM2 weights and fresh adapters are the recipe, not a mistake
+    identity = json.loads((tmp_path / "scratch" / "run.json").read_text())["identity"]
+    assert identity["sam2_weights"] == "random" and identity["adapters"] == "fresh" and identity["precision"] == "fp32"
     payload = torch.load(tmp_path / "scratch" / "final.pt", weights_only=True)
     assert payload["finetune"] == "full" and payload["config"]["stages"] == []
     assert not (tmp_path / "scratch" / "adapters.pt").exists()

@@ -111,7 +111,12 @@ def clear_run(out: str | Path) -> list[str]:
     return removed
 
 
-def write_run_file(out: str | Path, *, command: str, settings: Mapping[str, Any]) -> Path:
+def write_run_file(out: str | Path, *, command: str, settings: Mapping[str, Any], identity: Mapping[str, Any] | None = None) -> Path:
+    """``<out>/run.json``: the command, the package version, the ``settings`` a resume must match and,
+    when given, the model it started from (``identity``, :func:`sansa_probe.identity.model_identity`)."""
     from sansa_probe import __version__
 
-    return atomic_write_json(Path(out) / RUN_FILE, {"command": command, "version": __version__, "settings": _normal(dict(settings))})
+    record = {"command": command, "version": __version__, "settings": _normal(dict(settings))}
+    if identity is not None:
+        record["identity"] = _normal(dict(identity))
+    return atomic_write_json(Path(out) / RUN_FILE, record)
