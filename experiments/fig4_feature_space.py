@@ -1,13 +1,14 @@
 """Paper figure 4: (a) 2-D PCA of object features, (b) PCA to RGB across images, (c) matched part clusters.
 
-    python experiments/fig4_feature_space.py                      # offline: procedural benchmark, adapters trained here
+    python experiments/fig4_feature_space.py                      # offline: the shipped miniature
     python experiments/fig4_feature_space.py --data-root /data --checkpoint sansa_coco_fold0.pt
 
 Three commands, frozen SAM2 and SANSA in each: (a) ``python -m sansa_probe.projection`` and
 (b) ``python -m sansa_probe.pca_rgb`` on COCO-20i fold 0 (val, classes unseen by the fold's strict
 SANSA), (c) ``python -m sansa_probe.part_matching`` on Pascal-Part fold 0 (part annotations give
 the part agreement). The extra options given here (``--data-root``, ``--checkpoint``, model options)
-go to all three (without ``--checkpoint`` SANSA's adapters are fresh, i.e. it is frozen SAM2). The paper prints no numbers for this figure.
+go to all three that take them (without ``--checkpoint`` SANSA's adapters are fresh, i.e. it is frozen SAM2;
+offline: the shipped miniature with its fold-0 adapters). The paper prints no numbers for this figure.
 Results land in ``--out`` (default ``results/fig4``) under ``a/``, ``b/``, ``c/``.
 """
 

@@ -1,6 +1,6 @@
 """Paper figure 6 (top): the reference annotated by a point, scribble, box or mask (1-shot, strict COCO-20i).
 
-    python experiments/fig6_prompt_types.py                                    # procedural benchmark, offline
+    python experiments/fig6_prompt_types.py                                    # offline: the shipped miniature
     python experiments/fig6_prompt_types.py --data-root /data --checkpoints ckpt   # the paper's setting
 
 Prompts are generated from the ground truth as the paper does (1-20 points or scribbles, the

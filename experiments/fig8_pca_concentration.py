@@ -1,12 +1,12 @@
 """Paper figure 8 (appendix B.1): semantic information across principal components, COCO-20i fold 0.
 
-    python experiments/fig8_pca_concentration.py                  # offline: procedural benchmark, adapters trained here
+    python experiments/fig8_pca_concentration.py                  # offline: the shipped miniature
     python experiments/fig8_pca_concentration.py --data-root /data --checkpoint sansa_coco_fold0.pt --images-per-class 0
 
 Runs ``python -m sansa_probe.pca`` with the paper's setting: COCO-20i fold 0 (its 20 classes are
 unseen by the fold's strict SANSA), frozen SAM2 and SANSA in one run, the strict checkpoint of
 fold 0 given by ``--checkpoint`` (without it SANSA is frozen SAM2), Hiera-L at 1024 px unless the
-checkpoint says otherwise. Any option of the command can be added (they override these).
+checkpoint says otherwise; offline: the shipped miniature with its fold-0 adapters. Any option of the command can be added (they override these).
 Results land in ``--out`` (default ``results/fig8``): the command's files under ``pca/``, and
 ``fig8.csv``: the paper's one printed number (450 components keep 99% of the variance) beside
 ours, with our area under each model's relative-accuracy curve.

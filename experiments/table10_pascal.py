@@ -1,6 +1,6 @@
 """Paper table 10 (appendix E.2): Pascal-5i per fold, and COCO->Pascal.
 
-    python experiments/table10_pascal.py                                      # procedural benchmark, offline
+    python experiments/table10_pascal.py                                      # offline: the shipped miniature
     python experiments/table10_pascal.py --data-root /data --checkpoints ckpt     # the paper's setting
 
 Pascal-5i with adapters trained on Pascal-5i (``strict/pascal5i/fold<f>.pt``); COCO->Pascal with

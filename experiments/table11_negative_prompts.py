@@ -1,6 +1,6 @@
 """Paper table 11 (appendix F): negative prompts on COCO-20i, 1-shot.
 
-    python experiments/table11_negative_prompts.py                                    # procedural benchmark, offline
+    python experiments/table11_negative_prompts.py                                    # offline: the shipped miniature
     python experiments/table11_negative_prompts.py --data-root /data --checkpoints ckpt   # the paper's setting
 
 Geometric negatives: 1, 3, 5 simulated negative clicks on the target (largest false-positive

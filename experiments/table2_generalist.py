@@ -1,6 +1,6 @@
 """Paper table 2: the generalist in-context setting, one model for every benchmark (incl. part segmentation).
 
-    python experiments/table2_generalist.py                                            # procedural benchmark, offline
+    python experiments/table2_generalist.py                                            # offline: the shipped miniature
     python experiments/table2_generalist.py --data-root /data --checkpoint gen.pt --variant "generalist +LVIS"
 
 One generalist model (``--checkpoint``, default ``<checkpoints>/generalist/model.pt``), 1/5-shot on

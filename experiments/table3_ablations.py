@@ -1,6 +1,6 @@
 """Paper table 3: ablations on COCO-20i -- fine-tuning strategies, adapter kind and bottleneck, adapter placement.
 
-    python experiments/table3_ablations.py                                     # procedural benchmark, offline
+    python experiments/table3_ablations.py                                     # offline: the shipped miniature
     python experiments/table3_ablations.py --data-root /data --checkpoints ckpt    # the paper's setting
     python experiments/table3_ablations.py --variants lora houlsby mona            # some rows only
 

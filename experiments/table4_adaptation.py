@@ -1,6 +1,6 @@
 """Paper table 4 (appendix B.3): adaptation strategies in-domain vs out-of-domain (COCO-20i, 1-shot).
 
-    python experiments/table4_adaptation.py                                     # procedural benchmark, offline
+    python experiments/table4_adaptation.py                                     # offline: the shipped miniature
     python experiments/table4_adaptation.py --data-root /data --checkpoints ckpt    # the paper's setting
 
 Out-of-domain: trained on the other folds' classes, tested on the fold's (the strict setting).

@@ -1,6 +1,6 @@
 """Paper table 6 (appendix C): large-scale annotation -- mIoU on fold 0 and minutes for 10,000 targets.
 
-    python experiments/table6_annotation.py                                     # procedural benchmark, offline
+    python experiments/table6_annotation.py                                     # offline: the shipped miniature
     python experiments/table6_annotation.py --data-root /data --checkpoints ckpt --device cuda   # the paper's setting
 
 One reference per class of fold 0 (its first image and mask), then ``--targets`` other images of

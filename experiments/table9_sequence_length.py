@@ -1,6 +1,6 @@
 """Paper table 9: training sequence length J (J = 1 is the standard few-shot objective).
 
-    python experiments/table9_sequence_length.py                              # procedural benchmark, offline
+    python experiments/table9_sequence_length.py                              # offline: the shipped miniature
     python experiments/table9_sequence_length.py --data-root /data --lengths 1 2 3 4 5 7   # the paper's setting
 
 Trains SANSA with each J (``python -m sansa_probe.train --targets J``) and evaluates it 1-shot on

@@ -146,7 +146,26 @@ def test_run_config_resolves_checkpoints_folds_and_means(tmp_path, monkeypatch):
     assert (full.fold, full.value, full.ours_dataset) == ("mean", 65.0, "coco20i")
     partial = measure(paper, "coco20i", {1: 60.0}, method="SANSA", setting="strict", shots=1, metric="miou")
     assert partial.fold == "1"  # not the paper's mean over folds: it stays beside nothing
-    synthetic = RunConfig(out=tmp_path)
-    assert synthetic.dataset("lvis92i") == "synthetic" and synthetic.folds_of("coco20i") == [0] and synthetic.sam2_weights is None
-    stand_in = measure(synthetic, "coco20i", {0: 3.0}, method="SANSA", setting="strict", shots=1, metric="miou")
-    assert (stand_in.fold, stand_in.dataset, stand_in.ours_dataset) == ("mean", "coco20i", "synthetic (fold 0)")
+    from sansa_probe.miniature import WEIGHTS_DIR
+
+    synthetic = RunConfig(out=tmp_path)  # offline, no model option: the shipped miniature
+    assert synthetic.dataset("lvis92i") == "synthetic" and synthetic.folds_of("coco20i") == [0] and synthetic.miniature
+    assert synthetic.sam2_weights == str(WEIGHTS_DIR / "sam2.pt") and synthetic.model_image_size == 128 and synthetic.test_episodes() == 100
+    assert "--sam2-override" in synthetic.model_args() and synthetic.miniature_adapters(2) == WEIGHTS_DIR / "fold2.pt"
+    stand_in = measure(synthetic, "coco20i", {0: 3.0}, method="SANSA", setting="strict", shots=1, metric="miou", identities={0: "m"})
+    assert (stand_in.fold, stand_in.dataset, stand_in.ours_dataset, stand_in.identity) == ("mean", "coco20i", "synthetic (miniature, fold 0)", "m")
+    random_init = RunConfig(out=tmp_path, sam2_checkpoint="none")  # a model option: exactly what it says
+    assert not random_init.miniature and random_init.sam2_weights is None and random_init.model_backbone == "hiera_t"
+    assert measure(random_init, "coco20i", {0: 3.0}, method="SANSA", setting="strict", shots=1, metric="miou").ours_dataset == "synthetic (fold 0)"
+
+
+def test_side_by_side_names_the_model_behind_ours():
+    one = side_by_side(_ours([dict(setting="J=3", value=58.7, identity="SANSA (adapters on) | m1")]), "table9")
+    assert one["identity"].tolist() == ["SANSA (adapters on) | m1"]
+    text = format_side_by_side(one, "table9", notes=["only one backbone"])
+    assert "  note: only one backbone" in text and "  ours by model: SANSA (adapters on) | m1" in text and "model\n" not in text
+    two = side_by_side(_ours([dict(setting="J=3", value=58.7, identity="a"), dict(setting="J=1", value=57.0, identity="b")]), "table9")
+    lines = format_side_by_side(two, "table9").splitlines()
+    assert "  ours by model [1]: a" in lines and "  ours by model [2]: b" in lines
+    assert lines[-3].split()[-1] == "model" and [line.split()[-1] for line in lines[-2:]] == ["[1]", "[2]"]
+    assert side_by_side(_ours([dict(setting="J=3", value=1.0)]), "table9")["identity"].tolist() == [""]  # optional column

@@ -5,9 +5,14 @@ Two modes, chosen by :attr:`RunConfig.data_root`:
 * **paper** (``data_root`` given): the paper's datasets, every fold, the literature's episode
   counts; SANSA's adapters from ``checkpoints`` (``<checkpoints>/<setting>/<dataset>/fold<f>.pt``,
   default ``$SANSA_CHECKPOINTS``) and ablation variants trained with the paper's recipe.
-* **synthetic** (no ``data_root``): the procedural benchmark stands in for every dataset, fold 0,
-  a tiny random-init SAM2 (Hiera-T) and adapters trained here in a few steps: the whole pipeline
-  runs offline end to end; its numbers are not the paper's and are flagged so.
+* **synthetic** (no ``data_root``): the procedural benchmark stands in for every dataset (fold 0
+  unless ``folds`` says otherwise). With no model option (``backbone``, ``image_size``,
+  ``sam2_checkpoint`` left at their defaults) the model is the shipped **miniature**
+  (:func:`sansa_probe.load_miniature`: the pretrained miniature SAM2 at 128 px and the fold's
+  shipped SANSA adapters); the variants a table trains (adapter kinds, ratios, J, fine-tuning
+  baselines) train on top of the miniature's frozen SAM2 with the miniature's adapter recipe.
+  Its numbers are not the paper's and are flagged so. Any model option builds exactly what it
+  says instead (``sam2_checkpoint="none"``: a random-init SAM2, adapters trained here).
 
 ``small`` shrinks the synthetic settings further (for tests: seconds per run).
 """
@@ -30,7 +35,7 @@ from sansa_probe.data.registry import get_spec
 from sansa_probe.evaluate import evaluate_episodes
 from sansa_probe.model import SansaModel, load_sansa
 
-__all__ = ["RunConfig", "Measurement", "checkpoint_path", "train_variant", "build_model", "evaluate_run", "evaluate_miou", "checkpoints_root", "measure", "ours_frame"]
+__all__ = ["RunConfig", "Measurement", "model_identity_line", "checkpoint_path", "train_variant", "build_model", "evaluate_run", "evaluate_miou", "checkpoints_root", "measure", "ours_frame"]
 
 SYNTHETIC = "synthetic"
 
@@ -46,8 +51,10 @@ class RunConfig:
             or ``./checkpoints``), or one file used for every fold (``{fold}`` is replaced).
         folds: folds to run (default: every fold in paper mode, fold 0 on the procedural benchmark).
         backbone, sam2_checkpoint, image_size: the SAM2 model (defaults: Hiera-L, Meta's weights,
-            1024 px in paper mode; Hiera-T, random weights, 128/256 px on the procedural benchmark).
-        episodes: test episodes per fold (default: the dataset's literature default; 4 or 48 synthetic).
+            1024 px in paper mode; the shipped miniature on the procedural benchmark, or with any
+            of them given there, Hiera-T at 128/256 px with the given or random weights).
+        episodes: test episodes per fold (default: the dataset's literature default; on the
+            miniature the shipped measurement's 100, 8 with ``small``; else 48, 4 with ``small``).
         device: torch device.
         small: tiny settings that finish in seconds (tests).
         seed: seed of episodes, prompts and training.
@@ -77,18 +84,48 @@ class RunConfig:
         return self.data_root is None
 
     @property
+    def miniature(self) -> bool:
+        """Offline with no model option: the shipped miniature (as the commands' embedded default)."""
+        return self.synthetic and self.sam2_checkpoint == "auto" and self.backbone is None and self.image_size is None
+
+    @property
     def model_backbone(self) -> str:
-        return self.backbone or ("hiera_t" if self.synthetic else "hiera_l")
+        from sansa_probe.miniature.architecture import BACKBONE
+
+        return self.backbone or (BACKBONE if self.miniature else "hiera_t" if self.synthetic else "hiera_l")
 
     @property
     def model_image_size(self) -> int:
+        from sansa_probe.miniature.architecture import IMAGE_SIZE
+
+        if self.miniature:
+            return IMAGE_SIZE
         return self.image_size or ((128 if self.small else 256) if self.synthetic else 1024)
 
     @property
     def sam2_weights(self) -> str | None:
+        if self.miniature:
+            from sansa_probe.miniature.weights import verified_path
+
+            return str(verified_path("sam2.pt"))
         if self.synthetic and self.sam2_checkpoint == "auto":
-            return None  # offline: random SAM2 (until the shipped miniature replaces it)
+            return None  # offline with a model option but no SAM2 weights: random SAM2
         return None if self.sam2_checkpoint in (None, "none") else self.sam2_checkpoint
+
+    def miniature_adapters(self, fold: int) -> Path:
+        """The shipped SANSA adapters of ``fold`` (checked against the miniature's manifest)."""
+        from sansa_probe.miniature.weights import FOLDS, verified_path
+
+        if fold not in FOLDS:
+            raise ValueError(f"fold {fold}: the miniature ships adapters for folds {', '.join(map(str, FOLDS))}")
+        return verified_path(f"fold{fold}.pt")
+
+    def model_label(self) -> str:
+        """The model in words, for the line a script prints first."""
+        if self.miniature:
+            return "the shipped miniature (pretrained miniature SAM2 at 128 px + the fold's shipped SANSA adapters)"
+        weights = self.sam2_weights
+        return f"SAM2 {self.model_backbone} at {self.model_image_size} px with {'random weights' if weights is None else weights}"
 
     def dataset(self, paper_dataset: str) -> str:
         """The benchmark that really runs for ``paper_dataset``."""
@@ -107,17 +144,26 @@ class RunConfig:
     def data_options(self, dataset: str) -> dict[str, Any]:
         if dataset != SYNTHETIC:
             return {}
+        if self.miniature:  # as the miniature's own measurement (sansa_probe.miniature.measure)
+            return {"image_size": self.model_image_size}
         return {"image_size": 96, "images_per_class": 6} if self.small else {"image_size": 128, "images_per_class": 12}
 
     def test_episodes(self) -> int | None:
         if self.episodes is not None:
             return self.episodes
+        if self.miniature:
+            return 8 if self.small else 100  # 100: the shipped measurement's episodes
         return (4 if self.small else 48) if self.synthetic else None
 
     def model_args(self) -> list[str]:
         """The model options of the package's commands."""
-        return ["--backbone", self.model_backbone, "--image-size", str(self.model_image_size), "--device", self.device,
+        args = ["--backbone", self.model_backbone, "--image-size", str(self.model_image_size), "--device", self.device,
                 "--sam2-checkpoint", self.sam2_weights or "none"]  # fmt: skip
+        if self.miniature:
+            from sansa_probe.miniature.architecture import SAM2_OVERRIDES, SAM2_VERSION
+
+            args += ["--sam2-version", SAM2_VERSION, *(a for o in SAM2_OVERRIDES for a in ("--sam2-override", o))]
+        return args
 
 
 @dataclass(frozen=True)
@@ -132,6 +178,7 @@ class Measurement:
     metric: str
     value: float
     ours_dataset: str
+    identity: str = ""  # the model that produced the value (sansa_probe.identity.identity_line)
 
 
 def checkpoints_root(config: RunConfig) -> str:
@@ -152,8 +199,11 @@ def train_variant(config: RunConfig, name: str, *, dataset: str, fold: int, opti
     """Train one variant with ``python -m sansa_probe.train`` (resumable; skipped when done) and
     return its ``final.pt``. ``options`` are extra train options (``--targets 1``, ``--finetune qkv``...).
 
-    Paper mode uses the paper's recipe (train's defaults); synthetic mode a few steps on the
-    procedural benchmark (``train_steps``, default 1 when ``small``, else 24 clips of 4).
+    Paper mode uses the paper's recipe (train's defaults). On the miniature the variant trains on
+    top of the miniature's SAM2 (frozen unless ``options`` fine-tune it) with the miniature's
+    adapter recipe (:class:`sansa_probe.miniature.pipeline.AdapterRecipe`: 150 steps of 4 clips,
+    J = 3, lr 2e-3, BCE + Dice; ``train_steps``, default 2 steps of 2 clips when ``small``); otherwise on the procedural benchmark a few steps
+    (``train_steps``, default 1 when ``small``, else 24 clips of 4).
     """
     from sansa_probe import train
 
@@ -164,7 +214,18 @@ def train_variant(config: RunConfig, name: str, *, dataset: str, fold: int, opti
     argv = [*config.model_args(), "--fold", str(fold), "--out", str(out), "--seed", str(config.seed), "--resume"]
     if "--datasets" not in options:
         argv += ["--dataset", dataset]
-    if config.synthetic:
+    if config.miniature:
+        from sansa_probe.miniature.pipeline import AdapterRecipe
+
+        recipe = AdapterRecipe()
+        steps = config.train_steps or (2 if config.small else recipe.steps)
+        batch = 2 if config.small else recipe.batch
+        argv += ["--dataset-option", f"image_size={config.model_image_size}", "--epochs", "1", "--episodes-per-epoch", str(steps * batch),
+                 "--batch-size", str(batch), "--micro-batch", str(batch), "--lr", str(recipe.lr), "--loss", recipe.loss,
+                 "--precision", "fp32", "--num-workers", "0"]  # fmt: skip
+        if "--targets" not in options:
+            argv += ["--targets", str(recipe.targets)]
+    elif config.synthetic:
         size, images = (96, 4) if config.small else (128, 12)
         steps = config.train_steps or (1 if config.small else 24)
         argv += ["--dataset-option", f"image_size={size}", "--dataset-option", f"images_per_class={images}", "--epochs", "1",
@@ -181,13 +242,43 @@ def train_variant(config: RunConfig, name: str, *, dataset: str, fold: int, opti
 
 
 def build_model(config: RunConfig, *, adapters: str | os.PathLike | None = None, backbone: str | None = None, **recipe: Any) -> SansaModel:
-    """The SAM2 model of ``config`` with ``adapters`` loaded (fresh adapters when ``None``)."""
+    """The SAM2 model of ``config`` with ``adapters`` loaded (fresh adapters when ``None``).
+
+    On the miniature: :func:`~sansa_probe.load_miniature` for a fold's shipped adapters, else the
+    miniature's SAM2 with ``adapters`` (a variant trained on top of it); either way the model's
+    identity names the miniature's weights."""
     torch.manual_seed(config.seed)
+    if config.miniature and backbone in (None, config.model_backbone) and not recipe:
+        return _miniature_model(config, adapters)
     with warnings.catch_warnings():
         if config.sam2_weights is None:
             warnings.filterwarnings("ignore", message="sam2_checkpoint=None")
         return load_sansa(backbone or config.model_backbone, sam2_checkpoint=config.sam2_weights,
                           image_size=config.model_image_size, adapters=adapters, device=config.device, **recipe)  # fmt: skip
+
+
+def _miniature_model(config: RunConfig, adapters: str | os.PathLike | None) -> SansaModel:
+    from sansa_probe.miniature.architecture import SAM2_OVERRIDES, SAM2_VERSION
+    from sansa_probe.miniature.weights import FOLDS, WEIGHTS_DIR, load_miniature
+
+    shipped = {(WEIGHTS_DIR / f"fold{f}.pt").resolve(): f for f in FOLDS}
+    fold = None if adapters is None else shipped.get(Path(adapters).resolve())
+    if adapters is None or fold is not None:
+        return load_miniature(fold, device=config.device)
+    model = load_sansa(config.model_backbone, sam2_version=SAM2_VERSION, sam2_checkpoint=config.sam2_weights, image_size=config.model_image_size,
+                       sam2_overrides=list(SAM2_OVERRIDES), adapters=adapters, device=config.device)  # fmt: skip
+    trained = Path(adapters)  # <out>/train/<variant>/fold<f>/final.pt when train_variant made it
+    model.provenance = {**getattr(model, "provenance", {}), "sam2_label": "the miniature SAM2 pretrained here",
+                        "adapters_label": f"{trained.parent.parent.name} {trained.parent.name} {trained.name}, trained on the miniature"}  # fmt: skip
+    return model
+
+
+def model_identity_line(model: SansaModel, *, adapters: bool) -> str:
+    """``model``'s identity line (:func:`sansa_probe.identity.identity_line`, without ``model:``) as it
+    runs with its adapters on (SANSA) or off (frozen SAM2)."""
+    from sansa_probe.identity import identity_line, model_identity
+
+    return identity_line(model_identity(model, adapters_enabled=adapters)).removeprefix("model: ")
 
 
 def evaluate_run(model: SansaModel, config: RunConfig, *, dataset: str, fold: int, shots: int = 1, adapters: bool = True,
@@ -212,20 +303,24 @@ def evaluate_miou(model: SansaModel, config: RunConfig, **run: Any) -> float:
     return evaluate_run(model, config, **run)["miou"]
 
 
-def measure(config: RunConfig, paper_dataset: str, fold_values: dict[int, float], **key: Any) -> Measurement:
+def measure(config: RunConfig, paper_dataset: str, fold_values: dict[int, float], *, identities: dict[int, str] | None = None,
+            **key: Any) -> Measurement:
     """One :class:`Measurement` from per-fold values: the mean over every fold of the benchmark
     (``fold="mean"``, as the paper prints) or, when only some folds ran, their mean keyed ``"mean"``
-    on the procedural benchmark and the single fold's id in paper mode."""
+    on the procedural benchmark and the single fold's id in paper mode. ``identities``: the
+    model of each fold's value (distinct ones joined by `` ; ``)."""
     dataset = config.dataset(paper_dataset)
+    identity = " ; ".join(dict.fromkeys(v for _, v in sorted((identities or {}).items()) if v))
     folds = sorted(fold_values)
     value = float(np.mean([fold_values[f] for f in folds]))
     complete = len(folds) == get_spec(dataset).folds
     if config.synthetic:
-        fold, ours_dataset = key.pop("fold", "mean"), f"{SYNTHETIC} (fold {','.join(map(str, folds))})"
+        where = "miniature, " if config.miniature else ""
+        fold, ours_dataset = key.pop("fold", "mean"), f"{SYNTHETIC} ({where}fold {','.join(map(str, folds))})"
     else:
         fold = key.pop("fold", "mean" if complete else ",".join(map(str, folds)))
         ours_dataset = paper_dataset
-    return Measurement(dataset=paper_dataset, fold=str(fold), value=value, ours_dataset=ours_dataset, **key)
+    return Measurement(dataset=paper_dataset, fold=str(fold), value=value, ours_dataset=ours_dataset, identity=identity, **key)
 
 
 def ours_frame(table: str, measurements: list[Measurement]) -> pd.DataFrame:

@@ -1,11 +1,12 @@
 """The shared body of the ``experiments/`` scripts: options, run, paper beside ours, files.
 
-    python experiments/table9_sequence_length.py                    # procedural benchmark, offline
+    python experiments/table9_sequence_length.py                    # offline: the shipped miniature, procedural benchmark
     python experiments/table9_sequence_length.py --data-root /data  # the paper's setting
 
 Every script prints the paper's numbers beside ours with the difference and writes, under
 ``--out``: ``<table>.csv`` (the side-by-side table), ``<table>_ours.csv`` (our tidy rows) and
-``<table>.png``/``.pdf`` (bars, paper beside ours).
+``<table>.png``/``.pdf`` (bars, paper beside ours). Every row of ours names the model that
+produced it (``identity`` column; printed above the table).
 """
 
 from __future__ import annotations
@@ -31,21 +32,25 @@ def experiment_parser(table: str, description: str | None = None) -> argparse.Ar
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     data = parser.add_argument_group("data and checkpoints")
     data.add_argument("--data-root", default=None,
-                      help="datasets root: run the paper's setting (default: none, the procedural benchmark, offline)")
+                      help="datasets root: run the paper's setting (default: none, offline on the procedural benchmark with the shipped miniature)")
     data.add_argument("--checkpoints", default=None,
                       help="root of SANSA's adapters (<root>/<setting>/<dataset>/fold<f>.pt) or one .pt file ({fold} replaced); "
                            "default $SANSA_CHECKPOINTS; on the procedural benchmark adapters are trained here when not given")
     data.add_argument("--folds", type=int, nargs="+", default=None, help="folds to run (default: all; fold 0 on the procedural benchmark)")
-    data.add_argument("--episodes", type=int, default=None, help="test episodes per fold (default: the literature's; 48 synthetic)")
+    data.add_argument("--episodes", type=int, default=None,
+                      help="test episodes per fold (default: the literature's; offline 100 as the miniature's shipped measurement, 8 with --small)")
     model = parser.add_argument_group("model")
-    model.add_argument("--backbone", default=None, help="SAM2 backbone (default hiera_l; hiera_t on the procedural benchmark)")
-    model.add_argument("--sam2-checkpoint", default="auto", help="Meta's SAM2 weights: auto (download), a path, or none (random)")
-    model.add_argument("--image-size", type=int, default=None, help="SAM2 input size (default 1024; 256 on the procedural benchmark)")
+    model.add_argument("--backbone", default=None,
+                       help="SAM2 backbone (default hiera_l; offline the shipped miniature, unless this, --sam2-checkpoint or --image-size is given)")
+    model.add_argument("--sam2-checkpoint", default="auto",
+                       help="Meta's SAM2 weights: auto (download; offline: the shipped miniature), a path, or none (random weights, smoke tests)")
+    model.add_argument("--image-size", type=int, default=None, help="SAM2 input size (default 1024; the miniature's 128 offline)")
     model.add_argument("--device", default="cuda" if _cuda() else "cpu", help="torch device (default: cuda when available)")
     run = parser.add_argument_group("run")
     run.add_argument("--out", default=f"results/{table}", help=f"output folder (default results/{table})")
     run.add_argument("--seed", type=int, default=0, help="seed of episodes, prompts and training (default 0)")
-    run.add_argument("--train-steps", type=int, default=None, help="procedural benchmark: optimizer steps of each trained variant")
+    run.add_argument("--train-steps", type=int, default=None,
+                     help="offline: optimizer steps of each trained variant (default: the miniature's adapter recipe, 150; 2 with --small)")
     run.add_argument("--small", action="store_true", help="tiny settings that finish in seconds (tests, smoke runs)")
     run.add_argument("--all-paper-rows", action="store_true", help="also list the paper's rows we do not measure (other methods)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -75,12 +80,16 @@ def report(ours: pd.DataFrame, table: str, out: Path, *, all_paper_rows: bool = 
     from sansa_probe.probes.plots import save_figure
 
     compared = side_by_side(ours, table, all_paper_rows=all_paper_rows)
-    print(format_side_by_side(compared, table))
+    print(format_side_by_side(compared, table, notes=ours.attrs.get("notes", ())))
     atomic_write_text(out / f"{table}.csv", compared.to_csv(index=False))
     atomic_write_text(out / f"{table}_ours.csv", ours.to_csv(index=False))
     if not compared.empty:
         ax = plot_side_by_side(compared)
         ax.set_title(f"{table}: {TABLE_TITLES[table]}", fontsize=8)
+        identities = sorted(set(compared["identity"]) - {""})
+        if identities:
+            ax.figure.text(0.01, 0.002, "ours: " + (identities[0] if len(identities) == 1 else f"{len(identities)} models, see {table}.csv"),
+                           fontsize=5, color="0.3", va="bottom")  # fmt: skip
         save_figure(ax.figure, out / table)
         plt.close(ax.figure)
     print(f"wrote {out / (table + '.csv')}, {out / (table + '_ours.csv')} and {out / table}.png/.pdf", file=sys.stderr)
@@ -96,8 +105,7 @@ def run_experiment(table: str, run: Callable[..., pd.DataFrame], argv: list[str]
     try:
         config = config_from_args(args)
         where = "the procedural benchmark (offline; the paper's numbers for reference only)" if config.synthetic else f"the paper's datasets under {config.data_root}"
-        print(f"{table}: {TABLE_TITLES[table]} -- on {where}, SAM2 {config.model_backbone}"
-              f"{'' if config.sam2_weights else ' with random weights'}", file=sys.stderr)  # fmt: skip
+        print(f"{table}: {TABLE_TITLES[table]} -- on {where}; model: {config.model_label()}", file=sys.stderr)
         ours = run(config, **(options(args) if options else {}))
         report(ours, table, config.out, all_paper_rows=args.all_paper_rows)
     except (ValueError, FileNotFoundError) as exc:

@@ -3,8 +3,11 @@
 Every function returns the rows of :func:`sansa_probe.paper.runs.ours_frame`, keyed like the
 paper's rows (:mod:`sansa_probe.paper.numbers`) so that :func:`~sansa_probe.paper.side_by_side`
 can put them beside the printed numbers. Frozen SAM2 is always the same model object with its
-adapters off. On the procedural benchmark each table runs on fold 0 and stands in for the
-paper's main dataset (COCO-20i unless the table has another).
+adapters off. On the procedural benchmark each table runs on fold 0 (unless ``folds`` says
+otherwise) and stands in for the paper's main dataset (COCO-20i unless the table has another);
+offline with no model option the model is the shipped miniature (its fold's SANSA adapters, and
+variants trained on top of its frozen SAM2). Every row carries the identity of the model that
+produced it (:func:`~sansa_probe.paper.runs.model_identity_line`).
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import pandas as pd
-import torch
 
-from sansa_probe.paper.runs import Measurement, RunConfig, build_model, checkpoint_path, checkpoints_root, evaluate_miou, evaluate_run, measure, ours_frame, train_variant
+from sansa_probe.paper.runs import (Measurement, RunConfig, build_model, checkpoint_path, checkpoints_root, evaluate_miou, evaluate_run, measure,
+                                    model_identity_line, ours_frame, train_variant)  # fmt: skip
 
 __all__ = ["sansa_checkpoint", "trainable_millions", "table1", "table2", "table3", "table4", "table6", "table8", "table9", "table10", "table11", "fig6"]
 
@@ -25,7 +28,10 @@ MAIN = "coco20i"
 
 def sansa_checkpoint(config: RunConfig, paper_dataset: str, fold: int, *, setting: str = "strict") -> Path:
     """SANSA's adapters for one fold: the given checkpoint (paper mode, or ``--checkpoints`` file),
-    else on the procedural benchmark adapters trained here with the paper's recipe in a few steps."""
+    else offline the miniature's shipped adapters of the fold, or (with a model option) adapters
+    trained here with the paper's recipe in a few steps."""
+    if config.miniature and not config.checkpoints:
+        return config.miniature_adapters(fold)
     if config.synthetic and not config.checkpoints:
         return train_variant(config, "sansa", dataset="synthetic", fold=fold)
     dataset = config.dataset(paper_dataset)
@@ -38,11 +44,12 @@ def sansa_checkpoint(config: RunConfig, paper_dataset: str, fold: int, *, settin
 
 def trainable_millions(checkpoint: str | Path | None) -> float:
     """Millions of trained parameters stored in a training checkpoint (0 for ``None``: frozen)."""
+    from sansa_probe.model.checkpoint import read_adapter_checkpoint
+
     if checkpoint is None:
         return 0.0
-    payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    tensors = payload.get("trainable") or payload.get("adapters") or {}
-    return sum(t.numel() for t in tensors.values()) / 1e6
+    _, state, _ = read_adapter_checkpoint(checkpoint)  # any kind: saved adapters, a training checkpoint, the release
+    return sum(t.numel() for t in state.values()) / 1e6
 
 
 class _Folds:
@@ -51,15 +58,20 @@ class _Folds:
     def __init__(self, config: RunConfig, paper_dataset: str) -> None:
         self.config, self.paper_dataset = config, paper_dataset
         self.values: dict[tuple, dict[int, float]] = defaultdict(dict)
+        self.identities: dict[tuple, dict[int, str]] = defaultdict(dict)
 
-    def add(self, fold: int, value: float, *, method: str, setting: str, shots: int = 1, metric: str = "miou", fold_key: str | None = None) -> None:
+    def add(self, fold: int, value: float, *, method: str, setting: str, shots: int = 1, metric: str = "miou", fold_key: str | None = None,
+            identity: str = "") -> None:
         self.values[(method, setting, shots, metric, fold_key)][fold] = value
+        self.identities[(method, setting, shots, metric, fold_key)][fold] = identity
 
     def measurements(self) -> list[Measurement]:
         out = []
-        for (method, setting, shots, metric, fold_key), values in self.values.items():
+        for key, values in self.values.items():
+            method, setting, shots, metric, fold_key = key
             extra = {} if fold_key is None else {"fold": fold_key}
-            out.append(measure(self.config, self.paper_dataset, values, method=method, setting=setting, shots=shots, metric=metric, **extra))
+            out.append(measure(self.config, self.paper_dataset, values, method=method, setting=setting, shots=shots, metric=metric,
+                               identities=self.identities[key], **extra))  # fmt: skip
         return out
 
 
@@ -67,8 +79,11 @@ def _datasets(config: RunConfig, paper: Sequence[str]) -> list[str]:
     return [MAIN if MAIN in paper else paper[0]] if config.synthetic else list(paper)
 
 
-def table1(config: RunConfig) -> pd.DataFrame:
-    """Strict setting: SANSA and frozen SAM2, 1- and 5-shot, every fold of LVIS-92i, COCO-20i, FSS-1000."""
+def table1(config: RunConfig, *, shots: Sequence[int] = (1, 5)) -> pd.DataFrame:
+    """Strict setting: SANSA and frozen SAM2, 1- and 5-shot (``shots``), every fold of LVIS-92i, COCO-20i, FSS-1000."""
+    bad = [k for k in shots if k not in (1, 5)]
+    if bad or not shots:
+        raise ValueError(f"shots {list(shots)}: expected 1, 5 or both (the paper's columns)")
     measurements: list[Measurement] = []
     for paper_dataset in _datasets(config, ["lvis92i", "coco20i", "fss1000"]):
         folds = _Folds(config, paper_dataset)
@@ -79,10 +94,10 @@ def table1(config: RunConfig) -> pd.DataFrame:
                 model = build_model(config, adapters=checkpoint)
             else:
                 model.load_adapters(checkpoint)
-            for shots in (1, 5):
+            for k in shots:
                 for method, setting, on in (("SANSA", "strict", True), ("SAM 2", "training-free", False)):
-                    value = evaluate_miou(model, config, dataset=config.dataset(paper_dataset), fold=fold, shots=shots, adapters=on)
-                    folds.add(fold, value, method=method, setting=setting, shots=shots)
+                    value = evaluate_miou(model, config, dataset=config.dataset(paper_dataset), fold=fold, shots=k, adapters=on)
+                    folds.add(fold, value, method=method, setting=setting, shots=k, identity=model_identity_line(model, adapters=on))
         measurements += folds.measurements()
     return ours_frame("table1", measurements)
 
@@ -98,7 +113,7 @@ def fig6(config: RunConfig) -> pd.DataFrame:
         for prompt in ("point", "scribble", "box", "mask"):
             for method, on in (("SANSA", True), ("SAM2 (frozen)", False)):
                 folds.add(fold, evaluate_miou(model, config, dataset=config.dataset(MAIN), fold=fold, prompt=prompt, adapters=on),
-                          method=method, setting=prompt)  # fmt: skip
+                          method=method, setting=prompt, identity=model_identity_line(model, adapters=on))  # fmt: skip
     return ours_frame("fig6", folds.measurements())
 
 
@@ -114,7 +129,8 @@ def table11(config: RunConfig, *, clicks: Iterable[int] = (1, 3, 5)) -> pd.DataF
         runs = [("baseline", {})] + [(f"+{n} negative click{'s' if n > 1 else ''}", {"negative_clicks": n}) for n in clicks]
         runs.append(("semantic negatives, training-free", {"semantic_negatives": 1}))
         for setting, options in runs:
-            folds.add(fold, evaluate_miou(model, config, dataset=config.dataset(MAIN), fold=fold, **options), method="SANSA", setting=setting)
+            folds.add(fold, evaluate_miou(model, config, dataset=config.dataset(MAIN), fold=fold, **options), method="SANSA", setting=setting,
+                      identity=model_identity_line(model, adapters=True))  # fmt: skip
     return ours_frame("table11", folds.measurements())
 
 
@@ -142,11 +158,13 @@ PLACEMENT_VARIANTS = {  # Hiera stages with adapters; the paper's mIoUs of this 
 SMALL_TABLE3 = ("decoder_ft", "lora", "ratio_0.8")
 
 
-def _variant_miou(config: RunConfig, name: str, paper_dataset: str, fold: int, options: list[str]) -> tuple[float, float]:
-    """Train (or reuse) variant ``name`` on one fold, evaluate it 1-shot; returns (mIoU, trained parameters in millions)."""
+def _variant_miou(config: RunConfig, name: str, paper_dataset: str, fold: int, options: list[str]) -> tuple[float, float, str]:
+    """Train (or reuse) variant ``name`` on one fold, evaluate it 1-shot; returns (mIoU, trained
+    parameters in millions, the model's identity line)."""
     checkpoint = train_variant(config, name, dataset=config.dataset(paper_dataset), fold=fold, options=options)
     model = build_model(config, adapters=checkpoint)
-    return evaluate_miou(model, config, dataset=config.dataset(paper_dataset), fold=fold), trainable_millions(checkpoint)
+    miou = evaluate_miou(model, config, dataset=config.dataset(paper_dataset), fold=fold)
+    return miou, trainable_millions(checkpoint), model_identity_line(model, adapters=True)
 
 
 def table3(config: RunConfig, *, variants: Sequence[str] | None = None) -> pd.DataFrame:
@@ -163,15 +181,17 @@ def table3(config: RunConfig, *, variants: Sequence[str] | None = None) -> pd.Da
         checkpoint = sansa_checkpoint(config, MAIN, fold)
         model = build_model(config, adapters=checkpoint)
         for method, on in (("SANSA", True), ("Frozen", False)):
-            folds.add(fold, evaluate_miou(model, config, dataset=config.dataset(MAIN), fold=fold, adapters=on), method=method, setting="fine-tuning")
-        folds.add(fold, trainable_millions(checkpoint), method="SANSA", setting="fine-tuning", metric="trainable_params_m")
-        folds.add(fold, 0.0, method="Frozen", setting="fine-tuning", metric="trainable_params_m")
+            identity = model_identity_line(model, adapters=on)
+            folds.add(fold, evaluate_miou(model, config, dataset=config.dataset(MAIN), fold=fold, adapters=on), method=method, setting="fine-tuning",
+                      identity=identity)  # fmt: skip
+            folds.add(fold, trainable_millions(checkpoint) if on else 0.0, method=method, setting="fine-tuning", metric="trainable_params_m",
+                      identity=identity)  # fmt: skip
         for name in names:
             method, setting, options = every[name]
-            miou, params = _variant_miou(config, name, MAIN, fold, options)
-            folds.add(fold, miou, method=method, setting=setting)
+            miou, params, identity = _variant_miou(config, name, MAIN, fold, options)
+            folds.add(fold, miou, method=method, setting=setting, identity=identity)
             if setting == "fine-tuning":
-                folds.add(fold, params, method=method, setting=setting, metric="trainable_params_m")
+                folds.add(fold, params, method=method, setting=setting, metric="trainable_params_m", identity=identity)
     return ours_frame("table3", folds.measurements())
 
 
@@ -191,17 +211,18 @@ def table4(config: RunConfig, *, variants: Sequence[str] | None = None) -> pd.Da
             method, options = strategies[name]
             if name == "sansa":
                 out_ckpt = sansa_checkpoint(config, MAIN, fold)
-                out_miou = evaluate_miou(build_model(config, adapters=out_ckpt), config, dataset=dataset, fold=fold)
+                out_model = build_model(config, adapters=out_ckpt)
+                out_miou, out_identity = evaluate_miou(out_model, config, dataset=dataset, fold=fold), model_identity_line(out_model, adapters=True)
             else:
-                out_miou, _ = _variant_miou(config, name, MAIN, fold, options)
+                out_miou, _, out_identity = _variant_miou(config, name, MAIN, fold, options)
                 out_ckpt = config.out / "train" / name / f"fold{fold}" / "final.pt"
             in_options = ["--setting", "generalist", "--datasets", dataset, "--ratio", "0.3", *options]
             if not config.synthetic:
                 in_options += ["--epochs", "5"]  # the strict recipe's length, on every class
-            in_miou, _ = _variant_miou(config, f"{name}_in_domain", MAIN, fold, in_options)
-            folds.add(fold, out_miou, method=method, setting="out-of-domain")
-            folds.add(fold, in_miou, method=method, setting="in-domain")
-            folds.add(fold, trainable_millions(out_ckpt), method=method, setting="out-of-domain", metric="trainable_params_m")
+            in_miou, _, in_identity = _variant_miou(config, f"{name}_in_domain", MAIN, fold, in_options)
+            folds.add(fold, out_miou, method=method, setting="out-of-domain", identity=out_identity)
+            folds.add(fold, in_miou, method=method, setting="in-domain", identity=in_identity)
+            folds.add(fold, trainable_millions(out_ckpt), method=method, setting="out-of-domain", metric="trainable_params_m", identity=out_identity)
     return ours_frame("table4", folds.measurements())
 
 
@@ -213,38 +234,51 @@ def table9(config: RunConfig, *, lengths: Sequence[int] | None = None) -> pd.Dat
         folds = _Folds(config, paper_dataset)
         for fold in config.folds_of(paper_dataset):
             for j in lengths:
-                miou, _ = _variant_miou(config, f"J{j}", paper_dataset, fold, ["--targets", str(j)])
-                folds.add(fold, miou, method="SANSA", setting=f"J={j}")
+                miou, _, identity = _variant_miou(config, f"J{j}", paper_dataset, fold, ["--targets", str(j)])
+                folds.add(fold, miou, method="SANSA", setting=f"J={j}", identity=identity)
         measurements += folds.measurements()
     return ours_frame("table9", measurements)
 
 
 BACKBONES = {"Tiny": "hiera_t", "Base": "hiera_b+", "Large": "hiera_l"}
+MINIATURE_ONLY = ("offline the shipped miniature (a shrunk Hiera-T SAM2 at 128 px) is the only backbone: its row stands beside "
+                  "the paper's Tiny row; Base and Large need SAM2's weights and the paper's checkpoints (--data-root, --checkpoints)")
 
 
 def table8(config: RunConfig, *, sizes: Sequence[str] | None = None) -> pd.DataFrame:
     """SAM2 encoder size: total and trained parameters, target images per second (1-shot episodes,
     references included), mIoU on COCO-20i. Paper mode loads ``strict-<backbone>`` checkpoints
-    (``strict`` for Hiera-L); synthetic mode trains each size here."""
+    (``strict`` for Hiera-L). Offline the miniature is the only backbone (:data:`MINIATURE_ONLY`,
+    also in the returned frame's ``attrs["notes"]``); with a model option the procedural benchmark
+    trains each size here."""
+    if config.miniature:
+        if sizes is not None and list(sizes) != ["Tiny"]:
+            raise ValueError(f"sizes {list(sizes)}: {MINIATURE_ONLY}")
+        sizes = ["Tiny"]
     sizes = list(sizes) if sizes is not None else (["Tiny"] if config.small else list(BACKBONES))
     folds = _Folds(config, MAIN)
     dataset = config.dataset(MAIN)
     for fold in config.folds_of(MAIN):
         for size in sizes:
             backbone = BACKBONES[size]
-            if config.synthetic and not config.checkpoints:
+            if config.miniature and not config.checkpoints:
+                checkpoint, backbone = config.miniature_adapters(fold), None
+            elif config.synthetic and not config.checkpoints:
                 sized = RunConfig(**{**_fields(config), "backbone": backbone})
                 checkpoint = train_variant(sized, f"sansa_{backbone}", dataset=dataset, fold=fold)
             else:
                 checkpoint = sansa_checkpoint(config, MAIN, fold, setting="strict" if backbone == "hiera_l" else f"strict-{backbone}")
             model = build_model(config, adapters=checkpoint, backbone=backbone)
             run = evaluate_run(model, config, dataset=dataset, fold=fold)
-            setting = f"hiera {size.lower()}"
-            folds.add(fold, run["miou"], method=f"SANSA {size}", setting=setting)
-            folds.add(fold, run["n_episodes"] / run["seconds"], method=f"SANSA {size}", setting=setting, metric="img_s")
-            folds.add(fold, sum(p.numel() for p in model.parameters()) / 1e6, method=f"SANSA {size}", setting=setting, metric="params_m")
-            folds.add(fold, trainable_millions(checkpoint), method=f"SANSA {size}", setting=setting, metric="trainable_params_m")
-    return ours_frame("table8", folds.measurements())
+            setting, method, identity = f"hiera {size.lower()}", f"SANSA {size}", model_identity_line(model, adapters=True)
+            folds.add(fold, run["miou"], method=method, setting=setting, identity=identity)
+            folds.add(fold, run["n_episodes"] / run["seconds"], method=method, setting=setting, metric="img_s", identity=identity)
+            folds.add(fold, sum(p.numel() for p in model.parameters()) / 1e6, method=method, setting=setting, metric="params_m", identity=identity)
+            folds.add(fold, trainable_millions(checkpoint), method=method, setting=setting, metric="trainable_params_m", identity=identity)
+    ours = ours_frame("table8", folds.measurements())
+    if config.miniature:
+        ours.attrs["notes"] = [MINIATURE_ONLY]
+    return ours
 
 
 def _fields(config: RunConfig) -> dict:
@@ -267,8 +301,9 @@ def table10(config: RunConfig) -> pd.DataFrame:
             model = build_model(config, adapters=checkpoint) if model is None else model
             model.load_adapters(checkpoint)
             value = evaluate_miou(model, config, dataset=config.dataset("pascal5i"), fold=fold)
-            folds.add(fold, value, method="SANSA", setting=setting, fold_key=str(fold))
-            folds.add(fold, value, method="SANSA", setting=setting)  # the mean over the folds that ran
+            identity = model_identity_line(model, adapters=True)
+            folds.add(fold, value, method="SANSA", setting=setting, fold_key=str(fold), identity=identity)
+            folds.add(fold, value, method="SANSA", setting=setting, identity=identity)  # the mean over the folds that ran
         measurements += folds.measurements()
     return ours_frame("table10", measurements)
 
@@ -288,11 +323,12 @@ def table6(config: RunConfig, *, targets: int | None = None, batch_size: int = 8
         dataset = config.dataset(paper_dataset)
         for fold in folds:
             model = build_model(config, adapters=sansa_checkpoint(config, paper_dataset, fold))
+            identity = model_identity_line(model, adapters=True)
             source = get_dataset(dataset, fold=fold, split="test", root=config.data_root, **config.data_options(dataset))
             result = annotation_study(model, source, n_targets=targets, out=config.out / "annotation" / dataset / f"fold{fold}",
                                       seed=config.seed, batch_size=batch_size, progress=config.progress)  # fmt: skip
-            values.add(fold, result["miou"], method="SANSA", setting="annotation", fold_key=str(fold))
-            values.add(fold, result["minutes_per_10k"], method="SANSA", setting="annotation", metric="minutes", fold_key=str(fold))
+            values.add(fold, result["miou"], method="SANSA", setting="annotation", fold_key=str(fold), identity=identity)
+            values.add(fold, result["minutes_per_10k"], method="SANSA", setting="annotation", metric="minutes", fold_key=str(fold), identity=identity)
         measurements += values.measurements()
     return ours_frame("table6", measurements)
 
@@ -304,7 +340,7 @@ def table2(config: RunConfig, *, variant: str = "generalist", checkpoint: str | 
     """Generalist in-context setting: one model for every benchmark (1/5-shot LVIS-92i, COCO-20i,
     FSS-1000; 1-shot Pascal-Part and PACO-Part), every fold. ``checkpoint``: the generalist adapters
     (paper mode default ``<checkpoints>/generalist/model.pt``); on the procedural benchmark a
-    generalist model (bottleneck 0.8, every class) is trained here."""
+    generalist model (bottleneck 0.8, every class) is trained here (on the miniature: on top of its SAM2)."""
     if variant not in GENERALIST_VARIANTS:
         raise ValueError(f"variant {variant!r}: expected one of {', '.join(GENERALIST_VARIANTS)}")
     if config.synthetic and checkpoint is None:
@@ -323,7 +359,7 @@ def table2(config: RunConfig, *, variant: str = "generalist", checkpoint: str | 
             for shots in shot_list:
                 for method, setting, on in (("SANSA", variant, True), ("SAM2 (frozen)", variant, False)):
                     value = evaluate_miou(model, config, dataset=config.dataset(paper_dataset), fold=fold, shots=shots, adapters=on)
-                    folds.add(fold, value, method=method, setting=setting, shots=shots)
+                    folds.add(fold, value, method=method, setting=setting, shots=shots, identity=model_identity_line(model, adapters=on))
         measurements += folds.measurements()
     return ours_frame("table2", measurements)
 
