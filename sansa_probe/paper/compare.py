@@ -70,7 +70,7 @@ def side_by_side(ours: pd.DataFrame, table: str, *, all_paper_rows: bool = False
 def _number(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    return f"{value:.1f}" if value == 0 or abs(value) >= 0.95 else f"{value:.2g}"  # small numbers (0.045 M parameters) keep two digits
+    return f"{value:.1f}" if value == 0 or abs(value) >= 10 else f"{value:.3g}"  # small numbers (0.045 M parameters, AUC 0.963) keep 3 digits
 
 
 def format_side_by_side(table: pd.DataFrame, table_id: str, *, notes: list[str] | tuple[str, ...] = ()) -> str:

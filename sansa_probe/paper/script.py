@@ -77,7 +77,7 @@ def report(ours: pd.DataFrame, table: str, out: Path, *, all_paper_rows: bool = 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sansa_probe.probes.plots import save_figure
+    from sansa_probe.probes.plots import add_footnote, save_figure
 
     compared = side_by_side(ours, table, all_paper_rows=all_paper_rows)
     print(format_side_by_side(compared, table, notes=ours.attrs.get("notes", ())))
@@ -86,10 +86,10 @@ def report(ours: pd.DataFrame, table: str, out: Path, *, all_paper_rows: bool = 
     if not compared.empty:
         ax = plot_side_by_side(compared)
         ax.set_title(f"{table}: {TABLE_TITLES[table]}", fontsize=8)
-        identities = sorted(set(compared["identity"]) - {""})
-        if identities:
-            ax.figure.text(0.01, 0.002, "ours: " + (identities[0] if len(identities) == 1 else f"{len(identities)} models, see {table}.csv"),
-                           fontsize=5, color="0.3", va="bottom")  # fmt: skip
+        # the weights behind ours, without the adapters' switch (frozen SAM2 and SANSA are one model object)
+        weights = sorted({i.split(" | ", 1)[-1] for part in compared["identity"] for i in part.split(" ; ") if i})
+        if weights:
+            add_footnote(ax.figure, "ours: " + (weights[0] if len(weights) == 1 else f"{len(weights)} models, see {table}.csv"))
         save_figure(ax.figure, out / table)
         plt.close(ax.figure)
     print(f"wrote {out / (table + '.csv')}, {out / (table + '_ours.csv')} and {out / table}.png/.pdf", file=sys.stderr)
