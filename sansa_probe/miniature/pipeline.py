@@ -7,8 +7,10 @@ Stages (each resumable: a finished stage is skipped on a rerun with the same ``o
 2. ``fold<f>/``: SANSA adapters on fold f's base classes of the procedural benchmark at 128 px
    (:class:`~sansa_probe.training.trainer.Trainer`, the paper's objective: one reference and J
    targets, BCE + Dice), SAM2 frozen; ``weights/fold<f>.pt``.
-3. ``results.csv``: per fold, tracking mIoU (pretrained vs random init), 1-shot mIoU on novel
-   classes (frozen vs adapted), linear-probe mIoU and PCA-concentration area (frozen vs adapted).
+3. ``results.csv``: per fold, tracking mIoU (pretrained vs random init, and the pretrained model
+   given another clip's prompt), 1-shot mIoU on novel classes (frozen vs adapted, each also with
+   references of another class), linear-probe mIoU and PCA-concentration area (frozen vs adapted).
+   The two "other" rows say whether the model uses its prompt / reference at all.
 
 ``ship=True`` copies ``weights/`` and ``results.csv`` into the package
 (:data:`~sansa_probe.miniature.weights.WEIGHTS_DIR`) with a fresh SHA-256 manifest.
@@ -109,9 +111,11 @@ def measure_tracking(weights: Path, config: MeasureConfig, *, seed: int = 0) -> 
     pretrained = load_model(weights, fold=None)
     with pretrained.adapters(False):
         value = tracking_miou(pretrained, n_clips=config.tracking_clips)
+        other = tracking_miou(pretrained, n_clips=config.tracking_clips, prompts="other_clip")
     random_init = tracker_model(build_miniature_sam2(seed=seed + 1))
     return [
         {"fold": "all", "model": "pretrained", "metric": "tracking_miou", "value": value},
+        {"fold": "all", "model": "pretrained", "metric": "tracking_miou_other_clip_prompt", "value": other},
         {"fold": "all", "model": "random_init", "metric": "tracking_miou", "value": tracking_miou(random_init, n_clips=config.tracking_clips)},
     ]
 
@@ -126,6 +130,8 @@ def measure_fold(weights: Path, config: MeasureConfig, fold: int, *, progress: b
     for name, adapters in (("frozen", False), ("adapted", True)):
         value = few_shot_miou(model, fold=fold, adapters=adapters, episodes=config.episodes, progress=progress)
         rows.append({"fold": fold, "model": name, "metric": "few_shot_1shot_miou", "value": value})
+        value = few_shot_miou(model, fold=fold, adapters=adapters, episodes=config.episodes, references="other_class")
+        rows.append({"fold": fold, "model": name, "metric": "few_shot_1shot_miou_other_class_reference", "value": value})
     return rows + probe_rows(model, fold=fold, images_per_class=config.probe_images_per_class, progress=progress)
 
 
