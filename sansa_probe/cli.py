@@ -48,6 +48,7 @@ __all__ = [
     "model_from_args",
     "new_run_folder",
     "non_negative_int",
+    "parse_behaviour",
     "positive_int",
     "run_command",
     "run_main",
@@ -161,6 +162,10 @@ def add_model_group(parser: argparse.ArgumentParser, *, compare: bool = False, c
                        help="hydra override on sam2's shipped YAML, as sam2's build_sam2(hydra_overrides_extra=...) "
                             "applies it (repeatable; e.g. ++model.memory_attention.num_layers=2; default: none, "
                             "or the adapter checkpoint's)")
+    group.add_argument("--behaviour", dest="behaviour", action="append", default=None, metavar="NAME=VALUE",
+                       help="where the public SANSA release and sam2 differ, run ours instead of the release's (repeatable): "
+                            "reference_memory=exact, temporal_slots=shared, point_prompts=multimask, scribble=thinned, "
+                            "precision=bfloat16 (default: the release's, or the adapter checkpoint's)")
     group.add_argument("--setting", choices=["strict", "generalist"], default="strict",
                        help="adapter bottleneck ratio 0.3 (strict) or 0.8 (generalist)")
     group.add_argument("--checkpoint", type=checkpoint_arg, default=NO_CHECKPOINT, metavar="PATH|none",
@@ -262,6 +267,7 @@ def model_from_args(args: argparse.Namespace, **overrides):
         image_size=args.image_size,
         setting=args.setting,
         sam2_overrides=getattr(args, "sam2_overrides", None),
+        **parse_behaviour(getattr(args, "behaviour", None)),
         adapters=args.checkpoint,
         device=args.device,
     )
@@ -310,6 +316,21 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, bod
     finally:
         if code != 0 and made and made[0].is_dir() and not any(made[0].iterdir()):
             made[0].rmdir()
+
+
+def parse_behaviour(items: list[str] | None) -> dict[str, str]:
+    """``["temporal_slots=shared", ...]`` -> ``{"temporal_slots": "shared"}``, checked against the known options."""
+    from sansa_probe.model.config import BEHAVIOURS
+
+    options: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        name, value = name.strip().replace("-", "_"), value.strip()
+        if not sep or name not in BEHAVIOURS or value not in BEHAVIOURS[name]:
+            known = "; ".join(f"{n}={'|'.join(v)}" for n, v in BEHAVIOURS.items())
+            raise ValueError(f"--behaviour {item!r}: expected NAME=VALUE, one of {known}")
+        options[name] = value
+    return options
 
 
 def run_main(body: Callable[[], int], *, prog: str) -> int:

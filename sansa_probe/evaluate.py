@@ -243,7 +243,7 @@ def evaluate_episodes(
     world_size: int = 1,
     num_workers: int = 0,
     class_ids: Sequence[Hashable] | None = None,
-    autocast: bool = True,
+    autocast: bool | None = None,
     protocol: Protocol | None = None,
     progress: bool = False,
     description: str = "evaluate",
@@ -252,7 +252,7 @@ def evaluate_episodes(
 
     Args:
         model: a :class:`SansaModel` on its device; run in eval mode under ``torch.no_grad``
-            (bfloat16 autocast on CUDA when ``autocast``).
+            (bfloat16 autocast on CUDA when ``autocast``; default: the model's ``precision`` option).
         sampler: the test episodes (one benchmark fold).
         prompt: reference annotation, one of :data:`~sansa_probe.prompts.PROMPT_TYPES`.
         seed: prompt seed (``(seed, episode, shot)``) and semantic-negative seed; default

@@ -47,10 +47,11 @@ class SansaPredictor:
             at every call.
         threshold: logit threshold of ``Prediction.mask`` (0 = probability 0.5).
         batch_size: targets per encoder forward in :meth:`predict_batch`.
-        autocast: run in bfloat16 autocast on CUDA devices.
+        autocast: run in bfloat16 autocast on CUDA devices (default: as the model's ``precision``
+            option, float32 unless it was built with ``precision="bfloat16"``).
     """
 
-    def __init__(self, model: SansaModel, *, threshold: float = 0.0, batch_size: int = 8, autocast: bool = True) -> None:
+    def __init__(self, model: SansaModel, *, threshold: float = 0.0, batch_size: int = 8, autocast: bool | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not math.isfinite(float(threshold)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import warnings
 
@@ -99,21 +100,101 @@ def test_truncated_foreign_and_pickled_files(tiny_model, tmp_path):
         quiet_load(sam2_checkpoint=None, adapters=tmp_path / "nothing.pt")
 
 
-def test_public_release_checkpoint_is_imported(tmp_path):
+# (stage_ends, width of each stage) of sam2's shipped Hiera configs
+SHIPPED = {
+    "hiera_t": ([0, 2, 9, 11], [96, 192, 384, 768]),
+    "hiera_s": ([0, 2, 13, 15], [96, 192, 384, 768]),
+    "hiera_b+": ([1, 4, 20, 23], [112, 224, 448, 896]),
+    "hiera_l": ([1, 7, 43, 47], [144, 288, 576, 1152]),
+}
+RELEASE_NAMES = {"hiera_t": "tiny", "hiera_b+": "base", "hiera_l": "large"}
+
+
+def release_adapters(backbone: str, ratio: float, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random adapters shaped by the release's rule (hieradet.py): bottleneck int(dim_in * ratio) of the
+    block's input width, in/out width dim_out, every block of stages 2 and 3; release key names."""
+    ends, dims = SHIPPED[backbone]
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for stage in (2, 3):
+        for block in range(ends[stage - 1] + 1, ends[stage] + 1):
+            dim_in = dims[stage - 1] if block == ends[stage - 1] + 1 else dims[stage]
+            dim_out, bottleneck = dims[stage], int(dim_in * ratio)
+            prefix = f"sam.image_encoder.trunk.blocks.{block}.adapter."
+            for name, shape in [("adapter_layer_norm_before.weight", (dim_out,)), ("adapter_layer_norm_before.bias", (dim_out,)),
+                                ("down_proj.weight", (bottleneck, dim_out)), ("down_proj.bias", (bottleneck,)),
+                                ("up_proj.weight", (dim_out, bottleneck)), ("up_proj.bias", (dim_out,))]:
+                state[prefix + name] = torch.randn(shape, generator=generator)
+    return state
+
+
+def save_like_the_release(path, adapters, *, args=None, legacy=True):
+    """What the release's main.py writes (save_on_master: the legacy, non-zip format)."""
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=1e-4)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=4)
+    payload = {"model": adapters, "optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(), "epoch": 0}
+    if args is not None:
+        payload["args"] = args
+    torch.save(payload, path, _use_new_zipfile_serialization=not legacy)
+    return path
+
+
+@pytest.mark.parametrize(("backbone", "setting"), [("hiera_t", "strict"), ("hiera_s", "generalist"), ("hiera_b+", "strict"), ("hiera_l", "strict")])
+def test_release_checkpoint_of_each_backbone_loads_strictly(tmp_path, backbone, setting):
+    ratio = {"strict": 0.3, "generalist": 0.8}[setting]
+    adapters = release_adapters(backbone, ratio)
+    if backbone in RELEASE_NAMES:  # a training checkpoint with its args (legacy format)
+        args = argparse.Namespace(sam2_version=RELEASE_NAMES[backbone], adaptformer_stages=[2, 3], channel_factor=ratio, prompt="mask")
+        path = save_like_the_release(tmp_path / "checkpoint.pth", adapters, args=args)
+    else:  # hiera_s: the release cannot train it; a model-only zip file, backbone inferred from widths
+        path = tmp_path / "model_only.pth"
+        torch.save({"model": adapters}, path)
+    model = quiet_load(sam2_checkpoint=None, image_size=256, adapters=path)
+    assert (model.config.backbone, model.config.sam2_version, model.config.stages) == (backbone, "2", (2, 3))
+    assert model.config.ratio == ratio and model.config.object_scores is False
+    state = model.adapter_state_dict()
+    assert set(state) == {k[len("sam."):] for k in adapters}
+    for key, tensor in adapters.items():
+        assert torch.equal(state[key[len("sam."):]], tensor)
+    # our own checkpoints have the same shapes: save ours, reload, same tensors
+    again = quiet_load(sam2_checkpoint=None, adapters=model.save_adapters(tmp_path / "ours.pt"))
+    assert {k: v.shape for k, v in again.adapter_state_dict().items()} == {k: v.shape for k, v in state.items()}
+
+
+def test_release_file_is_refused_if_its_pickle_would_run_code(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    adapters = release_adapters("hiera_t", 0.3)
+    path = save_like_the_release(tmp_path / "checkpoint.pth", adapters, args=Payload())
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint.*weights-only"):
+        quiet_load(sam2_checkpoint=None, image_size=256, adapters=path)
+    assert not marker.exists()
+    # the same file with a plain argparse.Namespace is accepted (the only allow-listed class)
+    ok = save_like_the_release(tmp_path / "ok.pth", adapters, args=argparse.Namespace(sam2_version="tiny"))
+    assert quiet_load(sam2_checkpoint=None, image_size=256, adapters=ok).config.backbone == "hiera_t"
+
+
+def test_release_checkpoint_into_a_built_model_and_frozen_weights_ride_along(tmp_path):
     source = build_tiny_model(sam2_version="2")
     with randomized_adapters(source, seed=21):
-        release = {"model": {f"sam.{k}": v for k, v in source.adapter_state_dict().items()}}
-        release["model"]["sam.image_encoder.trunk.blocks.0.attn.qkv.weight"] = torch.zeros(1)  # frozen weights may ride along
-        path = tmp_path / "sansa_release.pth"
-        torch.save(release, path)
+        release = {f"sam.{k}": v for k, v in source.adapter_state_dict().items()}
+        release["sam.image_encoder.trunk.blocks.0.attn.qkv.weight"] = torch.zeros(1)  # frozen weights may ride along
+        path = save_like_the_release(tmp_path / "sansa_release.pth", release)
         expected = predict(source)
-        model = quiet_load(sam2_checkpoint=None, image_size=256, adapters=path)
-    assert model.config.backbone == "hiera_t"
-    assert model.config.sam2_version == "2"
-    assert model.config.object_scores is False
-    assert model.config.ratio == 0.3
+    model = build_tiny_model(sam2_version="2")
+    model.load_adapters(path)
     model.sam.load_state_dict(source.sam.state_dict() | model.adapter_state_dict())
     np.testing.assert_array_equal(predict(model), expected)
+    with pytest.raises(CheckpointError, match=r"stages=\(2, 3\)"):
+        build_tiny_model(sam2_version="2", stages=(3,)).load_adapters(path)
+    release = {k: v for k, v in release.items() if ".blocks.3." not in k}  # Hiera-T's stage 2 without its first block
+    save_like_the_release(path, release)
+    with pytest.raises(CheckpointError, match="not whole Hiera stages"):
+        model.load_adapters(path)
 
 
 def test_release_checkpoint_missing_an_adapter_key(tmp_path):

@@ -145,16 +145,18 @@ class FewShotInference:
         protocol: preprocessing and output resolution (default :class:`HsnetProtocol` at the
             model's size).
         threshold: logit threshold of the masks (0 = probability 0.5); must be finite.
-        autocast: the precision switch of :func:`~sansa_probe.utils.precision.inference_autocast`.
+        autocast: the precision switch of :func:`~sansa_probe.utils.precision.inference_autocast`
+            (default ``None``: the model's ``precision`` option, float32 as the release runs unless
+            the model was built with ``precision="bfloat16"``).
     """
 
-    def __init__(self, model: SansaModel, *, protocol: Protocol | None = None, threshold: float = 0.0, autocast: bool = True) -> None:
+    def __init__(self, model: SansaModel, *, protocol: Protocol | None = None, threshold: float = 0.0, autocast: bool | None = None) -> None:
         self.model = model
         self.protocol = HsnetProtocol(image_size=model.image_size) if protocol is None else protocol
         if self.protocol.image_size != model.image_size:
             raise ValueError(f"protocol: built for image size {self.protocol.image_size}, the model takes {model.image_size}")
         self.threshold = check_threshold(threshold)
-        self.autocast = bool(autocast)
+        self.autocast = bool(model.autocast if autocast is None else autocast)
 
     @contextlib.contextmanager
     def context(self) -> Iterator[None]:

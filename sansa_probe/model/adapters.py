@@ -44,6 +44,7 @@ __all__ = [
     "AdapterPlacement",
     "attach_adapters",
     "adapter_blocks",
+    "adapter_bottleneck",
 ]
 
 
@@ -171,6 +172,11 @@ class AdapterPlacement:
 _ADAPTER_TYPES = (AdaptFormer, HoulsbyAdapter, LoRA, MonaAdapter)
 
 
+def adapter_bottleneck(dim_in: int, ratio: float) -> int:
+    """The release's bottleneck width ``int(dim_in * ratio)`` (``dim_in``: the block's input width)."""
+    return int(dim_in * ratio)
+
+
 def adapter_blocks(stage_ends: list[int], stages: tuple[int, ...]) -> list[int]:
     """Indices of every block of the given Hiera stages (``stage_ends`` from ``Hiera.stage_ends``)."""
     starts = [0] + [end + 1 for end in stage_ends[:-1]]
@@ -241,13 +247,16 @@ def attach_adapters(
 ) -> AdapterPlacement:
     """Insert one adapter of ``kind`` in every block of ``stages`` of a sam2 ``Hiera`` trunk.
 
-    The bottleneck is ``int(ratio * dim)`` with ``dim`` the block's output width (for LoRA: the rank).
+    Sizing follows the public SANSA release (``hieradet.py``: ``int(dim * adapt_dim)``): the
+    bottleneck (for LoRA: the rank) is ``int(block.dim * ratio)`` of the block's INPUT width, also in
+    the first block of a stage, whose width doubles; the adapter reads and writes ``block.dim_out``
+    channels. Release checkpoints and ours are therefore interchangeable.
     """
     blocks = adapter_blocks(list(trunk.stage_ends), stages)
     placement = AdapterPlacement(kind=kind, blocks=blocks)
     for index in blocks:
         block = trunk.blocks[index]
-        bottleneck = max(1, int(ratio * block.dim_out))
+        bottleneck = max(1, adapter_bottleneck(block.dim, ratio))
         if kind == "adaptformer":
             handles = _attach_adaptformer(block, bottleneck=bottleneck, layernorm=layernorm, scale=scale, switch=switch)
         elif kind == "houlsby":

@@ -6,8 +6,9 @@ Our format (written atomically)::
      "state_dict": {<name in model.sam's namespace>: tensor}, "meta": {...}}
 
 The public release stores ``{"model": {"sam.image_encoder.trunk.blocks.<i>.adapter.
-{adapter_layer_norm_before,down_proj,up_proj}.{weight,bias}": tensor, ...}}`` (possibly with
-other, non-adapter entries), built on SAM2 v1 Hiera configs without object-score heads.
+{adapter_layer_norm_before,down_proj,up_proj}.{weight,bias}": tensor, ...}, "args": Namespace, ...}``
+(see :mod:`sansa_probe.model.release_checkpoint`), built on SAM2 v1 Hiera configs without
+object-score heads. Every file is read weights-only.
 
 Loading is strict: a missing, unexpected or mis-shaped adapter key is an error that names the
 key. There is never a silent fall-back to frozen SAM2.
@@ -16,13 +17,14 @@ key. There is never a silent fall-back to frozen SAM2.
 from __future__ import annotations
 
 import os
-import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from sansa_probe.model.config import SETTING_RATIOS, SansaConfig
+from sansa_probe.model.config import SansaConfig
+from sansa_probe.model.release_checkpoint import ReleaseCheckpoint, load_weights_only, parse_release_checkpoint, release_stages_and_ratio
 from sansa_probe.model.sam2_weights import CheckpointError, check_finite, existing_checkpoint_file
 from sansa_probe.utils.io import atomic_torch_save
 
@@ -32,7 +34,8 @@ __all__ = [
     "save_adapters",
     "read_adapter_checkpoint",
     "load_adapters_into",
-    "infer_release_config",
+    "AdapterCheckpoint",
+    "check_compatible",
     "assign_trained_state",
 ]
 
@@ -41,14 +44,6 @@ FORMAT = "sansa-probe/adapters"
 # (one of sansa_probe.model.finetune.FINETUNE_MODES) and "trainable" {name: tensor}, beside the
 # optimizer/scheduler/RNG state needed to resume.
 TRAIN_FORMAT = "sansa-probe/train"
-_RELEASE_KEY = re.compile(r"^(?:module\.)?sam\.image_encoder\.trunk\.blocks\.(\d+)\.adapter\.(adapter_layer_norm_before|down_proj|up_proj)\.(weight|bias)$")
-# Hiera stage layouts of the shipped configs: (stage_ends, output width of each stage)
-_HIERA_LAYOUTS = {
-    "hiera_t": ([0, 2, 9, 11], [96, 192, 384, 768]),
-    "hiera_s": ([0, 2, 13, 15], [96, 192, 384, 768]),
-    "hiera_b+": ([1, 4, 20, 23], [112, 224, 448, 896]),
-    "hiera_l": ([1, 7, 43, 47], [144, 288, 576, 1152]),
-}
 
 
 def save_adapters(model, path: str | os.PathLike, *, meta: dict[str, Any] | None = None) -> Path:
@@ -62,56 +57,26 @@ def save_adapters(model, path: str | os.PathLike, *, meta: dict[str, Any] | None
     return atomic_torch_save(path, payload)
 
 
-def infer_release_config(state: dict[str, torch.Tensor], *, source: str) -> tuple[SansaConfig, dict[str, torch.Tensor]]:
-    """Backbone, stages and bottleneck of a release checkpoint from its tensors; keys mapped to ours."""
-    mapped: dict[str, torch.Tensor] = {}
-    for key, tensor in state.items():
-        match = _RELEASE_KEY.match(key)
-        if match:
-            block, module, kind = match.groups()
-            mapped[f"image_encoder.trunk.blocks.{block}.adapter.{module}.{kind}"] = tensor
-    if not mapped:
-        raise CheckpointError(f"{source}: no SANSA adapter tensor found (expected keys like 'sam.image_encoder.trunk.blocks.<i>.adapter.down_proj.weight')")
-    blocks = sorted({int(k.split(".")[3]) for k in mapped})
-    widths = {b: mapped[f"image_encoder.trunk.blocks.{b}.adapter.down_proj.weight"].shape[1] for b in blocks}
-    for backbone, (ends, dims) in _HIERA_LAYOUTS.items():
-        starts = [0] + [e + 1 for e in ends[:-1]]
-        stages = sorted({s for b in blocks for s in range(4) if starts[s] <= b <= ends[s]})
-        covered = [b for s in stages for b in range(starts[s], ends[s] + 1)]
-        if blocks == covered and all(widths[b] == dims[next(s for s in range(4) if starts[s] <= b <= ends[s])] for b in blocks):
-            break
-    else:
-        raise CheckpointError(f"{source}: adapters on blocks {blocks} with widths {sorted(set(widths.values()))} match no Hiera backbone")
-    first = blocks[0]
-    dim = widths[first]
-    bottleneck = mapped[f"image_encoder.trunk.blocks.{first}.adapter.down_proj.weight"].shape[0]
-    ratio = next((r for r in SETTING_RATIOS.values() if int(r * dim) == bottleneck), (bottleneck + 0.5) / dim)
-    layernorm = any(".adapter_layer_norm_before." in k for k in mapped)
-    config = SansaConfig(
-        backbone=backbone,
-        sam2_version="2",
-        image_size=1024,
-        adapter="adaptformer",
-        ratio=ratio,
-        stages=tuple(stages),
-        adapter_layernorm=layernorm,
-        adapter_scale=0.1,
-        object_scores=False,
-    )
-    return config, mapped
+@dataclass(frozen=True)
+class AdapterCheckpoint:
+    """What an adapter checkpoint holds.
 
-
-def read_adapter_checkpoint(path: str | os.PathLike) -> tuple[SansaConfig, dict[str, torch.Tensor], str]:
-    """``(config, state_dict in model.sam's namespace, kind)``.
-
-    ``kind`` is ``"sansa-probe"`` (adapters), ``"release"`` (the public SANSA release) or
-    ``"train:<mode>"`` (a training checkpoint of fine-tuning mode ``<mode>``).
+    ``kind`` is ``"sansa-probe"`` (adapters), ``"train:<mode>"`` (a training checkpoint of fine-tuning
+    mode ``<mode>``) or ``"release"`` (the public SANSA release). ``config`` is the recorded
+    :class:`SansaConfig` (``None`` for a release file: its layout is read from the built model);
+    ``state`` the trained tensors in ``model.sam``'s namespace; ``release`` the parsed release file.
     """
+
+    kind: str
+    state: dict[str, torch.Tensor]
+    config: SansaConfig | None = None
+    release: ReleaseCheckpoint | None = None
+
+
+def read_adapter_checkpoint(path: str | os.PathLike) -> AdapterCheckpoint:
+    """Open an adapter checkpoint (ours, a training checkpoint, or the release's), weights-only."""
     path = existing_checkpoint_file(path, name="adapters")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"adapters: {path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
+    payload = load_weights_only(path, what="adapters")
     if isinstance(payload, dict) and payload.get("format") == FORMAT:
         try:
             config = SansaConfig.from_dict(payload["config"])
@@ -120,7 +85,7 @@ def read_adapter_checkpoint(path: str | os.PathLike) -> tuple[SansaConfig, dict[
         state = payload.get("state_dict")
         if not isinstance(state, dict):
             raise CheckpointError(f"adapters: {path} has no 'state_dict'")
-        return config, state, "sansa-probe"
+        return AdapterCheckpoint(kind="sansa-probe", state=state, config=config)
     if isinstance(payload, dict) and payload.get("format") == TRAIN_FORMAT:
         try:
             config = SansaConfig.from_dict(payload["config"])
@@ -128,10 +93,10 @@ def read_adapter_checkpoint(path: str | os.PathLike) -> tuple[SansaConfig, dict[
             state = payload["trainable"]
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"adapters: {path} is an incomplete training checkpoint ({exc})") from None
-        return config, state, f"train:{mode}"
+        return AdapterCheckpoint(kind=f"train:{mode}", state=state, config=config)
     if isinstance(payload, dict) and isinstance(payload.get("model"), dict):
-        config, state = infer_release_config(payload["model"], source=f"adapters: {path}")
-        return config, state, "release"
+        release = parse_release_checkpoint(payload, source=f"adapters: {path}")
+        return AdapterCheckpoint(kind="release", state=release.state, release=release)
     found = list(payload)[:5] if isinstance(payload, dict) else type(payload).__name__
     raise CheckpointError(
         f"adapters: {path} is neither a sansa-probe adapter checkpoint nor a SANSA release checkpoint (found {found})"
@@ -140,9 +105,16 @@ def read_adapter_checkpoint(path: str | os.PathLike) -> tuple[SansaConfig, dict[
 
 def load_adapters_into(model, path: str | os.PathLike, *, strict: bool = True) -> None:
     """Load trained tensors from ``path`` into ``model``; strict about keys, shapes and config."""
-    config, state, kind = read_adapter_checkpoint(path)
-    check_compatible(model.config, config, source=f"adapters: {path}", release=(kind == "release"))
-    assign_trained_state(model, state, kind=kind, source=f"adapters: {path}", strict=strict)
+    ckpt = read_adapter_checkpoint(path)
+    source = f"adapters: {path}"
+    if ckpt.release is not None:
+        stages, _ = release_stages_and_ratio(ckpt.release, model.sam.image_encoder.trunk, source=source)
+        for name, theirs in (("adapter", "adaptformer"), ("stages", stages), ("adapter_layernorm", ckpt.release.layernorm)):
+            if getattr(model.config, name) != theirs:
+                raise CheckpointError(f"{source} was built with {name}={theirs!r}, the model has {name}={getattr(model.config, name)!r}")
+    else:
+        check_compatible(model.config, ckpt.config, source=source)
+    assign_trained_state(model, ckpt.state, kind=ckpt.kind, source=source, strict=strict)
 
 
 def assign_trained_state(model, state: dict[str, torch.Tensor], *, kind: str, source: str, strict: bool = True) -> None:
@@ -157,10 +129,9 @@ def assign_trained_state(model, state: dict[str, torch.Tensor], *, kind: str, so
         assign_adapter_state(model, state, source=source, strict=strict)
 
 
-def check_compatible(model_config: SansaConfig, ckpt_config: SansaConfig, *, source: str, release: bool) -> None:
-    fields = ["backbone", "adapter", "stages", "adapter_layernorm"]
-    if not release:
-        fields += ["sam2_version", "ratio", "adapter_scale", "object_scores", "sam2_overrides"]
+def check_compatible(model_config: SansaConfig, ckpt_config: SansaConfig, *, source: str) -> None:
+    """A checkpoint of ours loads only into a model built from an equal architecture."""
+    fields = ["backbone", "adapter", "stages", "adapter_layernorm", "sam2_version", "ratio", "adapter_scale", "object_scores", "sam2_overrides"]
     for name in fields:
         ours, theirs = getattr(model_config, name), getattr(ckpt_config, name)
         if ours != theirs:

@@ -21,6 +21,7 @@ __all__ = [
     "sam2_checkpoint_name",
     "sam2_checkpoint_url",
     "check_sam2_overrides",
+    "BEHAVIOURS",
 ]
 
 BACKBONES = ("hiera_t", "hiera_s", "hiera_b+", "hiera_l")
@@ -37,6 +38,17 @@ _URL_BASE = {
     "2.1": "https://dl.fbaipublicfiles.com/segment_anything_2/092824",
 }
 
+
+# How the model behaves where the public release and sam2 differ: the first choice of each is the
+# release's (the default: the published weights were trained so), the second ours, kept as a named
+# option (an ablation row each). See SansaConfig's docstring.
+BEHAVIOURS: dict[str, tuple[str, str]] = {
+    "reference_memory": ("release", "exact"),
+    "temporal_slots": ("release", "shared"),
+    "point_prompts": ("release", "multimask"),
+    "scribble": ("release", "thinned"),
+    "precision": ("float32", "bfloat16"),
+}
 
 # Keys whose value SansaConfig owns (``image_size``, ``object_scores``): an override may not contradict them.
 _OWNED_KEYS = ("model.image_size", "model.pred_obj_scores", "model.pred_obj_scores_mlp", "model.fixed_no_obj_ptr")
@@ -107,7 +119,7 @@ class SansaConfig:
         sam2_version: ``"2.1"`` or ``"2"`` (the public SANSA release is built on ``"2"``).
         image_size: square input size of SAM2 (1024 in the paper; tests use 256).
         adapter: adapter family (``adaptformer`` is SANSA; the others are Table 3 ablations).
-        ratio: bottleneck = ``int(ratio * dim)`` of the adapted block (0.3 strict, 0.8 generalist).
+        ratio: bottleneck = ``int(dim_in * ratio)`` of the adapted block's input width, as the release sizes it (0.3 strict, 0.8 generalist).
         stages: Hiera stages (0-based) whose every block gets an adapter; SANSA adapts the last two.
         adapter_layernorm: LayerNorm before the down projection (AdaptFormer "in" option, as in the release).
         adapter_scale: output scale of the adapter (0.1 in the public release).
@@ -118,6 +130,23 @@ class SansaConfig:
             ours on sam2's shipped YAML, exactly as ``sam2.build_sam.build_sam2(hydra_overrides_extra=...)``
             applies them: custom (e.g. miniature) SAM2 architectures. ``model.image_size`` and the
             object-score switches are set by ``image_size`` and ``object_scores``, never here.
+
+    Behaviour (:data:`BEHAVIOURS`; default: the public release's, the model the published weights
+    were trained as; the alternatives are ours). Recorded in every checkpoint; a checkpoint can be
+    run with either:
+        reference_memory: ``"release"`` writes a mask reference to memory from the decoder-shaped mask
+            (its low-res logits upsampled bilinearly, the release's ``_use_mask_as_output``);
+            ``"exact"`` from sam2's ``mask * 20 - 10``.
+        temporal_slots: ``"release"`` gives k references sequential frames (reference 0 in the last
+            temporal slot, reference i >= 1 at ``maskmem_tpos_enc[k - 1 - i]``, within sam2's
+            ``num_maskmem - 1`` window; object pointers ordered 0, k-1, ..., 1): order-dependent;
+            ``"shared"`` one slot for all references: order-invariant (for k = 1 both are sam2's layout).
+        point_prompts: ``"release"`` decodes point/box/scribble references with a single mask and writes
+            the soft (sigmoid) mask to memory; ``"multimask"`` follows sam2 (3 masks for one click,
+            binarised memory mask).
+        scribble: ``"release"`` clicks every stroke pixel (on the model grid); ``"thinned"`` keeps at
+            most 1,024 evenly spaced stroke pixels.
+        precision: ``"float32"`` (the release) or ``"bfloat16"`` autocast on CUDA for inference (ours).
     """
 
     backbone: str = "hiera_l"
@@ -130,6 +159,11 @@ class SansaConfig:
     adapter_scale: float = 0.1
     object_scores: bool = False
     sam2_overrides: tuple[str, ...] = ()
+    reference_memory: str = "release"
+    temporal_slots: str = "release"
+    point_prompts: str = "release"
+    scribble: str = "release"
+    precision: str = "float32"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -147,6 +181,9 @@ class SansaConfig:
         object.__setattr__(self, "stages", stages)
         object.__setattr__(self, "ratio", float(self.ratio))
         object.__setattr__(self, "adapter_scale", float(self.adapter_scale))
+        for name, choices in BEHAVIOURS.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} {getattr(self, name)!r} is unknown; expected {' or '.join(map(repr, choices))}")
         object.__setattr__(self, "sam2_overrides", check_sam2_overrides(self.sam2_overrides, object_scores=self.object_scores))
 
     @classmethod
@@ -155,6 +192,10 @@ class SansaConfig:
             raise ValueError(f"setting {setting!r} is unknown; expected 'strict' or 'generalist'")
         kwargs.setdefault("ratio", SETTING_RATIOS[setting])
         return cls(**kwargs)
+
+    def behaviour(self) -> dict[str, str]:
+        """The behaviour options (:data:`BEHAVIOURS`) as a dict, e.g. for a results file."""
+        return {name: getattr(self, name) for name in BEHAVIOURS}
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -2,10 +2,20 @@
 
 sam2 keeps its memory in a dict keyed by frame index and assembles it inside
 ``SAM2Base._prepare_memory_conditioned_features``. We keep a list of :class:`MemoryEntry`
-instead, for one reason: several annotated references may share one temporal position.
+instead, and assemble it under one of two layouts (``SansaConfig.temporal_slots``):
 
-The assembly follows sam2's layout rules exactly (checked against ``SAM2Base.track_step``
-in the tests):
+``"release"`` (default; the public release's copy of that method, ``sam2_base.py:526-543``):
+k references sit at frames 0..k-1 and the target at frame k. Reference 0 takes the last
+temporal slot ``maskmem_tpos_enc[num_maskmem - 1]``; an entry d frames before the target
+(1 <= d <= num_maskmem - 1) takes ``maskmem_tpos_enc[d - 1]``, oldest first, so reference
+i >= 1 sits at ``maskmem_tpos_enc[k - 1 - i]`` and references more than ``num_maskmem - 1``
+frames back (other than reference 0) are left out, as in the release. Object pointers:
+reference 0's, then those 1, 2, ... frames back (k-1, ..., 1), with sam2's temporal encoding
+of those distances when the config has one (SAM2 v1, the release's, has none). The
+prediction depends on the order of the references.
+
+``"shared"`` (ours; sam2's rules with all references in one slot, checked against
+``SAM2Base.track_step`` in the tests):
 
 * conditioning entries (annotated references) all get temporal position 0, i.e.
   ``maskmem_tpos_enc[num_maskmem - 1]``, and are all kept (no ``max_cond_frames_in_attn``
@@ -16,11 +26,9 @@ in the tests):
   ``1 .. min(num_frames, max_obj_ptrs_in_encoder) - 1``, with sam2's temporal encoding of
   the (signed) frame distance when the config enables it.
 
-In the k-shot pseudo-video all k references sit at frame 0 and the target at frame 1.
-With sam2's own video layout (references at frames 0..k-1) SAM2.1's signed temporal
-encoding of object pointers would tie each reference to its position and make the
-prediction depend on the order of the references; one shared position removes that,
-and for k = 1 it is exactly sam2's layout.
+With all k references at frame 0 and the target at frame 1 the prediction does not depend
+on the order of the references. For one reference and for the training clip (one reference,
+then targets 1..J) both layouts are sam2's own video layout.
 """
 
 from __future__ import annotations
@@ -32,7 +40,9 @@ import torch
 from sam2.modeling.sam2_base import SAM2Base
 from sam2.modeling.sam2_utils import get_1d_sine_pe
 
-__all__ = ["MemoryEntry", "assemble_memory"]
+__all__ = ["MemoryEntry", "assemble_memory", "LAYOUTS"]
+
+LAYOUTS = ("release", "shared")
 
 
 @dataclass
@@ -79,8 +89,12 @@ def assemble_memory(
     frame: int,
     num_frames: int,
     batch: int,
+    layout: str = "shared",
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Memory tokens for a target at ``frame`` of a ``num_frames``-long pseudo-video.
+
+    ``layout``: ``"shared"`` (sam2's rules, every conditioning entry in one temporal slot) or
+    ``"release"`` (the public release's rules, entries at distinct frames; see the module docstring).
 
     Returns ``memory`` and ``memory_pos`` of shape ``(M, batch, mem_dim)`` (sequence first, as
     sam2's memory attention expects) and the number of object-pointer tokens at their end.
@@ -88,12 +102,12 @@ def assemble_memory(
     """
     if not any(e.conditioning for e in entries):
         raise ValueError("the memory bank holds no annotated reference: at least one reference is needed")
-    num_maskmem = sam.num_maskmem
-    conditioning = [e for e in entries if e.conditioning]
-    # non-conditioning memories within sam2's window, keyed by distance; oldest first
-    recent = {frame - e.frame: e for e in entries if not e.conditioning and 1 <= frame - e.frame <= num_maskmem - 1}
-    timed = [(num_maskmem - 1, e) for e in conditioning]
-    timed += [(distance - 1, recent[distance]) for distance in sorted(recent, reverse=True)]
+    if layout == "release":
+        timed, pointers = _release_layout(sam, entries, frame=frame, num_frames=num_frames)
+    elif layout == "shared":
+        timed, pointers = _shared_layout(sam, entries, frame=frame, num_frames=num_frames)
+    else:
+        raise ValueError(f"temporal layout {layout!r} is unknown; expected 'release' or 'shared'")
 
     memory, memory_pos = [], []
     for tpos_index, entry in timed:
@@ -104,17 +118,8 @@ def assemble_memory(
     num_ptr_tokens = 0
     if sam.use_obj_ptrs_in_encoder:
         max_ptrs = min(num_frames, sam.max_obj_ptrs_in_encoder)
-        signed = sam.use_signed_tpos_enc_to_obj_ptrs
-        pointers = [((frame - e.frame) if signed else abs(frame - e.frame), e.obj_ptr) for e in conditioning]
-        by_frame = {e.frame: e for e in entries if not e.conditioning}
-        for distance in range(1, max_ptrs):
-            t = frame - distance
-            if t < 0 or t >= num_frames:
-                break
-            if t in by_frame:
-                pointers.append((distance, by_frame[t].obj_ptr))
         distances = [d for d, _ in pointers]
-        obj_ptrs = torch.stack([_expand(p, batch, "obj_ptr") for _, p in pointers], dim=0)  # (P, B, C)
+        obj_ptrs = torch.stack([_expand(e.obj_ptr, batch, "obj_ptr") for _, e in pointers], dim=0)  # (P, B, C)
         channels = obj_ptrs.shape[-1]
         if sam.add_tpos_enc_to_obj_ptrs:
             if max_ptrs < 2:
@@ -134,3 +139,58 @@ def assemble_memory(
         memory_pos.append(obj_pos)
         num_ptr_tokens = obj_ptrs.shape[0]
     return torch.cat(memory, dim=0), torch.cat(memory_pos, dim=0), num_ptr_tokens
+
+
+Timed = list[tuple[int, MemoryEntry]]
+
+
+def _shared_layout(sam: SAM2Base, entries: Sequence[MemoryEntry], *, frame: int, num_frames: int) -> tuple[Timed, Timed]:
+    """sam2's rules, conditioning entries all in the last slot: ``(tpos index, entry)`` memories and
+    ``(frame distance, entry)`` object pointers, in sam2's order."""
+    num_maskmem = sam.num_maskmem
+    conditioning = [e for e in entries if e.conditioning]
+    # non-conditioning memories within sam2's window, keyed by distance; oldest first
+    recent = {frame - e.frame: e for e in entries if not e.conditioning and 1 <= frame - e.frame <= num_maskmem - 1}
+    timed = [(num_maskmem - 1, e) for e in conditioning]
+    timed += [(distance - 1, recent[distance]) for distance in sorted(recent, reverse=True)]
+    signed = sam.use_signed_tpos_enc_to_obj_ptrs
+    pointers = [((frame - e.frame) if signed else abs(frame - e.frame), e) for e in conditioning]
+    by_frame = {e.frame: e for e in entries if not e.conditioning}
+    for distance in range(1, min(num_frames, sam.max_obj_ptrs_in_encoder)):
+        t = frame - distance
+        if t < 0 or t >= num_frames:
+            break
+        if t in by_frame:
+            pointers.append((distance, by_frame[t]))
+    return timed, pointers
+
+
+def _release_layout(sam: SAM2Base, entries: Sequence[MemoryEntry], *, frame: int, num_frames: int) -> tuple[Timed, Timed]:
+    """The public release's rules (``SAM2Base._prepare_memory_conditioned_features`` of its copy).
+
+    Every entry sits at its own frame (references at 0..k-1, then predicted targets). The entry at
+    frame 0 always takes the last slot ``maskmem_tpos_enc[num_maskmem - 1]``; an entry ``d`` frames
+    before the target (1 <= d <= num_maskmem - 1, frame > 0) takes ``maskmem_tpos_enc[d - 1]``,
+    oldest first; older entries are left out. Object pointers: frame 0's (distance ``frame``), then
+    those at distances 1, 2, ... back to frame 1, within ``max_obj_ptrs_in_encoder``.
+    """
+    num_maskmem = sam.num_maskmem
+    by_frame: dict[int, MemoryEntry] = {}
+    for entry in entries:
+        if entry.frame in by_frame:
+            raise ValueError(f"temporal_slots='release': two memory entries at frame {entry.frame}; each needs its own frame")
+        by_frame[entry.frame] = entry
+    if 0 not in by_frame:
+        raise ValueError("temporal_slots='release': no memory entry at frame 0 (the first reference)")
+    timed = [(num_maskmem - 1, by_frame[0])]
+    for distance in range(num_maskmem - 1, 0, -1):
+        if frame - distance > 0 and frame - distance in by_frame:
+            timed.append((distance - 1, by_frame[frame - distance]))
+    pointers = [(frame, by_frame[0])]
+    for distance in range(1, min(num_frames, sam.max_obj_ptrs_in_encoder)):
+        t = frame - distance
+        if t <= 0 or t >= num_frames:
+            break
+        if t in by_frame:
+            pointers.append((distance, by_frame[t]))
+    return timed, pointers

@@ -5,9 +5,9 @@
 * points become ``point_inputs`` ``{"point_coords": (1, N, 2), "point_labels": (1, N)}``
   scaled from ``(W, H)`` to ``(S, S)``;
 * a box becomes its two corners with sam2's labels 2 and 3;
-* a scribble becomes positive clicks on its stroke pixels (as the public SANSA release
-  does), taken on the ``S x S`` grid and thinned to at most ``max_scribble_points``
-  evenly spaced pixels so that long strokes stay tractable.
+* a scribble becomes one positive click on every stroke pixel, its (x, y) pixel index scaled to
+  ``S x S`` (as the public SANSA release does); the model's ``scribble="thinned"`` option keeps at
+  most :data:`DEFAULT_MAX_SCRIBBLE_POINTS` evenly spaced ones (:func:`thin_points`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from sansa_probe.prompts.types import Box, Mask, Points, Prompt, Scribble
 
-__all__ = ["PromptInputs", "prompt_to_inputs", "points_to_inputs", "DEFAULT_MAX_SCRIBBLE_POINTS"]
+__all__ = ["PromptInputs", "prompt_to_inputs", "points_to_inputs", "thin_points", "DEFAULT_MAX_SCRIBBLE_POINTS"]
 
 DEFAULT_MAX_SCRIBBLE_POINTS = 1024
 
@@ -54,18 +54,13 @@ def points_to_inputs(coords: np.ndarray, labels: np.ndarray, *, height: int, wid
     return {"point_coords": scaled, "point_labels": torch.from_numpy(np.asarray(labels, dtype=np.int32))[None]}
 
 
-def _scribble_points(mask: np.ndarray, image_size: int, max_points: int | None) -> tuple[np.ndarray, np.ndarray]:
-    grid = F.interpolate(torch.from_numpy(mask.astype(np.float32))[None, None], size=(image_size, image_size), mode="nearest")[0, 0]
-    rows, cols = np.nonzero(grid.numpy() > 0.5)
-    if rows.size == 0:  # a stroke thinner than one model pixel: keep its original pixels
-        rows, cols = np.nonzero(mask)
-        rows = (rows + 0.5) * image_size / mask.shape[0]
-        cols = (cols + 0.5) * image_size / mask.shape[1]
-    if max_points is not None and rows.size > max_points:
-        keep = np.linspace(0, rows.size - 1, max_points).round().astype(np.int64)
-        rows, cols = rows[keep], cols[keep]
-    coords = np.stack([cols, rows], axis=1).astype(np.float64)
-    return coords, np.ones(len(coords), dtype=np.int64)
+def thin_points(point_inputs: dict[str, torch.Tensor], max_points: int) -> dict[str, torch.Tensor]:
+    """At most ``max_points`` evenly spaced clicks of ``point_inputs`` (``(B, N, 2)`` / ``(B, N)``), in order."""
+    count = point_inputs["point_coords"].shape[1]
+    if count <= max_points:
+        return point_inputs
+    keep = torch.from_numpy(np.linspace(0, count - 1, max_points).round().astype(np.int64)).to(point_inputs["point_coords"].device)
+    return {"point_coords": point_inputs["point_coords"][:, keep], "point_labels": point_inputs["point_labels"][:, keep]}
 
 
 def prompt_to_inputs(
@@ -74,9 +69,13 @@ def prompt_to_inputs(
     height: int,
     width: int,
     image_size: int,
-    max_scribble_points: int | None = DEFAULT_MAX_SCRIBBLE_POINTS,
+    max_scribble_points: int | None = None,
 ) -> PromptInputs:
-    """Convert a validated prompt of an ``height x width`` image into sam2 inputs at ``image_size``."""
+    """Convert a validated prompt of an ``height x width`` image into sam2 inputs at ``image_size``.
+
+    ``max_scribble_points``: thin a scribble here already (default: every stroke pixel; the model
+    thins it when built with ``scribble="thinned"``).
+    """
     if isinstance(prompt, Mask):
         return PromptInputs(kind="mask", mask_inputs=_mask_inputs(prompt.mask, image_size))
     if isinstance(prompt, Points):
@@ -92,10 +91,10 @@ def prompt_to_inputs(
             point_inputs=points_to_inputs(corners, np.array([2, 3]), height=height, width=width, image_size=image_size),
         )
     if isinstance(prompt, Scribble):
-        coords, labels = _scribble_points(prompt.mask, image_size, max_scribble_points)
-        inputs = {
-            "point_coords": torch.from_numpy(coords.astype(np.float32))[None],
-            "point_labels": torch.from_numpy(labels.astype(np.int32))[None],
-        }
+        rows, cols = np.nonzero(prompt.mask)  # row-major, as the release's torch.nonzero
+        coords = np.stack([cols, rows], axis=1)
+        inputs = points_to_inputs(coords, np.ones(len(coords), dtype=np.int64), height=height, width=width, image_size=image_size)
+        if max_scribble_points is not None:
+            inputs = thin_points(inputs, max_scribble_points)
         return PromptInputs(kind="scribble", point_inputs=inputs)
     raise ValueError(f"unsupported prompt type {type(prompt).__name__}; expected Mask, Points, Box or Scribble")

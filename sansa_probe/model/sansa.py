@@ -21,17 +21,19 @@ Everything below calls sam2's own modules and methods (``forward_image``,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import torch
+import torch.nn.functional as F
 from sam2.modeling.sam2_base import SAM2Base
 from torch import nn
 
 from sansa_probe.model.adapters import AdapterPlacement, AdapterSwitch, attach_adapters
-from sansa_probe.model.config import SansaConfig
+from sansa_probe.model.config import BEHAVIOURS, SansaConfig
 from sansa_probe.model.memory import MemoryEntry, assemble_memory
-from sansa_probe.model.prompting import PromptInputs
+from sansa_probe.model.prompting import DEFAULT_MAX_SCRIBBLE_POINTS, PromptInputs, thin_points
 
 __all__ = ["FrameFeatures", "SegmentationOutput", "SansaModel"]
 
@@ -170,6 +172,26 @@ class SansaModel(nn.Module):
         finally:
             self._switch.enabled = previous
 
+    @contextlib.contextmanager
+    def behaviour(self, **options: str) -> Iterator["SansaModel"]:
+        """``with model.behaviour(temporal_slots="shared"): ...`` runs with other behaviour options
+        (:data:`sansa_probe.model.config.BEHAVIOURS`); the previous config is restored after.
+        To change them for good: ``model.config = dataclasses.replace(model.config, ...)``."""
+        unknown = sorted(set(options) - set(BEHAVIOURS))
+        if unknown:
+            raise ValueError(f"behaviour options {unknown} are unknown; expected some of {', '.join(BEHAVIOURS)}")
+        previous = self.config
+        self.config = dataclasses.replace(previous, **options)  # values validated by SansaConfig
+        try:
+            yield self
+        finally:
+            self.config = previous
+
+    @property
+    def autocast(self) -> bool:
+        """Whether inference runs in bfloat16 autocast (on CUDA): ``config.precision == "bfloat16"``."""
+        return self.config.precision == "bfloat16"
+
     def train(self, mode: bool = True) -> "SansaModel":
         # frozen SAM2 modules stay in eval mode: no dropout in memory attention while training
         self.training = mode
@@ -225,12 +247,20 @@ class SansaModel(nn.Module):
             mask_inputs = prompt.mask_inputs.to(self.device)
             if self.sam.use_mask_input_as_output_without_sam:
                 _, _, ious, low, high, obj_ptr, obj_score = self.sam._use_mask_as_output(feats.top(), feats.high_res(), mask_inputs)
+                if self.config.reference_memory == "release":
+                    # the release's _use_mask_as_output: memory from the decoder-shaped mask, i.e. the
+                    # (antialiased) low-res logits upsampled back, not sam2's exact mask * 20 - 10
+                    high = F.interpolate(low, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
                 return SegmentationOutput(low, high, ious.max(dim=1).values, obj_ptr, obj_score)
             pix = self._no_memory_features(feats)
             return self._run_heads(pix, feats, mask_inputs=mask_inputs, multimask=self.sam._use_multimask(True, None))
         points = {k: v.to(self.device) for k, v in prompt.point_inputs.items()}
+        if prompt.kind == "scribble" and self.config.scribble == "thinned":
+            points = thin_points(points, DEFAULT_MAX_SCRIBBLE_POINTS)
+        # the release decodes every point/box/scribble reference with a single mask; sam2 uses 3 for one click
+        multimask = False if self.config.point_prompts == "release" else self.sam._use_multimask(True, points)
         pix = self._no_memory_features(feats)
-        return self._run_heads(pix, feats, point_inputs=points, multimask=self.sam._use_multimask(True, points))
+        return self._run_heads(pix, feats, point_inputs=points, multimask=multimask)
 
     def _no_memory_features(self, feats: FrameFeatures) -> torch.Tensor:
         return self.sam._prepare_memory_conditioned_features(
@@ -257,23 +287,33 @@ class SansaModel(nn.Module):
     def encode_reference(self, feats: FrameFeatures, prompt: PromptInputs, *, frame: int = 0) -> MemoryEntry:
         """A reference frame (features + prompt) as a conditioning memory entry, no memory attention."""
         output = self.decode_reference(feats, prompt)
-        return self.write_memory(feats, output, frame=frame, conditioning=True, from_points=prompt.point_inputs is not None)
+        # sam2 binarises a mask decoded from clicks before writing it to memory; the release never does
+        from_points = prompt.point_inputs is not None and self.config.point_prompts != "release"
+        return self.write_memory(feats, output, frame=frame, conditioning=True, from_points=from_points)
 
     def segment(
         self,
         feats: FrameFeatures,
         memory: Sequence[MemoryEntry],
         *,
-        frame: int = 1,
-        num_frames: int = 2,
+        frame: int | None = None,
+        num_frames: int | None = None,
         point_inputs: dict[str, torch.Tensor] | None = None,
     ) -> SegmentationOutput:
         """Segment B target frames through memory attention and the mask decoder.
 
-        ``point_inputs`` optionally adds clicks on the targets (e.g. geometric negatives, label 0).
+        ``frame``: the targets' frame in the pseudo-video (default: right after the last memory entry);
+        ``num_frames`` (default ``frame + 1``). ``point_inputs`` optionally adds clicks on the targets
+        (e.g. geometric negatives, label 0).
         """
         batch = feats.batch_size
-        mem, mem_pos, num_ptr = assemble_memory(self.sam, memory, frame=frame, num_frames=num_frames, batch=batch)
+        if frame is None:
+            frame = 1 + max(entry.frame for entry in memory) if memory else 1
+        if num_frames is None:
+            num_frames = frame + 1
+        mem, mem_pos, num_ptr = assemble_memory(
+            self.sam, memory, frame=frame, num_frames=num_frames, batch=batch, layout=self.config.temporal_slots
+        )
         pix = self.sam.memory_attention(
             curr=feats.vision_feats[-1:],
             curr_pos=feats.vision_pos[-1:],
@@ -289,17 +329,24 @@ class SansaModel(nn.Module):
 
     # ------------------------------------------------------------------ few-shot and training paths
     def reference_memory(self, reference_images: torch.Tensor, prompts: Sequence[PromptInputs]) -> list[MemoryEntry]:
-        """Encode k references ``(k, 3, S, S)`` with their prompts: k conditioning entries at frame 0.
+        """Encode k references ``(k, 3, S, S)`` with their prompts: k conditioning memory entries.
 
-        Each reference is encoded on its own (no memory attention to other references), so the
-        memory does not depend on the order of the references.
+        Each reference is encoded on its own (no memory attention to other references). Their frames
+        follow ``config.temporal_slots``: ``"release"`` puts reference i at frame i (the release's
+        order-dependent layout), ``"shared"`` all at frame 0 (order-invariant).
         """
         if len(prompts) != reference_images.shape[0]:
             raise ValueError(f"{reference_images.shape[0]} reference images but {len(prompts)} prompts")
+        return self.memory_from_features(self.encode_images(reference_images), prompts)
+
+    def memory_from_features(self, feats: FrameFeatures, prompts: Sequence[PromptInputs]) -> list[MemoryEntry]:
+        """As :meth:`reference_memory`, from the k references' encoded features."""
         if len(prompts) == 0:
             raise ValueError("zero references: at least one annotated reference is needed")
-        feats = self.encode_images(reference_images)
-        return [self.encode_reference(feats.select(i), prompt, frame=0) for i, prompt in enumerate(prompts)]
+        if len(prompts) != feats.batch_size:
+            raise ValueError(f"{feats.batch_size} reference frames but {len(prompts)} prompts")
+        release = self.config.temporal_slots == "release"
+        return [self.encode_reference(feats.select(i), prompt, frame=i if release else 0) for i, prompt in enumerate(prompts)]
 
     def few_shot(
         self,
