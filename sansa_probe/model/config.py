@@ -141,9 +141,8 @@ class SansaConfig:
             temporal slot, reference i >= 1 at ``maskmem_tpos_enc[k - 1 - i]``, within sam2's
             ``num_maskmem - 1`` window; object pointers ordered 0, k-1, ..., 1): order-dependent;
             ``"shared"`` one slot for all references: order-invariant (for k = 1 both are sam2's layout).
-        point_prompts: ``"release"`` decodes point/box/scribble references with a single mask and writes
-            the soft (sigmoid) mask to memory; ``"multimask"`` follows sam2 (3 masks for one click,
-            binarised memory mask).
+        point_prompts: ``"release"`` decodes point/box/scribble references with a single mask (also one
+            click); ``"multimask"`` follows sam2 (3 masks for one click, the best kept).
         scribble: ``"release"`` clicks every stroke pixel (on the model grid); ``"thinned"`` keeps at
             most 1,024 evenly spaced stroke pixels.
         precision: ``"float32"`` (the release) or ``"bfloat16"`` autocast on CUDA for inference (ours).

@@ -287,7 +287,8 @@ class SansaModel(nn.Module):
     def encode_reference(self, feats: FrameFeatures, prompt: PromptInputs, *, frame: int = 0) -> MemoryEntry:
         """A reference frame (features + prompt) as a conditioning memory entry, no memory attention."""
         output = self.decode_reference(feats, prompt)
-        # sam2 binarises a mask decoded from clicks before writing it to memory; the release never does
+        # the release never flags a mask as from clicks (sam2 binarises such a mask only when its config sets
+        # binarize_mask_from_pts_for_mem_enc, as its video predictor does)
         from_points = prompt.point_inputs is not None and self.config.point_prompts != "release"
         return self.write_memory(feats, output, frame=frame, conditioning=True, from_points=from_points)
 
