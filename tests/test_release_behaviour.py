@@ -180,9 +180,11 @@ def test_scribble_every_stroke_pixel_or_thinned(tiny_model, rng):
 
 
 def test_precision_option_drives_inference_autocast(tiny_model):
-    assert tiny_model.autocast is False and SansaPredictor(tiny_model)._context().__class__.__name__ == "nullcontext"
+    predictor = SansaPredictor(tiny_model)
+    assert tiny_model.autocast is False and predictor.path.autocast is False
+    assert SansaPredictor(tiny_model, autocast=True).path.autocast is True
     with tiny_model.behaviour(precision="bfloat16"):
-        assert tiny_model.autocast is True
+        assert tiny_model.autocast is True and predictor.path.autocast is True
     with pytest.raises(ValueError, match="unknown"):
         with tiny_model.behaviour(ratio=0.5):
             pass
@@ -191,10 +193,10 @@ def test_precision_option_drives_inference_autocast(tiny_model):
 def test_behaviour_command_line_option():
     import argparse
 
-    from sansa_probe.cli import add_model_arguments, parse_behaviour
+    from sansa_probe.cli import add_model_group, parse_behaviour
 
     parser = argparse.ArgumentParser()
-    add_model_arguments(parser)
+    add_model_group(parser)
     args = parser.parse_args(["--behaviour", "temporal_slots=shared", "--behaviour", "precision=bfloat16"])
     assert parse_behaviour(args.behaviour) == {"temporal_slots": "shared", "precision": "bfloat16"}
     assert parse_behaviour(None) == {}

@@ -156,7 +156,12 @@ class FewShotInference:
         if self.protocol.image_size != model.image_size:
             raise ValueError(f"protocol: built for image size {self.protocol.image_size}, the model takes {model.image_size}")
         self.threshold = check_threshold(threshold)
-        self.autocast = bool(model.autocast if autocast is None else autocast)
+        self._autocast = autocast
+
+    @property
+    def autocast(self) -> bool:
+        """Whether inference runs in bfloat16 autocast (on CUDA): as set, else the model's option now."""
+        return bool(self.model.autocast if self._autocast is None else self._autocast)
 
     @contextlib.contextmanager
     def context(self) -> Iterator[None]:
