@@ -75,6 +75,7 @@ import os
 import sys
 from pathlib import Path
 
+from sansa_probe.inference import PROTOCOLS
 from sansa_probe.cli import (
     add_model_group,
     add_output_group,
@@ -128,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     annotation.add_argument("--chunk-size", type=positive_int, default=128, help="targets per chunk file in out/parts (the unit of resuming; default 128)")
     annotation.add_argument("--save-masks", action="store_true", help="also write masks/<id>_<class>/<image>.png")
     annotation.add_argument("--save-overlays", action="store_true", help="also write overlays/<image>.png (every class in its colour)")
-    annotation.add_argument("--no-autocast", action="store_true", help="float32 on CUDA too (default: bfloat16 autocast on CUDA)")
+    annotation.add_argument("--protocol", choices=list(PROTOCOLS), default="release",
+                            help="how images and prompts enter the model: 'release' (default; the public SANSA release's: a 640 px "
+                                 "square, then the model size) or 'hsnet' (straight to the model size); masks are at each image's size")
     annotation.add_argument("--overwrite", action="store_true", help="discard parts/ written with other settings instead of refusing")
     add_model_group(parser)
     add_output_group(parser, writes="annotations.json, skipped.json, parts/, masks/ and overlays/ (give the same --out to resume)")
@@ -150,7 +153,7 @@ def _run(args: argparse.Namespace) -> int:
         num_workers=args.num_workers,
         save_masks=args.save_masks,
         save_overlays=args.save_overlays,
-        autocast=not args.no_autocast,
+        protocol=args.protocol,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )

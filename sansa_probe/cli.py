@@ -258,6 +258,11 @@ def model_from_args(args: argparse.Namespace, **overrides):
     if not overrides.keys() - {"device", "adapters"} and overrides.get("adapters") is None and wants_miniature(args):
         model = miniature_from_args(args, device=overrides.get("device"))
         model.adapters_enabled = getattr(args, "adapters", "on") != "off"
+        behaviour = parse_behaviour(getattr(args, "behaviour", None))
+        if behaviour:
+            import dataclasses
+
+            model.config = dataclasses.replace(model.config, **behaviour)
         return model
 
     kwargs = dict(

@@ -62,7 +62,7 @@ from sansa_probe.cli import (
 from sansa_probe.data import get_spec
 from sansa_probe.data.episodes import EpisodeData, EpisodeSampler
 from sansa_probe.identity import identity_line, model_identity, package_versions, said_in_words
-from sansa_probe.inference import FewShotInference, HsnetProtocol, Protocol, References, prepare_references
+from sansa_probe.inference import PROTOCOLS, FewShotInference, HsnetProtocol, Protocol, References, get_protocol, prepare_references
 from sansa_probe.metrics import FewShotSegmentationMetric
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.negatives import choose_semantic_negatives, next_negative_click
@@ -244,7 +244,7 @@ def evaluate_episodes(
     num_workers: int = 0,
     class_ids: Sequence[Hashable] | None = None,
     autocast: bool | None = None,
-    protocol: Protocol | None = None,
+    protocol: Protocol | str = "release",
     progress: bool = False,
     description: str = "evaluate",
 ) -> tuple[FewShotSegmentationMetric, pd.DataFrame]:
@@ -264,8 +264,9 @@ def evaluate_episodes(
             :func:`merge_results`; the result equals one process's).
         num_workers: DataLoader workers that load episodes and build prompts.
         class_ids: the classes of mIoU (default ``sampler.scored_classes()``, the classes it can draw).
-        protocol: preprocessing and the resolution of scoring (default
-            :class:`~sansa_probe.inference.HsnetProtocol`: the target's own size).
+        protocol: preprocessing and the resolution of scoring: a :class:`Protocol` or a name of
+            :data:`~sansa_probe.inference.PROTOCOLS` (default ``"release"``, the public release's,
+            with the square of ``sampler.source.name``; ``"hsnet"``: scored at the target's own size).
         progress: show a tqdm bar with the running mIoU (over the classes sampled so far).
 
     Returns:
@@ -277,6 +278,8 @@ def evaluate_episodes(
     for name, value in (("negative_clicks", negative_clicks), ("semantic_negatives", semantic_negatives), ("num_workers", num_workers)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name}: expected an int >= 0, got {value!r}")
+    if isinstance(protocol, str):
+        protocol = get_protocol(protocol, image_size=model.image_size, dataset=getattr(sampler.source, "name", None))
     inference = FewShotInference(model, protocol=protocol, threshold=threshold, autocast=autocast)
     seed = sampler.seed if seed is None else seed
     metric = FewShotSegmentationMetric(sampler.scored_classes() if class_ids is None else class_ids)
@@ -421,6 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--episodes", type=positive_int, default=None, help="episodes per fold (default: the dataset's literature default)")
     benchmark.add_argument("--seed", type=non_negative_int, default=0, help="seed of episodes, prompts and semantic negatives (default 0)")
     evaluation = parser.add_argument_group("evaluation")
+    evaluation.add_argument("--protocol", choices=list(PROTOCOLS), default="release",
+                            help="preprocessing and scoring: 'release' (default; the public SANSA release's, which the paper's tables "
+                                 "come from: a per-dataset square, 640 or 518 px, scored there) or 'hsnet' (straight to the model "
+                                 "size, scored at each image's own resolution)")
     evaluation.add_argument("--threshold", type=float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
     evaluation.add_argument("--negative-clicks", type=non_negative_int, default=0, help="simulated negative clicks on each target (appendix F)")
     evaluation.add_argument("--semantic-negatives", type=non_negative_int, default=0,
@@ -474,7 +481,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     pending = _sampler(args, folds[0], options)  # data errors surface before the model is built
     adapters_on = args.adapters != "off"
     labels = {"dataset": get_spec(args.dataset).name, "shots": args.shots, "prompt": args.prompt,
-              "adapters": "on" if adapters_on else "off", "negative_clicks": args.negative_clicks,
+              "adapters": "on" if adapters_on else "off", "protocol": args.protocol, "negative_clicks": args.negative_clicks,
               "semantic_negatives": args.semantic_negatives}  # fmt: skip
     with distributed(args.device) as (info, device):
         torch.manual_seed(args.seed)  # random-init SAM2 (--sam2-checkpoint none) is then identical on every rank
@@ -485,7 +492,8 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
             if model is None:
                 with said_in_words():  # the identity's warnings say it in words below
                     model = model_from_args(args, adapters=checkpoint, device=device)
-                identity = model_identity(model, adapters_enabled=adapters_on, precision=inference_precision(device))
+                identity = model_identity(model, adapters_enabled=adapters_on, precision=inference_precision(device, model.autocast),
+                                          protocol=args.protocol)
                 labels["model"] = identity_line(identity).removeprefix("model: ")
                 if info.is_main:
                     print(identity_line(identity), file=sys.stderr)
@@ -499,7 +507,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
                 metric, rows = evaluate_episodes(
                     model, sampler, prompt=args.prompt, seed=args.seed, threshold=args.threshold,
                     negative_clicks=args.negative_clicks, semantic_negatives=args.semantic_negatives,
-                    rank=info.rank, world_size=info.world_size, num_workers=args.num_workers,
+                    rank=info.rank, world_size=info.world_size, num_workers=args.num_workers, protocol=args.protocol,
                     progress=info.is_main and not args.no_progress, description=f"{labels['dataset']} fold {fold}",
                 )  # fmt: skip
             parts = all_gather_objects((metric.state_dict(), rows))

@@ -57,10 +57,12 @@ def _file_record(path: str | Path | None, *, label: str | None = None) -> dict[s
     return record
 
 
-def model_identity(model: Any, *, adapters_enabled: bool | None = None, precision: str | None = None) -> dict[str, Any]:
+def model_identity(model: Any, *, adapters_enabled: bool | None = None, precision: str | None = None,
+                   protocol: str | None = None) -> dict[str, Any]:
     """The identity of ``model`` as a JSON-safe dict (see module docstring).
 
-    ``adapters_enabled`` defaults to the model's current switch; ``precision`` to ``"float32"``.
+    ``adapters_enabled`` defaults to the model's current switch; ``precision`` to ``"float32"``;
+    ``protocol`` (the preprocessing and scoring protocol, where the result has one) to none.
     """
     provenance = dict(getattr(model, "provenance", {}) or {})
     config = model.config.to_dict() if hasattr(model, "config") else {}
@@ -77,11 +79,20 @@ def model_identity(model: Any, *, adapters_enabled: bool | None = None, precisio
         "adapters_enabled": enabled,
         "model_run": "SANSA (adapters on)" if enabled else "frozen SAM2 (adapters off)",
         "precision": precision or "float32",
+        "behaviour": _behaviour(config),
+        "protocol": protocol,
         "device": str(getattr(model, "device", "cpu")),
         "versions": package_versions(),
     }
     identity["warnings"] = identity_warnings(identity)
     return identity
+
+
+def _behaviour(config: dict[str, Any]) -> dict[str, str]:
+    """The behaviour options (where the public release and sam2 differ) recorded in the config."""
+    from sansa_probe.model.config import BEHAVIOURS
+
+    return {name: str(config.get(name, values[0])) for name, values in BEHAVIOURS.items()}
 
 
 def identity_warnings(identity: dict[str, Any]) -> list[str]:
@@ -112,6 +123,12 @@ def identity_line(identity: dict[str, Any]) -> str:
         f"adapters: {_describe(identity.get('adapters'), 'fresh (untrained)')}",
         identity.get("precision", "float32"),
     ]
+    from sansa_probe.model.config import BEHAVIOURS
+
+    changed = [f"{k}={v}" for k, v in (identity.get("behaviour") or {}).items() if k != "precision" and v != BEHAVIOURS[k][0]]
+    parts.append("behaviour: " + (", ".join(changed) if changed else "release"))
+    if identity.get("protocol"):
+        parts.append(f"protocol: {identity['protocol']}")
     return "model: " + " | ".join(parts)
 
 

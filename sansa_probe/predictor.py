@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from sansa_probe.images import ImageInput, load_rgb
-from sansa_probe.inference import FewShotInference, References, prepare_references
+from sansa_probe.inference import FewShotInference, Protocol, References, get_protocol, prepare_references
 from sansa_probe.model.sansa import SansaModel
 
 __all__ = ["Prediction", "SansaPredictor"]
@@ -49,9 +49,14 @@ class SansaPredictor:
         batch_size: targets per encoder forward in :meth:`predict_batch`.
         autocast: run in bfloat16 autocast on CUDA devices (default: as the model's ``precision``
             option, float32 unless it was built with ``precision="bfloat16"``).
+        protocol: how images and prompts enter the model: ``"release"`` (default; the public
+            release's: a 640 px square, then the model size), ``"hsnet"`` (straight to the model
+            size), or a :class:`~sansa_probe.inference.Protocol`. Predictions are always at each
+            target's own size.
     """
 
-    def __init__(self, model: SansaModel, *, threshold: float = 0.0, batch_size: int = 8, autocast: bool | None = None) -> None:
+    def __init__(self, model: SansaModel, *, threshold: float = 0.0, batch_size: int = 8, autocast: bool | None = None,
+                 protocol: Protocol | str = "release") -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not math.isfinite(float(threshold)):
@@ -59,7 +64,9 @@ class SansaPredictor:
         self.model = model
         self.batch_size = int(batch_size)
         self.autocast = autocast
-        self.path = FewShotInference(model, threshold=threshold, autocast=autocast)
+        if isinstance(protocol, str):
+            protocol = get_protocol(protocol, image_size=model.image_size, output="image")
+        self.path = FewShotInference(model, protocol=protocol, threshold=threshold, autocast=autocast)
         self._references: References | None = None
 
     @property

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from sansa_probe.inference import PROTOCOLS
 from sansa_probe.cli import add_model_group, add_output_group, add_run_group, command_parser, check_model_args, model_from_args, positive_int, run_command
 from sansa_probe.identity import identity_footnote, identity_line, model_identity, said_in_words
 from sansa_probe.images import IMAGE_SUFFIXES, check_image_header, list_images, load_rgb
@@ -133,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     images.add_argument("--target", nargs="+", action="extend", required=True, help="target image files and/or folders (recursive)")
     segmentation = parser.add_argument_group("segmentation")
     segmentation.add_argument("--threshold", type=float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
+    segmentation.add_argument("--protocol", choices=list(PROTOCOLS), default="release",
+                              help="how images and prompts enter the model: 'release' (default; the public SANSA release's: a 640 px "
+                                   "square, then the model size) or 'hsnet' (straight to the model size); masks are at each image's size")
     segmentation.add_argument("--batch-size", type=positive_int, default=4, help="targets per encoder forward")
     segmentation.add_argument("--category-id", type=int, default=1, help="category_id written to predictions.json")
     segmentation.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
@@ -189,10 +193,10 @@ def _run(args: argparse.Namespace) -> int:
 
     with said_in_words():
         model = model_from_args(args)
-    identity = model_identity(model, precision=inference_precision(model.device))
+    identity = model_identity(model, precision=inference_precision(model.device, model.autocast), protocol=args.protocol)
     print(identity_line(identity), file=sys.stderr, flush=True)
     report(identity["warnings"])
-    predictor = SansaPredictor(model, threshold=args.threshold, batch_size=args.batch_size)
+    predictor = SansaPredictor(model, threshold=args.threshold, batch_size=args.batch_size, protocol=args.protocol)
     predictor.set_references(references, reference_prompts, negative_images=args.negative_reference)
 
     with staged_outputs(out, OUTPUTS) as staging:  # complete or absent: moved into place only when every target is done

@@ -204,3 +204,19 @@ def test_behaviour_command_line_option():
         parse_behaviour(["temporal_slots=fixed"])
     with pytest.raises(ValueError, match="NAME=VALUE"):
         parse_behaviour(["shared"])
+
+
+def test_adapter_sizing_is_the_release_rule_and_old_configs_keep_theirs(tiny_model):
+    from sansa_probe.model.config import SansaConfig
+
+    trunk = tiny_model.sam.image_encoder.trunk
+    for index in tiny_model.placement.blocks:  # int(dim_in * ratio), also where a stage doubles the width
+        block = trunk.blocks[index]
+        assert block.adapter.down_proj.weight.shape == (int(block.dim * tiny_model.config.ratio), block.dim_out)
+    assert any(trunk.blocks[i].dim != trunk.blocks[i].dim_out for i in tiny_model.placement.blocks)
+    recorded = tiny_model.config.to_dict()
+    assert recorded["adapter_sizing"] == "dim_in" and SansaConfig.from_dict(recorded).adapter_sizing == "dim_in"
+    old = {k: v for k, v in recorded.items() if k != "adapter_sizing"}  # written before the sizing was recorded
+    assert SansaConfig.from_dict(old).adapter_sizing == "dim_out"
+    with pytest.raises(ValueError, match="adapter_sizing"):
+        SansaConfig.from_dict({**recorded, "adapter_sizing": "dim_mid"})

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from conftest import shared_dir
 from PIL import Image
 
+from sansa_probe.inference import ReleaseProtocol
 from sansa_probe.model import load_sansa
 from sansa_probe.predictor import SansaPredictor
 from sansa_probe.prompts import Mask
@@ -85,7 +86,8 @@ def test_release_outputs_are_reproduced(golden, release_model, episode):
 
     recorder = Recorder(release_model.sam)
     try:
-        predictor = SansaPredictor(release_model)
+        # the fixture's arrays are what the release's model received (already at 1024): no square
+        predictor = SansaPredictor(release_model, protocol=ReleaseProtocol(image_size=1024, square=None, output="image"))
         predictor.set_references([images[n] for n in refs], [Mask(m) for m in masks])
         prediction = predictor.predict(images[target])
     finally:

@@ -21,7 +21,7 @@ from pycocotools import mask as mask_utils
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from sansa_probe.inference import FewShotInference, prepare_references
+from sansa_probe.inference import FewShotInference, get_protocol, prepare_references
 from sansa_probe.model.memory import MemoryEntry
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.utils.distributed import DistInfo, barrier, shard_indices
@@ -71,7 +71,8 @@ class AnnotateOptions:
     num_workers: int = 2  # (*)
     save_masks: bool = False
     save_overlays: bool = False
-    autocast: bool = True
+    autocast: bool | None = None  # None: the model's precision option (float32 unless built with bfloat16)
+    protocol: str = "release"
     overwrite: bool = False  # (*)
     progress: bool = True  # (*)
 
@@ -116,7 +117,8 @@ def _settings(model: SansaModel, classes: Sequence[ClassReferences], table: Targ
         "classes": [[c.category_id, c.name, c.digest()] for c in classes],
         "model": _model_digest(model),
         "image_size": model.image_size,
-        "precision": inference_precision(device, options.autocast),
+        "precision": inference_precision(device, model.autocast if options.autocast is None else options.autocast),
+        "protocol": options.protocol,
         "threshold": options.threshold,
         "min_score": options.min_score,
         "min_area": options.min_area,
@@ -218,7 +220,8 @@ def _process_chunks(
 ) -> int:
     """Annotate the targets of ``chunks`` and write one chunk file each; returns the targets done."""
     device = model.device
-    path = FewShotInference(model, threshold=options.threshold, autocast=options.autocast)
+    protocol = get_protocol(options.protocol, image_size=model.image_size, output="image")
+    path = FewShotInference(model, protocol=protocol, threshold=options.threshold, autocast=options.autocast)
     memories = [class_memory(path, c) for c in classes]
     n, size = len(table), options.chunk_size
     batches: list[list[int]] = []

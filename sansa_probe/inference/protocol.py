@@ -14,8 +14,17 @@ A :class:`Protocol` is the one pluggable object between pixels and the model:
 :class:`HsnetProtocol` is the behaviour of every command today: sam2's loader resizing (PIL
 bicubic to ``S x S``), predictions resized bilinearly from the low-resolution logits straight
 to the image's own size and scored there, against the untouched ground truth (as HSNet and
-its successors score). Another protocol (for instance the public SANSA release's: a
-per-dataset square first) subclasses :class:`Protocol` and registers in :data:`PROTOCOLS`.
+its successors score).
+
+:class:`ReleaseProtocol` is the public SANSA release's (its evaluation script; the paper's
+tables come from it): an image goes to a per-dataset square (:data:`RELEASE_SQUARES`; 640 for
+COCO-20i, LVIS-92i, PACO-Part, ADE20K and other images, 518 for FSS-1000 and Pascal-Part) with
+PIL bilinear, then to ``S`` with torch bilinear (antialiased); a reference mask goes nearest to
+the square, bilinear (antialiased) to ``S``, then ``> 0``; predictions are upsampled from the
+low-resolution logits to the square and scored against the ground truth nearest-resized to it
+(``output="square"``). For users' own images (predictor, ``segment``, ``annotate``),
+``output="image"`` keeps the release's input path but returns predictions at each image's own
+size. A protocol subclasses :class:`Protocol` and registers in :data:`PROTOCOLS`.
 """
 
 from __future__ import annotations
@@ -24,13 +33,29 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image
 
-from sansa_probe.images import batch_to_model_input, to_model_input
+from sansa_probe.images import IMAGENET_MEAN, IMAGENET_STD, batch_to_model_input, to_model_input
 from sansa_probe.model.prompting import PromptInputs, points_to_inputs, prompt_to_inputs
-from sansa_probe.prompts.types import Prompt
+from sansa_probe.prompts.types import Mask, Prompt
 from sansa_probe.utils.precision import upsample_logits
 
-__all__ = ["Protocol", "HsnetProtocol", "PROTOCOLS", "get_protocol"]
+__all__ = ["Protocol", "HsnetProtocol", "ReleaseProtocol", "PROTOCOLS", "RELEASE_SQUARES", "get_protocol", "release_square"]
+
+# The public release's square side per dataset (its dataset classes' image size). Pascal-5i is
+# not in the release: it gets the release's square for other images (its demo's), as does any
+# dataset not listed. ``None``: the image's own size (the procedural benchmark is square already).
+RELEASE_SQUARES: dict[str, int | None] = {
+    "coco20i": 640,
+    "lvis92i": 640,
+    "paco_part": 640,
+    "ade20k": 640,
+    "fss1000": 518,
+    "pascal_part": 518,
+    "synthetic": None,
+}
+DEFAULT_RELEASE_SQUARE = 640
 
 
 class Protocol:
@@ -105,11 +130,90 @@ class HsnetProtocol(Protocol):
         return mask
 
 
-PROTOCOLS: dict[str, type[Protocol]] = {HsnetProtocol.name: HsnetProtocol}
+class ReleaseProtocol(Protocol):
+    """The public SANSA release's preprocessing and scoring (see the module docstring).
+
+    Args:
+        image_size: the model input size ``S``.
+        square: the side of the square every image is first resized to (``None``: the image's
+            own size, no first resize); :func:`release_square` gives a dataset's.
+        output: ``"square"`` (predictions and ground truth at the square: the release's scoring)
+            or ``"image"`` (predictions at each image's own size: for users' images).
+    """
+
+    name = "release"
+
+    def __init__(self, *, image_size: int, square: int | None = DEFAULT_RELEASE_SQUARE, output: str = "square") -> None:
+        super().__init__(image_size=image_size)
+        if square is not None and (isinstance(square, bool) or not isinstance(square, int) or square < 1):
+            raise ValueError(f"square: expected a positive int or None, got {square!r}")
+        if output not in ("square", "image"):
+            raise ValueError(f"output: expected 'square' or 'image', got {output!r}")
+        self.square, self.output = square, output
+
+    def __repr__(self) -> str:
+        return f"ReleaseProtocol(image_size={self.image_size}, square={self.square}, output={self.output!r})"
+
+    def _square(self, size: tuple[int, int]) -> tuple[int, int]:
+        return (int(size[0]), int(size[1])) if self.square is None else (self.square, self.square)
+
+    def image(self, image: np.ndarray) -> torch.Tensor:
+        pil = Image.fromarray(image)
+        height, width = self._square(image.shape[:2])
+        if pil.size != (width, height):
+            pil = pil.resize((width, height), Image.Resampling.BILINEAR)
+        tensor = torch.from_numpy(np.asarray(pil, dtype=np.float32) / 255.0).permute(2, 0, 1)  # (3, h, w)
+        mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None]
+        std = torch.tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None]
+        tensor = (tensor - mean) / std
+        if tuple(tensor.shape[-2:]) != (self.image_size, self.image_size):
+            tensor = F.interpolate(tensor[None], size=(self.image_size, self.image_size), mode="bilinear", align_corners=False, antialias=True)[0]
+        return tensor
+
+    def prompt(self, prompt: Prompt, *, size: tuple[int, int]) -> PromptInputs:
+        if not isinstance(prompt, Mask):  # clicks, boxes, strokes: coordinates scale linearly through the square
+            return prompt_to_inputs(prompt, height=int(size[0]), width=int(size[1]), image_size=self.image_size)
+        mask = torch.from_numpy(_nearest(prompt.mask, self._square(size)).astype(np.float32))[None, None]  # (1, 1, h, w)
+        if tuple(mask.shape[-2:]) != (self.image_size, self.image_size):
+            mask = F.interpolate(mask, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False, antialias=True)
+        return PromptInputs(kind="mask", mask_inputs=(mask > 0).float())
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return (int(size[0]), int(size[1])) if self.output == "image" else self._square(size)
+
+    def logits(self, low_res_logits: torch.Tensor, *, size: tuple[int, int]) -> torch.Tensor:
+        return upsample_logits(low_res_logits, self.output_size(size))
+
+    def ground_truth(self, mask: np.ndarray | None) -> np.ndarray | None:
+        if mask is None or self.output == "image":
+            return mask
+        return _nearest(mask, self._square(mask.shape[:2]))
 
 
-def get_protocol(name: str, *, image_size: int, **options) -> Protocol:
-    """The protocol called ``name`` (one of :data:`PROTOCOLS`) for model input size ``image_size``."""
+def _nearest(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An ``HxW`` mask nearest-resized (PIL) to ``size = (h, w)``, dtype kept."""
+    if tuple(mask.shape[:2]) == tuple(size):
+        return mask
+    resized = Image.fromarray(np.asarray(mask).astype(np.uint8)).resize((size[1], size[0]), Image.Resampling.NEAREST)
+    return np.asarray(resized).astype(mask.dtype)
+
+
+PROTOCOLS: dict[str, type[Protocol]] = {ReleaseProtocol.name: ReleaseProtocol, HsnetProtocol.name: HsnetProtocol}
+
+
+def release_square(dataset: str | None) -> int | None:
+    """The release's square side for a registered dataset name (others: its default, 640)."""
+    return RELEASE_SQUARES.get(str(dataset), DEFAULT_RELEASE_SQUARE) if dataset is not None else DEFAULT_RELEASE_SQUARE
+
+
+def get_protocol(name: str, *, image_size: int, dataset: str | None = None, output: str = "square") -> Protocol:
+    """The protocol called ``name`` (one of :data:`PROTOCOLS`) for model input size ``image_size``.
+
+    ``dataset`` (a registered name) picks the release's square; ``output`` is the release's
+    ``"square"`` (benchmarks) or ``"image"`` (users' images). The ``hsnet`` protocol ignores both.
+    """
     if name not in PROTOCOLS:
         raise ValueError(f"protocol {name!r}: expected one of {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[name](image_size=image_size, **options)
+    if name == ReleaseProtocol.name:
+        return ReleaseProtocol(image_size=image_size, square=release_square(dataset), output=output)
+    return PROTOCOLS[name](image_size=image_size)

@@ -244,19 +244,22 @@ def attach_adapters(
     switch: AdapterSwitch,
     layernorm: bool = True,
     scale: float = 0.1,
+    sizing: str = "dim_in",
 ) -> AdapterPlacement:
     """Insert one adapter of ``kind`` in every block of ``stages`` of a sam2 ``Hiera`` trunk.
 
     Sizing follows the public SANSA release (``hieradet.py``: ``int(dim * adapt_dim)``): the
     bottleneck (for LoRA: the rank) is ``int(block.dim * ratio)`` of the block's INPUT width, also in
     the first block of a stage, whose width doubles; the adapter reads and writes ``block.dim_out``
-    channels. Release checkpoints and ours are therefore interchangeable.
+    channels. Release checkpoints and ours are therefore interchangeable. ``sizing="dim_out"``
+    sizes from the output width instead (sansa-probe checkpoints written before it followed the
+    release).
     """
     blocks = adapter_blocks(list(trunk.stage_ends), stages)
     placement = AdapterPlacement(kind=kind, blocks=blocks)
     for index in blocks:
         block = trunk.blocks[index]
-        bottleneck = max(1, adapter_bottleneck(block.dim, ratio))
+        bottleneck = max(1, adapter_bottleneck(block.dim if sizing == "dim_in" else block.dim_out, ratio))
         if kind == "adaptformer":
             handles = _attach_adaptformer(block, bottleneck=bottleneck, layernorm=layernorm, scale=scale, switch=switch)
         elif kind == "houlsby":

@@ -120,6 +120,7 @@ def load_sansa(
         adapter_scale=ckpt_config.adapter_scale if ckpt_config is not None else adapter_scale,
         object_scores=ckpt_config.object_scores if ckpt_config is not None else object_scores,
         sam2_overrides=pick("sam2_overrides", sam2_overrides, ()),
+        adapter_sizing=ckpt_config.adapter_sizing if ckpt_config is not None else "dim_in",
         reference_memory=pick("reference_memory", reference_memory, "release"),
         temporal_slots=pick("temporal_slots", temporal_slots, "release"),
         point_prompts=pick("point_prompts", point_prompts, "release"),

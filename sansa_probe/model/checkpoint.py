@@ -131,7 +131,7 @@ def assign_trained_state(model, state: dict[str, torch.Tensor], *, kind: str, so
 
 def check_compatible(model_config: SansaConfig, ckpt_config: SansaConfig, *, source: str) -> None:
     """A checkpoint of ours loads only into a model built from an equal architecture."""
-    fields = ["backbone", "adapter", "stages", "adapter_layernorm", "sam2_version", "ratio", "adapter_scale", "object_scores", "sam2_overrides"]
+    fields = ["backbone", "adapter", "stages", "adapter_layernorm", "sam2_version", "ratio", "adapter_scale", "object_scores", "sam2_overrides", "adapter_sizing"]
     for name in fields:
         ours, theirs = getattr(model_config, name), getattr(ckpt_config, name)
         if ours != theirs:

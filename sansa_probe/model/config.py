@@ -22,6 +22,7 @@ __all__ = [
     "sam2_checkpoint_url",
     "check_sam2_overrides",
     "BEHAVIOURS",
+    "ADAPTER_SIZINGS",
 ]
 
 BACKBONES = ("hiera_t", "hiera_s", "hiera_b+", "hiera_l")
@@ -42,6 +43,7 @@ _URL_BASE = {
 # How the model behaves where the public release and sam2 differ: the first choice of each is the
 # release's (the default: the published weights were trained so), the second ours, kept as a named
 # option (an ablation row each). See SansaConfig's docstring.
+ADAPTER_SIZINGS = ("dim_in", "dim_out")
 BEHAVIOURS: dict[str, tuple[str, str]] = {
     "reference_memory": ("release", "exact"),
     "temporal_slots": ("release", "shared"),
@@ -130,6 +132,10 @@ class SansaConfig:
             ours on sam2's shipped YAML, exactly as ``sam2.build_sam.build_sam2(hydra_overrides_extra=...)``
             applies them: custom (e.g. miniature) SAM2 architectures. ``model.image_size`` and the
             object-score switches are set by ``image_size`` and ``object_scores``, never here.
+        adapter_sizing: ``"dim_in"`` (the release's rule, ``int(dim_in * ratio)`` of a block's input
+            width; every new model) or ``"dim_out"`` (``int(dim_out * ratio)``: checkpoints written
+            by sansa-probe before it adopted the release's rule, which record no sizing; they still
+            load, as what they are).
 
     Behaviour (:data:`BEHAVIOURS`; default: the public release's, the model the published weights
     were trained as; the alternatives are ours). Recorded in every checkpoint; a checkpoint can be
@@ -158,6 +164,7 @@ class SansaConfig:
     adapter_scale: float = 0.1
     object_scores: bool = False
     sam2_overrides: tuple[str, ...] = ()
+    adapter_sizing: str = "dim_in"
     reference_memory: str = "release"
     temporal_slots: str = "release"
     point_prompts: str = "release"
@@ -180,6 +187,8 @@ class SansaConfig:
         object.__setattr__(self, "stages", stages)
         object.__setattr__(self, "ratio", float(self.ratio))
         object.__setattr__(self, "adapter_scale", float(self.adapter_scale))
+        if self.adapter_sizing not in ADAPTER_SIZINGS:
+            raise ValueError(f"adapter_sizing {self.adapter_sizing!r} is unknown; expected one of {', '.join(map(repr, ADAPTER_SIZINGS))}")
         for name, choices in BEHAVIOURS.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} {getattr(self, name)!r} is unknown; expected {' or '.join(map(repr, choices))}")
@@ -209,6 +218,7 @@ class SansaConfig:
         if unknown:
             raise ValueError(f"SansaConfig: unknown field(s) {unknown}")
         data = dict(data)
+        data.setdefault("adapter_sizing", "dim_out")  # a config recorded before the sizing was recorded
         for name in ("stages", "sam2_overrides"):
             if name in data:
                 data[name] = tuple(data[name])

@@ -125,6 +125,7 @@ class SansaModel(nn.Module):
             switch=self._switch,
             layernorm=config.adapter_layernorm,
             scale=config.adapter_scale,
+            sizing=config.adapter_sizing,
         )
         self._adapter_names = tuple(sorted(self.adapter_parameters()))
         for name, parameter in self.sam.named_parameters():
