@@ -37,6 +37,7 @@ import torch
 from sansa_probe.data import list_datasets
 from sansa_probe.identity import identity_line, model_identity, said_in_words
 from sansa_probe.sanity import report
+from sansa_probe.inference.protocol import PROTOCOLS
 from sansa_probe.cli import (
     UsageError,
     add_data_group,
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sampling weight per --datasets entry (default equal; the public release used "
                             "lvis92i 0.4, coco20i 0.45, ade20k 0.1, paco_part 0.05)")
     clips.add_argument("--prompt", default="mask", choices=["mask", "point", "box", "scribble", "multi"], help="reference prompt during training")
+    clips.add_argument("--protocol", choices=list(PROTOCOLS), default="release",
+                       help="how clip images and reference prompts enter the model: 'release' (default; the public SANSA release's "
+                            "per-dataset square, then the model size) or 'hsnet' (straight to the model size); recorded in the checkpoint")
     clips.add_argument("--num-workers", type=non_negative_int, default=2, help="data-loader worker processes")
     recipe = parser.add_argument_group("recipe")
     recipe.add_argument("--epochs", type=positive_int, default=None, help="default 5 (strict) or 20 (generalist)")
@@ -243,6 +247,7 @@ def _run(args: argparse.Namespace) -> int:
             save_every=args.save_every,
             seed=args.seed,
             finetune=finetune,
+            protocol=args.protocol,
             extra={"run": settings},
         )
         config.accumulation(info.world_size)  # fail early on an indivisible batch
@@ -259,14 +264,14 @@ def _run(args: argparse.Namespace) -> int:
         with said_in_words():
             model = model_from_args(args, **overrides)
         precision = args.precision if args.precision != "auto" else ("bf16" if torch.device(device).type == "cuda" else "fp32")
-        identity = model_identity(model, precision=precision)
+        identity = model_identity(model, precision=precision, protocol=args.protocol)
         if args.from_scratch:  # random SAM2 weights are the recipe here, not a mistake
             identity["warnings"] = [w for w in identity["warnings"] if "RANDOM" not in w]
         identity["warnings"] = [w for w in identity["warnings"] if "FRESH" not in w]  # training starts from fresh adapters
         if info.is_main:
             print(identity_line(identity).replace("model: ", "model (before training): ", 1), file=sys.stderr, flush=True)
             report(identity["warnings"])
-        dataset = ClipDataset(clips, image_size=model.image_size, prompt=args.prompt, seed=args.seed)
+        dataset = ClipDataset(clips, image_size=model.image_size, prompt=args.prompt, seed=args.seed, protocol=args.protocol)
         out = Path(args.out)
         trainer = Trainer(model=model, dataset=dataset, config=config, out=out, device=device, dist=info,
                           num_workers=args.num_workers, progress=not args.no_progress)

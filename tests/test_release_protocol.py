@@ -99,3 +99,18 @@ def test_evaluate_records_the_protocol_and_defaults_to_the_release(tmp_path):
         assert summary["identity"]["behaviour"]["reference_memory"] == "release"
         assert set(pd.read_csv(tmp_path / name / "results.csv")["protocol"]) == {name}
         assert set(pd.read_csv(tmp_path / name / "episodes.csv")["protocol"]) == {name}
+
+
+def test_training_clips_follow_the_protocol():
+    from sansa_probe.data.episodes import TrainingEpisodeSampler
+    from sansa_probe.training.data import ClipDataset
+
+    sampler = TrainingEpisodeSampler("synthetic", 0, n_episodes=2, seed=0, targets=1, image_size=96, images_per_class=3)
+    data = sampler.load(0)
+    release = ClipDataset(sampler, image_size=64)[0]
+    hsnet = ClipDataset(sampler, image_size=64, protocol="hsnet")[0]
+    torch.testing.assert_close(release["reference"], ReleaseProtocol(image_size=64, square=None).image(data.reference_images[0]))
+    torch.testing.assert_close(hsnet["reference"], to_model_input(data.reference_images[0], 64))
+    assert torch.equal(release["target_masks"], hsnet["target_masks"])
+    with pytest.raises(ValueError, match="protocol 'square'"):
+        ClipDataset(sampler, image_size=64, protocol="square")

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from sansa_probe.data.episodes import TrainingEpisodeData, TrainingEpisodeSampler
-from sansa_probe.images import to_model_input
-from sansa_probe.model.prompting import PromptInputs, prompt_to_inputs
+from sansa_probe.inference.protocol import PROTOCOLS, Protocol, get_protocol
+from sansa_probe.model.prompting import PromptInputs
 from sansa_probe.prompts.generate import PROMPT_TYPES, make_prompt
 
 __all__ = ["ClipDataset", "MixedClips", "StepBatchSampler", "collate_clips", "ClipBatch"]
@@ -63,15 +63,27 @@ class ClipDataset(Dataset):
     Item: ``reference`` (3, S, S), ``prompt`` (:class:`PromptInputs`), ``targets`` (J, 3, S, S),
     ``target_masks`` (J, S, S) bool, ``target_valid`` (J, S, S) bool (False where ignored),
     ``index`` and ``class_id``. ``prompt="multi"`` draws the prompt kind per clip.
+
+    ``protocol`` (a name of :data:`~sansa_probe.inference.PROTOCOLS`) makes the images and the
+    reference prompt: ``"release"`` (default; the public release's per-dataset square, then the
+    model size) or ``"hsnet"``. Target masks go nearest to the model size in both.
     """
 
-    def __init__(self, clips: TrainingEpisodeSampler | MixedClips, *, image_size: int, prompt: str = "mask", seed: int = 0) -> None:
+    def __init__(self, clips: TrainingEpisodeSampler | MixedClips, *, image_size: int, prompt: str = "mask", seed: int = 0,
+                 protocol: str = "release") -> None:
         if prompt not in (*PROMPT_TYPES, "multi"):
             raise ValueError(f"prompt {prompt!r} is unknown; expected one of {', '.join(PROMPT_TYPES)} or 'multi'")
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol {protocol!r} is unknown; expected one of {', '.join(PROTOCOLS)}")
         self.clips = clips
         self.image_size = image_size
         self.prompt = prompt
         self.seed = seed
+        self.protocol = protocol
+
+    def _protocol(self, index: int) -> Protocol:
+        sampler = self.clips.samplers[self.clips.which(index)] if isinstance(self.clips, MixedClips) else self.clips
+        return get_protocol(self.protocol, image_size=self.image_size, dataset=getattr(getattr(sampler, "source", None), "name", None))
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -83,7 +95,8 @@ class ClipDataset(Dataset):
         kind = PROMPT_TYPES[int(rng.integers(len(PROMPT_TYPES)))] if self.prompt == "multi" else self.prompt
         ref_image, ref_mask = data.reference_images[0], data.reference_masks[0]
         prompt = make_prompt(kind, ref_mask, seed=(self.seed, index, 3), train=True)
-        inputs = prompt_to_inputs(prompt, height=ref_mask.shape[0], width=ref_mask.shape[1], image_size=size)
+        protocol = self._protocol(index)
+        inputs = protocol.prompt(prompt, size=ref_mask.shape[:2])
         valid = [
             torch.ones(size, size, dtype=torch.bool) if ignore is None else ~_resize_mask(ignore, size)
             for ignore in data.target_ignores
@@ -91,9 +104,9 @@ class ClipDataset(Dataset):
         return {
             "index": index,
             "class_id": data.class_id,
-            "reference": to_model_input(ref_image, size),
+            "reference": protocol.image(ref_image),
             "prompt": inputs,
-            "targets": torch.stack([to_model_input(image, size) for image in data.target_images]),
+            "targets": protocol.images(data.target_images),
             "target_masks": torch.stack([_resize_mask(mask, size) for mask in data.target_masks]),
             "target_valid": torch.stack(valid),
         }

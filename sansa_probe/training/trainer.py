@@ -107,6 +107,7 @@ class TrainConfig:
     save_every: int = 500
     seed: int = 0
     finetune: str = "adapters"
+    protocol: str = "release"
     log_every: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
