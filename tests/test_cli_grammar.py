@@ -17,7 +17,7 @@ COMMANDS = {module.__name__.rsplit(".", 1)[-1]: module for module in
 PROBES = {"pca", "projection", "pca_rgb", "linear_probe", "part_matching", "spatial_coherence"}  # frozen SAM2 and SANSA in one run
 READ_DATASETS = {"train", "evaluate", "pca", "projection", "pca_rgb", "linear_probe", "part_matching"}
 SHARED = {
-    "model": ["--backbone", "--sam2-version", "--sam2-checkpoint", "--image-size", "--sam2-override", "--setting", "--checkpoint", "--adapters"],
+    "model": ["--backbone", "--sam2-version", "--sam2-checkpoint", "--image-size", "--sam2-override", "--behaviour", "--setting", "--checkpoint", "--adapters"],
     "data": ["--dataset", "--fold", "--data-root", "--dataset-option"],
     "output": ["--out"],
     "run": ["--device", "--no-progress"],
