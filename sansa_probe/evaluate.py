@@ -62,7 +62,7 @@ from sansa_probe.cli import (
 from sansa_probe.data import get_spec
 from sansa_probe.data.episodes import EpisodeData, EpisodeSampler
 from sansa_probe.identity import identity_line, model_identity, package_versions, said_in_words
-from sansa_probe.inference import PROTOCOLS, FewShotInference, HsnetProtocol, Protocol, References, get_protocol, prepare_references
+from sansa_probe.inference import PROTOCOLS, FewShotInference, Protocol, References, get_protocol, prepare_references
 from sansa_probe.metrics import FewShotSegmentationMetric
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.negatives import choose_semantic_negatives, next_negative_click
@@ -136,9 +136,11 @@ def prepare_episode(
 ) -> PreparedEpisode:
     """Load episode ``index`` and turn it into model inputs (images, prompts, semantic negatives).
 
-    ``protocol``: the preprocessing (default :class:`~sansa_probe.inference.HsnetProtocol` at ``image_size``).
+    ``protocol``: the preprocessing (default the release's, :class:`~sansa_probe.inference.ReleaseProtocol`, with the
+    square of the sampler's dataset, at ``image_size``).
     """
-    protocol = HsnetProtocol(image_size=image_size) if protocol is None else protocol
+    if protocol is None:
+        protocol = get_protocol("release", image_size=image_size, dataset=getattr(sampler.source, "name", None))
     data = sampler.load(index)
     prompts = episode_prompts(data, prompt, seed=seed)
     negative_ids: tuple[str, ...] = ()

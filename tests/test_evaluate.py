@@ -86,7 +86,7 @@ def test_command_writes_tidy_results_episode_rows_and_summary(use_tiny_model, tm
     assert sorted(p.name for p in out.iterdir()) == ["episodes.csv", "results.csv", "summary.json"]  # no temporary files left
 
     results = pd.read_csv(out / "results.csv")
-    labels = ["dataset", "shots", "prompt", "adapters", "negative_clicks", "semantic_negatives", "model", "fold"]
+    labels = ["dataset", "shots", "prompt", "adapters", "protocol", "negative_clicks", "semantic_negatives", "model", "fold"]
     assert list(results.columns) == [*labels, "metric", "class_id", "class_name", "value"]
     assert results["model"].str.contains("SAM2 weights: RANDOM").all()  # every row says what produced it
     summary = json.loads((out / "summary.json").read_text())

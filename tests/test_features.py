@@ -107,9 +107,9 @@ def test_extract_name_list_dict_and_predicate(fx, pictures):
 def test_block_and_neck_outputs_equal_the_models_own_forward(fx, tiny_model, pictures):
     images = [pictures[0][0]]
     out = fx.extract(images, ["image_encoder.trunk.blocks.9", "image_encoder.trunk.blocks.11", "image_encoder.neck[2]", "sam_mask_decoder.conv_s1"])
-    from sansa_probe.images import batch_to_model_input
+    from sansa_probe.inference import ReleaseProtocol
 
-    x = batch_to_model_input(images, tiny_model.image_size)
+    x = ReleaseProtocol(image_size=tiny_model.image_size, output="image").images(images)  # the default input path
     with torch.no_grad():
         trunk = tiny_model.sam.image_encoder.trunk(x)  # stage outputs, channels-first
         feats = tiny_model.encode_images(x)
@@ -131,11 +131,12 @@ def test_few_shot_layers_need_references_and_match_the_segmentation(fx, tiny_mod
     assert out["sam_mask_decoder.output_upscaling.4"].shape == (1, 32, 64, 64)
     assert out["image_encoder.trunk.blocks.11"].shape == (1, 768, 8, 8)  # the target's, not the reference's
     # the decoder's mask logits are the ones the few-shot forward picks from
-    from sansa_probe.images import batch_to_model_input
-    from sansa_probe.model import prompt_to_inputs
+    from sansa_probe.inference import ReleaseProtocol
+
+    batch_to_model_input = lambda arrays, size: ReleaseProtocol(image_size=size, output="image").images(arrays)  # the default input path
     from sansa_probe.prompts.types import Mask
 
-    prompt = prompt_to_inputs(Mask(ref_mask), height=ref.shape[0], width=ref.shape[1], image_size=256)
+    prompt = ReleaseProtocol(image_size=256, output="image").prompt(Mask(ref_mask), size=ref.shape[:2])
     with torch.no_grad():
         seg = tiny_model.few_shot(batch_to_model_input([ref], 256), [prompt], batch_to_model_input([target], 256))
     masks = out["sam_mask_decoder"]
@@ -163,7 +164,9 @@ def test_hooks_are_removed_after_extract_and_on_error(fx, tiny_model, pictures):
 
 def test_adapters_flag_equals_the_model_with_adapters_switched(fx, tiny_model, pictures):
     images = [pictures[0][0]]
-    from sansa_probe.images import batch_to_model_input
+    from sansa_probe.inference import ReleaseProtocol
+
+    batch_to_model_input = lambda arrays, size: ReleaseProtocol(image_size=size, output="image").images(arrays)  # the default input path
 
     x = batch_to_model_input(images, 256)
     with randomized_adapters(tiny_model):

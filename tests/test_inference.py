@@ -32,10 +32,10 @@ def test_evaluate_annotate_predictor_and_hooks_give_identical_logits(tiny_model,
     negatives = [sampler.source.load_image(i) for i in prepared.negative_ids]
     size = data.target_image.shape[:2]
     with randomized_adapters(tiny_model):
-        path = FewShotInference(tiny_model)
+        path = FewShotInference(tiny_model, protocol=get_protocol("release", image_size=256, dataset="synthetic"))  # as prepared
         evaluated = evaluate._segment_episode(path, prepared, negative_clicks=0)["logits"]
 
-        predictor = SansaPredictor(tiny_model)
+        predictor = SansaPredictor(tiny_model, protocol=path.protocol)
         predictor.set_references(data.reference_images, prompts, negative_images=negatives)
         predicted = torch.from_numpy(predictor.predict(data.target_image).logits)
 
@@ -46,7 +46,7 @@ def test_evaluate_annotate_predictor_and_hooks_give_identical_logits(tiny_model,
         # the hooks' few-shot forward records the mask decoder's M candidate logits, of which sam2
         # keeps the one of highest predicted IoU (object scores are off in the tiny model)
         empty = [HsnetProtocol(image_size=256).prompt(Mask(np.zeros(n.shape[:2], bool)), size=n.shape[:2]) for n in negatives]
-        candidates = HookExtractor(tiny_model).extract(
+        candidates = HookExtractor(tiny_model, protocol=path.protocol).extract(
             [data.target_image], "sam_mask_decoder", references=[*data.reference_images, *negatives], reference_prompts=[*prompts, *empty]
         )["sam_mask_decoder"]
         hooked = [path.logits(candidates[:, m : m + 1], [size])[0] for m in range(candidates.shape[1])]
@@ -102,7 +102,7 @@ class _SquareProtocol(HsnetProtocol):
 def test_the_protocol_decides_where_evaluate_scores(tiny_model):
     sampler = EpisodeSampler("synthetic", fold=0, shots=1, n_episodes=2, seed=0, **DATA)
     _, rows = evaluate.evaluate_episodes(tiny_model, sampler, protocol=_SquareProtocol(image_size=256), negative_clicks=1)
-    _, plain = evaluate.evaluate_episodes(tiny_model, sampler)
+    _, plain = evaluate.evaluate_episodes(tiny_model, sampler, protocol="hsnet")
     for i in range(2):
         square = _SquareProtocol(image_size=256).ground_truth(sampler.load(i).target_mask)
         assert rows.loc[i, "target_area"] == square.sum() and plain.loc[i, "target_area"] == sampler.load(i).target_mask.sum()
@@ -110,7 +110,7 @@ def test_the_protocol_decides_where_evaluate_scores(tiny_model):
 
 
 def test_protocol_and_threshold_errors(tiny_model):
-    with pytest.raises(ValueError, match="protocol 'release2': expected one of hsnet"):
+    with pytest.raises(ValueError, match="protocol 'release2': expected one of release, hsnet"):
         get_protocol("release2", image_size=256)
     assert isinstance(get_protocol("hsnet", image_size=256), HsnetProtocol)
     with pytest.raises(ValueError, match="protocol: built for image size 512, the model takes 256"):

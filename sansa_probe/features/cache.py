@@ -28,7 +28,7 @@ from sansa_probe.utils.io import atomic_torch_save, atomic_write_text
 __all__ = ["CACHE_FORMAT", "CACHE_VERSION", "FeatureCache", "ModelStateHasher"]
 
 CACHE_FORMAT = "sansa-probe/features"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: images enter through the release protocol (640 px square first)
 
 
 class FeatureCache:

@@ -31,7 +31,7 @@ from sansa_probe.data.base import ClassId
 from sansa_probe.features.layers import FEW_SHOT_STAGE, IMAGE_STAGE, LayerInfo, ReturnNodes, default_layer, layer_infos, to_map
 from sansa_probe.features.pooling import as_object_list, check_object_mask, check_pooling, mask_coverage, pool_object
 from sansa_probe.images import ImageInput, load_rgb
-from sansa_probe.inference import FewShotInference, References, prepare_references
+from sansa_probe.inference import FewShotInference, Protocol, References, prepare_references
 from sansa_probe.model.prompting import PromptInputs
 from sansa_probe.model.sansa import SansaModel
 
@@ -70,7 +70,7 @@ class HookExtractor:
     ``extract`` and the batched ``dense_features`` / ``object_features`` (arguments as there, less
     ``cache_dir``)."""
 
-    def __init__(self, model: SansaModel, *, batch_size: int = 8, progress: bool = False) -> None:
+    def __init__(self, model: SansaModel, *, batch_size: int = 8, progress: bool = False, protocol: Protocol | None = None) -> None:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size: expected a positive int, got {batch_size}")
         self.model = model
@@ -78,7 +78,8 @@ class HookExtractor:
         self.progress = progress
         self._infos = {info.name: info for info in layer_infos(model.sam)}
         # the few-shot forward is the one inference path, in float32 (features are not autocast)
-        self._path = FewShotInference(model, autocast=False)
+        # (protocol: how images enter the model; default the release's, as every command)
+        self._path = FewShotInference(model, autocast=False, protocol=protocol)
 
     # ------------------------------------------------------------------ names
     def available_layers(self, stage: str | None = None) -> list[str]:

@@ -4,7 +4,7 @@ Every command that predicts with SANSA goes through :class:`FewShotInference`
 (``SansaPredictor``, ``evaluate``, ``annotate``, the feature hooks' few-shot forward, training's
 evaluation), so that they predict the same thing::
 
-    path = FewShotInference(model, threshold=0.0)            # protocol: HsnetProtocol by default
+    path = FewShotInference(model, threshold=0.0)            # protocol: ReleaseProtocol by default
     refs = prepare_references(path.protocol, images, prompts, negative_images=negatives)
     prediction = path.predict(refs, path.protocol.images([target]), [target.shape[:2]])[0]
     prediction.logits, prediction.mask, prediction.score
@@ -28,7 +28,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from sansa_probe.inference.protocol import HsnetProtocol, Protocol
+from sansa_probe.inference.protocol import Protocol, ReleaseProtocol
 from sansa_probe.model.memory import MemoryEntry
 from sansa_probe.model.prompting import PromptInputs
 from sansa_probe.model.sansa import FrameFeatures, SansaModel, SegmentationOutput
@@ -142,8 +142,8 @@ class FewShotInference:
 
     Args:
         model: the model (on its device).
-        protocol: preprocessing and output resolution (default :class:`HsnetProtocol` at the
-            model's size).
+        protocol: preprocessing and output resolution (default :class:`ReleaseProtocol`, the
+            public release's 640 px square, with predictions at each image's own size).
         threshold: logit threshold of the masks (0 = probability 0.5); must be finite.
         autocast: the precision switch of :func:`~sansa_probe.utils.precision.inference_autocast`
             (default ``None``: the model's ``precision`` option, float32 as the release runs unless
@@ -152,7 +152,7 @@ class FewShotInference:
 
     def __init__(self, model: SansaModel, *, protocol: Protocol | None = None, threshold: float = 0.0, autocast: bool | None = None) -> None:
         self.model = model
-        self.protocol = HsnetProtocol(image_size=model.image_size) if protocol is None else protocol
+        self.protocol = ReleaseProtocol(image_size=model.image_size, output="image") if protocol is None else protocol
         if self.protocol.image_size != model.image_size:
             raise ValueError(f"protocol: built for image size {self.protocol.image_size}, the model takes {model.image_size}")
         self.threshold = check_threshold(threshold)
