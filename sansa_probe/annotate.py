@@ -165,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
         with said_in_words():
             model = model_from_args(argparse.Namespace(**{**vars(args), "device": str(device)}))
         if info.is_main:
-            identity = model_identity(model, precision=inference_precision(device, not args.no_autocast))
+            identity = model_identity(model, precision=inference_precision(device, model.autocast), protocol=args.protocol)
             print(identity_line(identity), file=sys.stderr, flush=True)
             report(identity["warnings"])
         result = annotate(model, classes, targets, args.out, options=options, info=info)
