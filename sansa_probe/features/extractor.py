@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from sansa_probe.inference.protocol import Protocol
 from sansa_probe.data.base import ClassId, SegmentationSource
 from sansa_probe.features.cache import CACHE_FORMAT, CACHE_VERSION, FeatureCache, ModelStateHasher
 from sansa_probe.features.datasets import check_classes, select_images, source_config
@@ -50,8 +51,9 @@ class FeatureExtractor(HookExtractor):
         cache_dir: folder of the on-disk feature cache of the dataset helpers (``None``: no cache).
     """
 
-    def __init__(self, model: SansaModel, *, batch_size: int = 8, progress: bool = False, cache_dir: str | os.PathLike | None = None) -> None:
-        super().__init__(model, batch_size=batch_size, progress=progress)
+    def __init__(self, model: SansaModel, *, batch_size: int = 8, progress: bool = False, cache_dir: str | os.PathLike | None = None,
+                 protocol: Protocol | None = None) -> None:
+        super().__init__(model, batch_size=batch_size, progress=progress, protocol=protocol)
         self.cache = FeatureCache(cache_dir) if cache_dir is not None else None
         self._state = ModelStateHasher(model)
 

@@ -102,7 +102,10 @@ def probe_rows(model: SansaModel, *, fold: int, images_per_class: int = 12, seed
     from sansa_probe.pipelines import linear_probe, pca
     from sansa_probe.features import FeatureExtractor, probe_splits
 
-    extractor = FeatureExtractor(model, batch_size=16, progress=progress)
+    from sansa_probe.inference import get_protocol
+
+    protocol = get_protocol("release", image_size=model.image_size, dataset="synthetic", output="image")  # no resize at 128 px
+    extractor = FeatureExtractor(model, batch_size=16, progress=progress, protocol=protocol)
     splits = probe_splits("synthetic", fold, image_size=model.image_size)
     models = {"frozen": False, "adapted": True}
     rows = []

@@ -48,7 +48,7 @@ def trainable_millions(checkpoint: str | Path | None) -> float:
 
     if checkpoint is None:
         return 0.0
-    _, state, _ = read_adapter_checkpoint(checkpoint)  # any kind: saved adapters, a training checkpoint, the release
+    state = read_adapter_checkpoint(checkpoint).state  # any kind: saved adapters, a training checkpoint, the release
     return sum(t.numel() for t in state.values()) / 1e6
 
 

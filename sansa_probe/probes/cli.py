@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sansa_probe.inference.protocol import get_protocol
 from sansa_probe.cli import (
     add_data_group,
     add_model_group,
@@ -246,7 +247,9 @@ def models_to_run(args: argparse.Namespace) -> dict[str, bool]:
 
 def extractor_from_args(model: SansaModel, args: argparse.Namespace) -> FeatureExtractor:
     cache = None if args.no_cache else (args.cache_dir or str(Path(args.out) / "feature_cache"))
-    return FeatureExtractor(model, batch_size=args.batch_size, progress=not args.no_progress, cache_dir=cache)
+    # images enter as the release does for this dataset (its square; the procedural images: their own size)
+    protocol = get_protocol("release", image_size=model.image_size, dataset=getattr(args, "dataset", None), output="image")
+    return FeatureExtractor(model, batch_size=args.batch_size, progress=not args.no_progress, cache_dir=cache, protocol=protocol)
 
 
 def print_layers(build: Callable[..., SansaModel], args: argparse.Namespace) -> int:
