@@ -136,6 +136,9 @@ def test_table10_and_table8_the_miniature_is_the_only_offline_backbone(workdir, 
 
     table10 = run_table("table10_pascal", "table10", workdir / "table10", capsys)
     assert set(table10["fold"].astype(str)) == {"0", "mean"} and table10["ours"].nunique() == 1  # one fold: its mean is itself
+    assert table10["identity"].str.endswith("protocol: release").all()  # the release's evaluation, as the paper's tables
+    hsnet = run_table("table10_pascal", "table10", workdir / "table10_hsnet", capsys, "--protocol", "hsnet")
+    assert hsnet["identity"].str.endswith("protocol: hsnet").all()
     code = load_script("table8_backbones").main([*COMMON, "--out", str(workdir / "table8")])
     assert code == 0
     assert "the shipped miniature (a shrunk Hiera-T SAM2 at 128 px) is the only backbone" in capsys.readouterr().out

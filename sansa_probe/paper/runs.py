@@ -58,6 +58,8 @@ class RunConfig:
         device: torch device.
         small: tiny settings that finish in seconds (tests).
         seed: seed of episodes, prompts and training.
+        protocol: preprocessing and scoring of the evaluations (:data:`sansa_probe.inference.PROTOCOLS`:
+            ``"release"``, the public SANSA release's, which the paper's tables come from; or ``"hsnet"``).
     """
 
     out: Path
@@ -73,9 +75,14 @@ class RunConfig:
     seed: int = 0
     train_steps: int | None = None
     progress: bool = True
+    protocol: str = "release"
 
     def __post_init__(self) -> None:
+        from sansa_probe.inference import PROTOCOLS
+
         object.__setattr__(self, "out", Path(self.out))
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol {self.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
         if self.episodes is not None and self.episodes < 1:
             raise ValueError(f"episodes: expected an integer >= 1, got {self.episodes}")
 
@@ -273,12 +280,12 @@ def _miniature_model(config: RunConfig, adapters: str | os.PathLike | None) -> S
     return model
 
 
-def model_identity_line(model: SansaModel, *, adapters: bool) -> str:
+def model_identity_line(model: SansaModel, *, adapters: bool, protocol: str | None = None) -> str:
     """``model``'s identity line (:func:`sansa_probe.identity.identity_line`, without ``model:``) as it
-    runs with its adapters on (SANSA) or off (frozen SAM2)."""
+    runs with its adapters on (SANSA) or off (frozen SAM2), naming the evaluation ``protocol`` if given."""
     from sansa_probe.identity import identity_line, model_identity
 
-    return identity_line(model_identity(model, adapters_enabled=adapters)).removeprefix("model: ")
+    return identity_line(model_identity(model, adapters_enabled=adapters, protocol=protocol)).removeprefix("model: ")
 
 
 def evaluate_run(model: SansaModel, config: RunConfig, *, dataset: str, fold: int, shots: int = 1, adapters: bool = True,
@@ -292,7 +299,7 @@ def evaluate_run(model: SansaModel, config: RunConfig, *, dataset: str, fold: in
     with model.adapters(adapters), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*were never sampled")
         start = time.perf_counter()
-        metric, rows = evaluate_episodes(model, sampler, seed=config.seed, progress=config.progress,
+        metric, rows = evaluate_episodes(model, sampler, seed=config.seed, progress=config.progress, protocol=config.protocol,
                                          description=f"{dataset} fold {fold} {shots}-shot", **options)  # fmt: skip
         seconds = time.perf_counter() - start
         return {"miou": float(metric.compute()["miou"]), "n_episodes": float(len(rows)), "seconds": seconds}

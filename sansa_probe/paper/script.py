@@ -46,6 +46,9 @@ def experiment_parser(table: str, description: str | None = None) -> argparse.Ar
                        help="Meta's SAM2 weights: auto (download; offline: the shipped miniature), a path, or none (random weights, smoke tests)")
     model.add_argument("--image-size", type=int, default=None, help="SAM2 input size (default 1024; the miniature's 128 offline)")
     model.add_argument("--device", default="cuda" if _cuda() else "cpu", help="torch device (default: cuda when available)")
+    model.add_argument("--protocol", choices=_protocols(), default="release",
+                       help="preprocessing and scoring of the evaluations: 'release' (default; the public SANSA release's, "
+                            "which the paper's tables come from) or 'hsnet'")
     run = parser.add_argument_group("run")
     run.add_argument("--out", default=f"results/{table}", help=f"output folder (default results/{table})")
     run.add_argument("--seed", type=int, default=0, help="seed of episodes, prompts and training (default 0)")
@@ -55,6 +58,12 @@ def experiment_parser(table: str, description: str | None = None) -> argparse.Ar
     run.add_argument("--all-paper-rows", action="store_true", help="also list the paper's rows we do not measure (other methods)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
+
+
+def _protocols() -> list[str]:
+    from sansa_probe.inference import PROTOCOLS
+
+    return list(PROTOCOLS)
 
 
 def _cuda() -> bool:
@@ -67,7 +76,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(out=Path(args.out), data_root=args.data_root, checkpoints=args.checkpoints,
                      folds=tuple(args.folds) if args.folds else None, backbone=args.backbone, sam2_checkpoint=args.sam2_checkpoint,
                      image_size=args.image_size, episodes=args.episodes, device=args.device, small=args.small, seed=args.seed,
-                     train_steps=args.train_steps, progress=not args.no_progress)  # fmt: skip
+                     train_steps=args.train_steps, progress=not args.no_progress, protocol=args.protocol)  # fmt: skip
 
 
 def report(ours: pd.DataFrame, table: str, out: Path, *, all_paper_rows: bool = False) -> pd.DataFrame:

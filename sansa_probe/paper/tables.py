@@ -97,7 +97,7 @@ def table1(config: RunConfig, *, shots: Sequence[int] = (1, 5)) -> pd.DataFrame:
             for k in shots:
                 for method, setting, on in (("SANSA", "strict", True), ("SAM 2", "training-free", False)):
                     value = evaluate_miou(model, config, dataset=config.dataset(paper_dataset), fold=fold, shots=k, adapters=on)
-                    folds.add(fold, value, method=method, setting=setting, shots=k, identity=model_identity_line(model, adapters=on))
+                    folds.add(fold, value, method=method, setting=setting, shots=k, identity=model_identity_line(model, adapters=on, protocol=config.protocol))
         measurements += folds.measurements()
     return ours_frame("table1", measurements)
 
@@ -113,7 +113,7 @@ def fig6(config: RunConfig) -> pd.DataFrame:
         for prompt in ("point", "scribble", "box", "mask"):
             for method, on in (("SANSA", True), ("SAM2 (frozen)", False)):
                 folds.add(fold, evaluate_miou(model, config, dataset=config.dataset(MAIN), fold=fold, prompt=prompt, adapters=on),
-                          method=method, setting=prompt, identity=model_identity_line(model, adapters=on))  # fmt: skip
+                          method=method, setting=prompt, identity=model_identity_line(model, adapters=on, protocol=config.protocol))  # fmt: skip
     return ours_frame("fig6", folds.measurements())
 
 
@@ -130,7 +130,7 @@ def table11(config: RunConfig, *, clicks: Iterable[int] = (1, 3, 5)) -> pd.DataF
         runs.append(("semantic negatives, training-free", {"semantic_negatives": 1}))
         for setting, options in runs:
             folds.add(fold, evaluate_miou(model, config, dataset=config.dataset(MAIN), fold=fold, **options), method="SANSA", setting=setting,
-                      identity=model_identity_line(model, adapters=True))  # fmt: skip
+                      identity=model_identity_line(model, adapters=True, protocol=config.protocol))  # fmt: skip
     return ours_frame("table11", folds.measurements())
 
 
@@ -164,7 +164,7 @@ def _variant_miou(config: RunConfig, name: str, paper_dataset: str, fold: int, o
     checkpoint = train_variant(config, name, dataset=config.dataset(paper_dataset), fold=fold, options=options)
     model = build_model(config, adapters=checkpoint)
     miou = evaluate_miou(model, config, dataset=config.dataset(paper_dataset), fold=fold)
-    return miou, trainable_millions(checkpoint), model_identity_line(model, adapters=True)
+    return miou, trainable_millions(checkpoint), model_identity_line(model, adapters=True, protocol=config.protocol)
 
 
 def table3(config: RunConfig, *, variants: Sequence[str] | None = None) -> pd.DataFrame:
@@ -181,7 +181,7 @@ def table3(config: RunConfig, *, variants: Sequence[str] | None = None) -> pd.Da
         checkpoint = sansa_checkpoint(config, MAIN, fold)
         model = build_model(config, adapters=checkpoint)
         for method, on in (("SANSA", True), ("Frozen", False)):
-            identity = model_identity_line(model, adapters=on)
+            identity = model_identity_line(model, adapters=on, protocol=config.protocol)
             folds.add(fold, evaluate_miou(model, config, dataset=config.dataset(MAIN), fold=fold, adapters=on), method=method, setting="fine-tuning",
                       identity=identity)  # fmt: skip
             folds.add(fold, trainable_millions(checkpoint) if on else 0.0, method=method, setting="fine-tuning", metric="trainable_params_m",
@@ -212,7 +212,7 @@ def table4(config: RunConfig, *, variants: Sequence[str] | None = None) -> pd.Da
             if name == "sansa":
                 out_ckpt = sansa_checkpoint(config, MAIN, fold)
                 out_model = build_model(config, adapters=out_ckpt)
-                out_miou, out_identity = evaluate_miou(out_model, config, dataset=dataset, fold=fold), model_identity_line(out_model, adapters=True)
+                out_miou, out_identity = evaluate_miou(out_model, config, dataset=dataset, fold=fold), model_identity_line(out_model, adapters=True, protocol=config.protocol)
             else:
                 out_miou, _, out_identity = _variant_miou(config, name, MAIN, fold, options)
                 out_ckpt = config.out / "train" / name / f"fold{fold}" / "final.pt"
@@ -270,7 +270,7 @@ def table8(config: RunConfig, *, sizes: Sequence[str] | None = None) -> pd.DataF
                 checkpoint = sansa_checkpoint(config, MAIN, fold, setting="strict" if backbone == "hiera_l" else f"strict-{backbone}")
             model = build_model(config, adapters=checkpoint, backbone=backbone)
             run = evaluate_run(model, config, dataset=dataset, fold=fold)
-            setting, method, identity = f"hiera {size.lower()}", f"SANSA {size}", model_identity_line(model, adapters=True)
+            setting, method, identity = f"hiera {size.lower()}", f"SANSA {size}", model_identity_line(model, adapters=True, protocol=config.protocol)
             folds.add(fold, run["miou"], method=method, setting=setting, identity=identity)
             folds.add(fold, run["n_episodes"] / run["seconds"], method=method, setting=setting, metric="img_s", identity=identity)
             folds.add(fold, sum(p.numel() for p in model.parameters()) / 1e6, method=method, setting=setting, metric="params_m", identity=identity)
@@ -301,7 +301,7 @@ def table10(config: RunConfig) -> pd.DataFrame:
             model = build_model(config, adapters=checkpoint) if model is None else model
             model.load_adapters(checkpoint)
             value = evaluate_miou(model, config, dataset=config.dataset("pascal5i"), fold=fold)
-            identity = model_identity_line(model, adapters=True)
+            identity = model_identity_line(model, adapters=True, protocol=config.protocol)
             folds.add(fold, value, method="SANSA", setting=setting, fold_key=str(fold), identity=identity)
             folds.add(fold, value, method="SANSA", setting=setting, identity=identity)  # the mean over the folds that ran
         measurements += folds.measurements()
@@ -359,7 +359,7 @@ def table2(config: RunConfig, *, variant: str = "generalist", checkpoint: str | 
             for shots in shot_list:
                 for method, setting, on in (("SANSA", variant, True), ("SAM2 (frozen)", variant, False)):
                     value = evaluate_miou(model, config, dataset=config.dataset(paper_dataset), fold=fold, shots=shots, adapters=on)
-                    folds.add(fold, value, method=method, setting=setting, shots=shots, identity=model_identity_line(model, adapters=on))
+                    folds.add(fold, value, method=method, setting=setting, shots=shots, identity=model_identity_line(model, adapters=on, protocol=config.protocol))
         measurements += folds.measurements()
     return ours_frame("table2", measurements)
 
