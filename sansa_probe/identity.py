@@ -57,6 +57,9 @@ def _file_record(path: str | Path | None, *, label: str | None = None) -> dict[s
     return record
 
 
+_PRECISION_NAMES = {"fp32": "float32", "bf16": "bfloat16"}
+
+
 def model_identity(model: Any, *, adapters_enabled: bool | None = None, precision: str | None = None,
                    protocol: str | None = None) -> dict[str, Any]:
     """The identity of ``model`` as a JSON-safe dict (see module docstring).
@@ -78,7 +81,7 @@ def model_identity(model: Any, *, adapters_enabled: bool | None = None, precisio
         "adapters": adapters or "fresh",
         "adapters_enabled": enabled,
         "model_run": "SANSA (adapters on)" if enabled else "frozen SAM2 (adapters off)",
-        "precision": precision or "float32",
+        "precision": _PRECISION_NAMES.get(precision or "float32", precision or "float32"),  # one spelling, the config's
         "behaviour": _behaviour(config),
         "protocol": protocol,
         "device": str(getattr(model, "device", "cpu")),

@@ -192,7 +192,7 @@ def test_cli_smoke_and_from_scratch(tmp_path, capsys):
     assert err.startswith(f"model (before training): SANSA (adapters on) | hiera_t SAM2 2.1 @{SIZE}px | SAM2 weights: RANDOM")
     assert "warning:" not in err  # from scratch: random SAM2 weights and fresh adapters are the recipe, not a mistake
     identity = json.loads((tmp_path / "scratch" / "run.json").read_text())["identity"]
-    assert identity["sam2_weights"] == "random" and identity["adapters"] == "fresh" and identity["precision"] == "fp32"
+    assert identity["sam2_weights"] == "random" and identity["adapters"] == "fresh" and identity["precision"] == "float32"
     payload = torch.load(tmp_path / "scratch" / "final.pt", weights_only=True)
     assert payload["finetune"] == "full" and payload["config"]["stages"] == []
     assert not (tmp_path / "scratch" / "adapters.pt").exists()
