@@ -341,15 +341,22 @@ def parse_behaviour(items: list[str] | None) -> dict[str, str]:
 def run_main(body: Callable[[], int], *, prog: str) -> int:
     """Run a command body: an expected failure becomes one line on stderr and exit code 2.
 
-    Expected failures are ``ValueError`` (bad values, files of the wrong kind) and ``OSError``
-    (missing, unreadable or unwritable paths, a full disk); Ctrl-C is one line and exit code 130.
-    Anything else is a bug and keeps its traceback.
+    Expected failures are ``ValueError`` (bad values, files of the wrong kind), ``OSError``
+    (missing, unreadable or unwritable paths, a full disk) and running out of accelerator memory
+    (``torch.OutOfMemoryError``: one line saying what to lower); Ctrl-C is one line and exit code
+    130. Anything else is a bug and keeps its traceback.
     """
     try:
         return body()
     except (ValueError, OSError) as exc:
         logging.getLogger(prog).debug("error", exc_info=True)
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except torch.OutOfMemoryError as exc:
+        logging.getLogger(prog).debug("error", exc_info=True)
+        first = str(exc).strip().split("\n")[0].split(". ")[0] or "out of memory"
+        print(f"{prog}: error: out of memory ({first}); lower --batch-size (or --micro-batch when training), "
+              "--image-size or the number of images, or run with --device cpu", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         detail = str(exc).strip()

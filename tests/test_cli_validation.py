@@ -98,3 +98,26 @@ def test_bad_probe_arguments_are_one_line(command, value, tmp_path, capsys):
     err = _one_line(capsys)
     assert "--feature-size" in err and value in err
     assert not out.exists()  # nothing started
+
+
+def test_run_main_turns_expected_failures_into_one_line(capsys):
+    from sansa_probe.cli import run_main
+
+    def out_of_memory() -> int:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.3 GiB total)")
+
+    assert run_main(out_of_memory, prog="sansa_probe.evaluate") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "out of memory" in err and "--batch-size" in err and "Traceback" not in err
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    assert run_main(interrupted, prog="sansa_probe.evaluate") == 130
+    assert "interrupted" in capsys.readouterr().err
+
+    def bug() -> int:
+        raise RuntimeError("a bug keeps its traceback")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_main(bug, prog="sansa_probe.evaluate")
