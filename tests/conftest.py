@@ -13,8 +13,6 @@ import torch
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 def shared_dir() -> Path | None:
     """The project's shared folder: ``<repo root>/../shared`` (CI), else ``$SANSA_SHARED``, else ``/work/shared``."""
@@ -23,6 +21,11 @@ def shared_dir() -> Path | None:
         candidates.append(Path(os.environ["SANSA_SHARED"]))
     candidates.append(Path("/work/shared"))
     return next((c for c in candidates if c.is_dir()), None)
+
+
+# real photographs and frames (skipped cleanly where the shared folder is absent)
+SHARED_DATA = (shared_dir() or Path(__file__).resolve().parents[2] / "shared") / "data"
+
 TINY = dict(backbone="hiera_t", sam2_checkpoint=None, image_size=256, device="cpu")
 
 
