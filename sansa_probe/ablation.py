@@ -99,6 +99,7 @@ def ablate_behaviour(
     """
     release = {name: choices[0] for name, choices in BEHAVIOURS.items()}
     baselines: dict[tuple[str, int], float] = {}
+    samplers: dict[int, EpisodeSampler] = {}
     table = []
     for row in rows:
         if row.option == "protocol":
@@ -106,7 +107,9 @@ def ablate_behaviour(
                 raise ValueError(f"ablation row {row}: unknown protocol (expected one of {', '.join(PROTOCOLS)})")
         elif row.option not in BEHAVIOURS or row.value not in BEHAVIOURS[row.option]:
             raise ValueError(f"ablation row {row}: unknown option or value (see BEHAVIOURS)")
-        sampler = EpisodeSampler(dataset, fold=fold, shots=row.shots, n_episodes=episodes, seed=seed, **(dataset_options or {}))
+        if row.shots not in samplers:  # one set of episodes per k, shared by every row with that k
+            samplers[row.shots] = EpisodeSampler(dataset, fold=fold, shots=row.shots, n_episodes=episodes, seed=seed, **(dataset_options or {}))
+        sampler = samplers[row.shots]
 
         def miou(options: dict[str, str], protocol: str = DEFAULT_PROTOCOL) -> float:
             what = f"{row.option}={protocol if row.option == 'protocol' else options[row.option]}"

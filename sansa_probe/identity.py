@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from sansa_probe.model.config import BEHAVIOURS
 from sansa_probe.utils.hashing import file_sha256
 
 __all__ = ["model_identity", "identity_line", "identity_footnote", "identity_warnings", "package_versions", "said_in_words"]
@@ -93,8 +94,6 @@ def model_identity(model: Any, *, adapters_enabled: bool | None = None, precisio
 
 def _behaviour(config: dict[str, Any]) -> dict[str, str]:
     """The behaviour options (where the public release and sam2 differ) recorded in the config."""
-    from sansa_probe.model.config import BEHAVIOURS
-
     return {name: str(config.get(name, values[0])) for name, values in BEHAVIOURS.items()}
 
 
@@ -126,8 +125,6 @@ def identity_line(identity: dict[str, Any]) -> str:
         f"adapters: {_describe(identity.get('adapters'), 'fresh (untrained)')}",
         identity.get("precision", "float32"),
     ]
-    from sansa_probe.model.config import BEHAVIOURS
-
     changed = [f"{k}={v}" for k, v in (identity.get("behaviour") or {}).items() if k != "precision" and v != BEHAVIOURS[k][0]]
     parts.append("behaviour: " + (", ".join(changed) if changed else "release"))
     if identity.get("protocol"):

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageInput", "IMAGE_SUFFIXES", "open_image", "check_image_header", "pil_to_rgb", "decode_image_file", "load_rgb", "to_model_input", "batch_to_model_input", "list_images"]
+__all__ = ["ImageInput", "IMAGE_SUFFIXES", "open_image", "check_image_header", "pil_to_rgb", "decode_image_file", "load_rgb", "to_model_input", "pil_to_normalised", "batch_to_model_input", "list_images"]
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
 
@@ -136,6 +136,11 @@ def to_model_input(image: np.ndarray, image_size: int) -> torch.Tensor:
     pil = Image.fromarray(image)
     if pil.size != (image_size, image_size):
         pil = pil.resize((image_size, image_size), Image.Resampling.BICUBIC)
+    return pil_to_normalised(pil)
+
+
+def pil_to_normalised(pil: Image.Image) -> torch.Tensor:
+    """An RGB PIL image -> ``(3, H, W)`` float32 in [0, 1], ImageNet-normalised."""
     tensor = torch.from_numpy(np.asarray(pil, dtype=np.float32) / 255.0).permute(2, 0, 1)
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None]
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None]

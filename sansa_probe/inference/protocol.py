@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from sansa_probe.images import IMAGENET_MEAN, IMAGENET_STD, batch_to_model_input, to_model_input
+from sansa_probe.images import batch_to_model_input, pil_to_normalised, to_model_input
 from sansa_probe.model.prompting import PromptInputs, points_to_inputs, prompt_to_inputs
 from sansa_probe.prompts.types import Mask, Prompt
 from sansa_probe.utils.precision import upsample_logits
@@ -162,10 +162,7 @@ class ReleaseProtocol(Protocol):
         height, width = self._square(image.shape[:2])
         if pil.size != (width, height):
             pil = pil.resize((width, height), Image.Resampling.BILINEAR)
-        tensor = torch.from_numpy(np.asarray(pil, dtype=np.float32) / 255.0).permute(2, 0, 1)  # (3, h, w)
-        mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None]
-        std = torch.tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None]
-        tensor = (tensor - mean) / std
+        tensor = pil_to_normalised(pil)  # (3, h, w)
         if tuple(tensor.shape[-2:]) != (self.image_size, self.image_size):
             tensor = F.interpolate(tensor[None], size=(self.image_size, self.image_size), mode="bilinear", align_corners=False, antialias=True)[0]
         return tensor

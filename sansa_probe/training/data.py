@@ -80,10 +80,15 @@ class ClipDataset(Dataset):
         self.prompt = prompt
         self.seed = seed
         self.protocol = protocol
+        self._protocols: dict[str | None, Protocol] = {}
 
     def _protocol(self, index: int) -> Protocol:
+        """The protocol of clip ``index``'s dataset (one per dataset: its release square)."""
         sampler = self.clips.samplers[self.clips.which(index)] if isinstance(self.clips, MixedClips) else self.clips
-        return get_protocol(self.protocol, image_size=self.image_size, dataset=getattr(getattr(sampler, "source", None), "name", None))
+        name = getattr(getattr(sampler, "source", None), "name", None)
+        if name not in self._protocols:
+            self._protocols[name] = get_protocol(self.protocol, image_size=self.image_size, dataset=name)
+        return self._protocols[name]
 
     def __len__(self) -> int:
         return len(self.clips)
