@@ -39,7 +39,7 @@ import torch
 from PIL import Image
 
 from sansa_probe.annotate import AnnotateOptions, ClassReferences, TargetTable, annotate, class_memory, segment_batch
-from sansa_probe.images import batch_to_model_input
+from sansa_probe.io.images import batch_to_model_input
 from sansa_probe.inference import FewShotInference
 from sansa_probe.model import load_sansa
 from sansa_probe.prompts.types import Mask

@@ -6,7 +6,7 @@ Its first code cell, tagged ``parameters`` (papermill's convention), holds plain
 offline defaults on the shipped miniature SAM2 and the procedural benchmark, small enough to run
 in well under two minutes on one CPU thread; its comments say what to set for the paper's
 setting. Every parameter can be set from the environment (``SANSA_NB_<NAME>``, see
-``sansa_probe.notebook_params``) or with ``papermill -p NAME VALUE``.
+``sansa_probe.notebook_support.params``) or with ``papermill -p NAME VALUE``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
 
-IMPORT = "from sansa_probe.notebook_params import from_environment\n\n"
+IMPORT = "from sansa_probe.notebook_support.params import from_environment\n\n"
 # After the assignments; papermill's parameter inspection ignores this line (not NAME = value).
 OVERRIDES = '''\
 # Each name above: SANSA_NB_<NAME> in the environment, or papermill -p NAME VALUE (papermill wins).
@@ -58,8 +58,8 @@ PROBE_SETUP = f'''\
 from IPython.display import display
 
 from sansa_probe.features import MODELS, FeatureExtractor
-from sansa_probe.identity import identity_line, model_identity
-from sansa_probe.notebook_params import build_model
+from sansa_probe.reporting.identity import identity_line, model_identity
+from sansa_probe.notebook_support.params import build_model
 
 {BUILD.format(dataset="DATASET")}
 extractor = FeatureExtractor(model, batch_size=BATCH_SIZE, progress=PROGRESS, cache_dir=CACHE_DIR)
@@ -126,10 +126,10 @@ SEED = 0
     ],
     setup=f'''\
 %matplotlib inline
-from sansa_probe.identity import identity_line, model_identity
-from sansa_probe.notebook_params import build_model
-from sansa_probe.predictor import SansaPredictor
-from sansa_probe.quickstart import few_shot_example, mask_iou, plot_few_shot
+from sansa_probe.reporting.identity import identity_line, model_identity
+from sansa_probe.notebook_support.params import build_model
+from sansa_probe.inference.predictor import SansaPredictor
+from sansa_probe.notebook_support.quickstart import few_shot_example, mask_iou, plot_few_shot
 
 {BUILD.format(dataset='"synthetic" if IMAGES is None else "folder"')}
 ''',
@@ -249,8 +249,8 @@ REPRODUCE = notebook(
 %matplotlib inline
 from IPython.display import display
 
-from sansa_probe.identity import identity_line, model_identity
-from sansa_probe.notebook_params import build_model
+from sansa_probe.reporting.identity import identity_line, model_identity
+from sansa_probe.notebook_support.params import build_model
 from sansa_probe.paper import TABLE_TITLES, format_side_by_side, side_by_side
 from sansa_probe.paper.compare import plot_side_by_side
 from sansa_probe.paper.miniature import measured_ours, shipped_ours

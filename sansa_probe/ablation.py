@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from sansa_probe.cli import (
+from sansa_probe.commands.grammar import (
     add_data_group,
     add_model_group,
     add_output_group,
@@ -47,11 +47,11 @@ from sansa_probe.cli import (
 )
 from sansa_probe.data.episodes import EpisodeSampler
 from sansa_probe.evaluate import evaluate_episodes
-from sansa_probe.identity import identity_line, model_identity
+from sansa_probe.reporting.identity import identity_line, model_identity
 from sansa_probe.inference import PROTOCOLS
 from sansa_probe.model.config import BEHAVIOURS
 from sansa_probe.model.sansa import SansaModel
-from sansa_probe.utils.io import atomic_write_json, atomic_write_text
+from sansa_probe.io.atomic import atomic_write_json, atomic_write_text
 
 PROG = "sansa_probe.ablation"
 __all__ = ["AblationRow", "ABLATION_ROWS", "ablate_behaviour", "build_parser", "main"]

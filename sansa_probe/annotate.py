@@ -76,7 +76,7 @@ import sys
 from pathlib import Path
 
 from sansa_probe.inference import PROTOCOLS
-from sansa_probe.cli import (
+from sansa_probe.commands.grammar import (
     add_model_group,
     add_output_group,
     add_run_group,
@@ -87,9 +87,9 @@ from sansa_probe.cli import (
     positive_int,
     run_command,
 )
-from sansa_probe.identity import identity_line, model_identity, said_in_words
-from sansa_probe.sanity import report
-from sansa_probe.utils.io import check_output_folder
+from sansa_probe.reporting.identity import identity_line, model_identity, said_in_words
+from sansa_probe.reporting.sanity import report
+from sansa_probe.io.atomic import check_output_folder
 from sansa_probe.utils.precision import inference_precision
 from sansa_probe.utils.distributed import distributed
 from sansa_probe.annotation.references import ClassReferences, load_references

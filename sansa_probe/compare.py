@@ -25,11 +25,11 @@ from typing import Any
 import pandas as pd
 
 from sansa_probe import evaluate
-from sansa_probe.cli import run_command
-from sansa_probe.comparison import comparison_summary, paired_bootstrap, plot_comparison
-from sansa_probe.identity import identity_footnote
-from sansa_probe.sanity import check_identical, report
-from sansa_probe.utils.io import atomic_write_json, atomic_write_text
+from sansa_probe.commands.grammar import run_command
+from sansa_probe.evaluation.comparison import comparison_summary, paired_bootstrap, plot_comparison
+from sansa_probe.reporting.identity import identity_footnote
+from sansa_probe.reporting.sanity import check_identical, report
+from sansa_probe.io.atomic import atomic_write_json, atomic_write_text
 
 PROG = "sansa_probe.compare"
 __all__ = ["build_parser", "main"]

@@ -11,8 +11,8 @@ the seeded test-mode generators (seed ``(seed, episode, shot)``, appendix E.3); 
 semantic negatives and the target go through the image encoder in one forward; the
 references (and negatives, with an empty mask) are written to memory; the target's low-res
 logits are resized bilinearly to the target's own size and thresholded, as
-:class:`~sansa_probe.predictor.SansaPredictor` does. Scores follow HSNet
-(:class:`~sansa_probe.metrics.FewShotSegmentationMetric`): per-class summed I / U, mIoU over
+:class:`~sansa_probe.inference.predictor.SansaPredictor` does. Scores follow HSNet
+(:class:`~sansa_probe.evaluation.metrics.FewShotSegmentationMetric`): per-class summed I / U, mIoU over
 every class of the fold (an unsampled class counts as 0 and is reported), pooled FB-IoU.
 
 Negative prompts (appendix F, table 11): ``--negative-clicks N`` simulates a user who clicks
@@ -46,7 +46,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from sansa_probe.cli import (
+from sansa_probe.commands.grammar import (
     add_data_group,
     add_model_group,
     add_output_group,
@@ -61,17 +61,17 @@ from sansa_probe.cli import (
 )
 from sansa_probe.data import get_spec
 from sansa_probe.data.episodes import EpisodeData, EpisodeSampler
-from sansa_probe.identity import identity_line, model_identity, package_versions, said_in_words
+from sansa_probe.reporting.identity import identity_line, model_identity, package_versions, said_in_words
 from sansa_probe.inference import PROTOCOLS, FewShotInference, Protocol, References, get_protocol, prepare_references
-from sansa_probe.metrics import FewShotSegmentationMetric
+from sansa_probe.evaluation.metrics import FewShotSegmentationMetric
 from sansa_probe.model.sansa import SansaModel
-from sansa_probe.negatives import choose_semantic_negatives, next_negative_click
+from sansa_probe.evaluation.negatives import choose_semantic_negatives, next_negative_click
 from sansa_probe.prompts import PROMPT_TYPES, Mask, Prompt, make_prompt
-from sansa_probe.sanity import check_mask_areas, report
+from sansa_probe.reporting.sanity import check_mask_areas, report
 from sansa_probe.utils.distributed import all_gather_objects, distributed
 from sansa_probe.utils.precision import inference_precision
 from sansa_probe.utils.hashing import file_sha256
-from sansa_probe.utils.io import atomic_write_json, atomic_write_text, check_output_folder
+from sansa_probe.io.atomic import atomic_write_json, atomic_write_text, check_output_folder
 
 __all__ = [
     "PreparedEpisode",

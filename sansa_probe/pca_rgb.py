@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sansa_probe.cli import model_from_args, positive_int
+from sansa_probe.commands.grammar import model_from_args, positive_int
 from sansa_probe.features import dataset_images
-from sansa_probe.images import load_rgb
+from sansa_probe.io.images import load_rgb
 from sansa_probe.pipelines.pca_rgb import compute, figures
-from sansa_probe.probes.cli import ProbeRun, probe_parser, run_probe
+from sansa_probe.commands.probe import ProbeRun, probe_parser, run_probe
 from sansa_probe.utils.masks import load_binary_png
 
 __all__ = ["main", "build_parser"]

@@ -30,12 +30,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sansa_probe.inference import PROTOCOLS
-from sansa_probe.cli import add_model_group, add_output_group, add_run_group, command_parser, check_model_args, model_from_args, positive_int, run_command
-from sansa_probe.identity import identity_footnote, identity_line, model_identity, said_in_words
-from sansa_probe.images import IMAGE_SUFFIXES, check_image_header, list_images, load_rgb
+from sansa_probe.commands.grammar import add_model_group, add_output_group, add_run_group, command_parser, check_model_args, model_from_args, positive_int, run_command
+from sansa_probe.reporting.identity import identity_footnote, identity_line, model_identity, said_in_words
+from sansa_probe.io.images import IMAGE_SUFFIXES, check_image_header, list_images, load_rgb
 from sansa_probe.prompts.types import Box, Mask, Points, Scribble
-from sansa_probe.utils.io import atomic_write_json, check_output_folder, staged_outputs
-from sansa_probe.sanity import check_mask_areas, report
+from sansa_probe.io.atomic import atomic_write_json, check_output_folder, staged_outputs
+from sansa_probe.reporting.sanity import check_mask_areas, report
 from sansa_probe.utils.masks import encode_rle, load_binary_png, mask_bbox, overlay, save_png
 from sansa_probe.utils.precision import inference_precision
 
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sansa_probe.predictor import SansaPredictor
+    from sansa_probe.inference.predictor import SansaPredictor
 
     prompts = getattr(args, "prompts", None) or []
     for i, (_, value, seen, option) in enumerate(prompts):
@@ -246,7 +246,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _write_preview(stem: Path, references, prompts, shown, *, footnote: str) -> None:
-    from sansa_probe.preview import plot_segmentation
+    from sansa_probe.reporting.preview import plot_segmentation
     from sansa_probe.probes.plots import add_footnote, save_figure
 
     axes = plot_segmentation(references, prompts, [image for _, image, _ in shown], [mask for _, _, mask in shown],

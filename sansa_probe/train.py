@@ -35,10 +35,10 @@ from pathlib import Path
 import torch
 
 from sansa_probe.data import list_datasets
-from sansa_probe.identity import identity_line, model_identity, said_in_words
-from sansa_probe.sanity import report
+from sansa_probe.reporting.identity import identity_line, model_identity, said_in_words
+from sansa_probe.reporting.sanity import report
 from sansa_probe.inference.protocol import PROTOCOLS
-from sansa_probe.cli import (
+from sansa_probe.commands.grammar import (
     UsageError,
     add_data_group,
     add_model_group,

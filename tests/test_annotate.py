@@ -19,7 +19,7 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from sansa_probe import annotate
-from sansa_probe.predictor import SansaPredictor
+from sansa_probe.inference.predictor import SansaPredictor
 from sansa_probe.prompts.types import Box, Mask, Points
 from sansa_probe.utils.masks import decode_rle, encode_rle
 

@@ -14,7 +14,7 @@ from conftest import blob_image, build_tiny_model, randomized_adapters
 from sansa_probe.model import CheckpointError, build_sam2_base, load_sansa
 from sansa_probe.model import sam2_weights
 from sansa_probe.model.config import SansaConfig
-from sansa_probe.predictor import SansaPredictor
+from sansa_probe.inference.predictor import SansaPredictor
 
 
 def quiet_load(**kwargs):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sansa_probe import annotate, evaluate, linear_probe, part_matching, pca, pca_rgb, projection, segment, spatial_coherence, train
-from sansa_probe.cli import NO_CHECKPOINT, UsageError, command_parser, dataset_option, new_run_folder, run_command
+from sansa_probe.commands.grammar import NO_CHECKPOINT, UsageError, command_parser, dataset_option, new_run_folder, run_command
 
 COMMANDS = {module.__name__.rsplit(".", 1)[-1]: module for module in
             (segment, train, evaluate, annotate, pca, projection, pca_rgb, linear_probe, part_matching, spatial_coherence)}

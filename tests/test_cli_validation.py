@@ -101,7 +101,7 @@ def test_bad_probe_arguments_are_one_line(command, value, tmp_path, capsys):
 
 
 def test_run_main_turns_expected_failures_into_one_line(capsys):
-    from sansa_probe.cli import run_main
+    from sansa_probe.commands.grammar import run_main
 
     def out_of_memory() -> int:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.3 GiB total)")

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sansa_probe.comparison import comparison_summary, paired_bootstrap, plot_comparison
+from sansa_probe.evaluation.comparison import comparison_summary, paired_bootstrap, plot_comparison
 
 
 def _episodes(ious_by_class: dict[int, list[float]], union: int = 1000) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sansa_probe.data import EpisodeSampler, fold_classes, get_dataset
-from sansa_probe.metrics import FewShotSegmentationMetric
+from sansa_probe.evaluation.metrics import FewShotSegmentationMetric
 
 try:
     from tests.fixtures import datasets_extra as fx

@@ -18,7 +18,7 @@ from conftest import build_tiny_model, randomized_adapters
 
 from sansa_probe import evaluate
 from sansa_probe.data import EpisodeSampler
-from sansa_probe.negatives import choose_semantic_negatives, next_negative_click
+from sansa_probe.evaluation.negatives import choose_semantic_negatives, next_negative_click
 from sansa_probe.prompts import PROMPT_TYPES, Points
 
 TINY_ARGS = ["--backbone", "hiera_t", "--image-size", "256", "--sam2-checkpoint", "none", "--device", "cpu"]

@@ -11,7 +11,7 @@ from sansa_probe.prompts.types import Box, Mask, Points
 
 
 def test_segmentation_preview_has_a_reference_panel_outlines_and_a_legend():
-    from sansa_probe.preview import plot_segmentation
+    from sansa_probe.reporting.preview import plot_segmentation
 
     image = np.zeros((40, 60, 3), dtype=np.uint8)
     mask = np.zeros((40, 60), dtype=bool)
@@ -85,7 +85,7 @@ def test_comparison_figure_reads_in_percent_points():
     import matplotlib
 
     matplotlib.use("Agg")
-    from sansa_probe.comparison import plot_comparison
+    from sansa_probe.evaluation.comparison import plot_comparison
 
     table = pd.DataFrame([{"scope": "overall", "class_id": "", "class_name": "", "difference": 0.58, "ci_low": 0.1, "ci_high": 1.0},
                           {"scope": "class", "class_id": 1, "class_name": "dog", "difference": -0.2, "ci_low": -0.9, "ci_high": 0.4}])

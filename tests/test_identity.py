@@ -2,7 +2,7 @@
 
 import torch
 
-from sansa_probe.identity import identity_line, model_identity
+from sansa_probe.reporting.identity import identity_line, model_identity
 
 
 def test_random_and_fresh_are_flagged(tiny_model):
@@ -34,7 +34,7 @@ def test_loaded_adapters_are_named_with_their_hash(tiny_model, tmp_path):
 def test_footnote_flags_random_and_fresh_and_is_drawn_under_the_figure(tiny_model):
     from matplotlib.figure import Figure
 
-    from sansa_probe.identity import identity_footnote
+    from sansa_probe.reporting.identity import identity_footnote
     from sansa_probe.probes.plots import add_footnote
 
     both = {"sam2": model_identity(tiny_model, adapters_enabled=False), "sansa": model_identity(tiny_model, adapters_enabled=True)}

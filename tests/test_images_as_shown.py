@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sansa_probe.images import decode_image_file, load_rgb
+from sansa_probe.io.images import decode_image_file, load_rgb
 from sansa_probe.utils.masks import load_binary_png
 
 

@@ -13,7 +13,7 @@ from sansa_probe.annotation import ClassReferences, class_memory, segment_batch
 from sansa_probe.data import EpisodeSampler
 from sansa_probe.features.hooks import HookExtractor
 from sansa_probe.inference import FewShotInference, HsnetProtocol, check_threshold, get_protocol, prepare_references
-from sansa_probe.predictor import SansaPredictor
+from sansa_probe.inference.predictor import SansaPredictor
 from sansa_probe.prompts import Mask
 
 DATA = dict(image_size=96, images_per_class=4)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from sansa_probe.metrics import FewShotSegmentationMetric
+from sansa_probe.evaluation.metrics import FewShotSegmentationMetric
 from sansa_probe.prompts import Mask
 
 

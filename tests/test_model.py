@@ -240,7 +240,7 @@ def test_each_prompt_type_gives_a_reference_memory(tiny_model, rng, prompt):
         prompt = Scribble(stroke & mask)
     prompt.validate(200, 300)
     inputs = prompt_to_inputs(prompt, height=200, width=300, image_size=S)
-    from sansa_probe.images import batch_to_model_input
+    from sansa_probe.io.images import batch_to_model_input
 
     with torch.no_grad():
         memory = tiny_model.reference_memory(batch_to_model_input([image], S), [inputs])

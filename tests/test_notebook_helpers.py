@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sansa_probe.notebook_params import build_model, from_environment, parse_value
+from sansa_probe.notebook_support.params import build_model, from_environment, parse_value
 from sansa_probe.prompts.types import Box, Mask, Points, Scribble
-from sansa_probe.quickstart import few_shot_example, mask_iou, plot_few_shot, prompt_from_spec
+from sansa_probe.notebook_support.quickstart import few_shot_example, mask_iou, plot_few_shot, prompt_from_spec
 
 # ----------------------------------------------------------------------------- parameters
 

@@ -8,7 +8,7 @@ import torch
 from conftest import blob_image, randomized_adapters
 from PIL import Image
 
-from sansa_probe.predictor import Prediction, SansaPredictor
+from sansa_probe.inference.predictor import Prediction, SansaPredictor
 from sansa_probe.prompts import Box, Mask, Points, Scribble
 
 

@@ -278,7 +278,7 @@ def test_list_layers(capsys):
 
 
 def test_models_to_run():
-    from sansa_probe.probes.cli import models_to_run
+    from sansa_probe.commands.probe import models_to_run
 
     parser = pca.build_parser()
     assert models_to_run(parser.parse_args([])) == {"sam2": False, "sansa": True}

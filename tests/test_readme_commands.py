@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sansa_probe import cli
+from sansa_probe.commands import grammar as cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 _COMMAND = re.compile(r"(?:python|torchrun[^-]*(?:--\S+ \S+ )*) ?-m (sansa_probe\.[a-z_]+)((?: (?!&&|#)\S+)*)")

@@ -13,7 +13,7 @@ import torch
 
 from sansa_probe.model.checkpoint import load_adapters_into, read_adapter_checkpoint
 from sansa_probe.model.sam2_weights import CheckpointError, load_sam2_weights, resolve_sam2_checkpoint
-from sansa_probe.utils.io import atomic_write_json, atomic_write_text
+from sansa_probe.io.atomic import atomic_write_json, atomic_write_text
 
 
 def _digest(path) -> str:
@@ -100,7 +100,7 @@ def test_a_folder_given_as_a_checkpoint_says_so(tmp_path):
 def test_a_nan_threshold_is_refused(tiny_model):
     """Case 10: threshold=nan would give empty masks; it is refused by name."""
     from sansa_probe.annotation.run import AnnotateOptions
-    from sansa_probe.predictor import SansaPredictor
+    from sansa_probe.inference.predictor import SansaPredictor
 
     with pytest.raises(ValueError, match="threshold must be a finite logit .* got nan"):
         SansaPredictor(tiny_model, threshold=float("nan"))

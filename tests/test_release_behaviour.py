@@ -14,7 +14,7 @@ from conftest import blob_image, randomized_adapters
 
 from sansa_probe.model import SansaConfig, prompt_to_inputs
 from sansa_probe.model.memory import MemoryEntry, assemble_memory
-from sansa_probe.predictor import SansaPredictor
+from sansa_probe.inference.predictor import SansaPredictor
 from sansa_probe.prompts import Box, Mask, Points, Scribble
 
 S = 256
@@ -193,7 +193,7 @@ def test_precision_option_drives_inference_autocast(tiny_model):
 def test_behaviour_command_line_option():
     import argparse
 
-    from sansa_probe.cli import add_model_group, parse_behaviour
+    from sansa_probe.commands.grammar import add_model_group, parse_behaviour
 
     parser = argparse.ArgumentParser()
     add_model_group(parser)

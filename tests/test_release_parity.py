@@ -20,7 +20,7 @@ from PIL import Image
 
 from sansa_probe.inference import ReleaseProtocol
 from sansa_probe.model import load_sansa
-from sansa_probe.predictor import SansaPredictor
+from sansa_probe.inference.predictor import SansaPredictor
 from sansa_probe.prompts import Mask
 
 FIXTURE = shared_dir() / "fixtures" / "release_parity" if shared_dir() else None

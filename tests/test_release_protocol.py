@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from sansa_probe.images import to_model_input
+from sansa_probe.io.images import to_model_input
 from sansa_probe.inference import RELEASE_SQUARES, HsnetProtocol, ReleaseProtocol, get_protocol
-from sansa_probe.predictor import SansaPredictor
+from sansa_probe.inference.predictor import SansaPredictor
 from sansa_probe.prompts import Box, Mask
 
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])

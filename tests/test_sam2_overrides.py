@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 
-from sansa_probe.cli import add_model_group, add_run_group, model_from_args
+from sansa_probe.commands.grammar import add_model_group, add_run_group, model_from_args
 from sansa_probe.model import CheckpointError, SansaConfig, load_sansa
 
 # A 0.9 M-parameter SAM2 with Hiera-T's structure (widths 16/32/64/128, 1/1/2/2 blocks).

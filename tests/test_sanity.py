@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sansa_probe.sanity import (
+from sansa_probe.reporting.sanity import (
     check_chance_accuracy,
     check_identical,
     check_mask_areas,
@@ -56,7 +56,7 @@ def test_identical_and_report():
 
 
 def test_single_class_from_counts():
-    from sansa_probe.sanity import check_class_counts
+    from sansa_probe.reporting.sanity import check_class_counts
 
     assert "background" in check_class_counts({0: 9990, 1: 10}, what="probe", names={0: "background"})[0]
     assert check_class_counts({0: 600, 1: 400}, what="probe") == []

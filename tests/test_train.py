@@ -173,7 +173,7 @@ def test_every_ablation_builds_and_runs_one_step(tmp_path, build, config, prompt
     assert changed and changed <= names
     # the trained tensors reload through the common loader
     path = tmp_path / "trained.pt"
-    from sansa_probe.utils.io import atomic_torch_save
+    from sansa_probe.io.atomic import atomic_torch_save
 
     atomic_torch_save(path, trainer.checkpoint_payload(full=False))
     reloaded = load_sansa(sam2_checkpoint=None, adapters=path)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from sansa_probe.images import load_rgb
+from sansa_probe.io.images import load_rgb
 from sansa_probe.prompts.types import Box, Mask, Points, Prompt, Scribble
 from sansa_probe.segment import parse_box, parse_points
 from sansa_probe.utils.masks import decode_rle, load_binary_png

@@ -25,9 +25,9 @@ from sansa_probe.inference import FewShotInference, get_protocol, prepare_refere
 from sansa_probe.model.memory import MemoryEntry
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.utils.distributed import DistInfo, barrier, shard_indices
-from sansa_probe.utils.io import atomic_path, atomic_write_json
+from sansa_probe.io.atomic import atomic_path, atomic_write_json
 from sansa_probe.utils.masks import overlay, save_png
-from sansa_probe.identity import identity_line, model_identity
+from sansa_probe.reporting.identity import identity_line, model_identity
 from sansa_probe.utils.precision import inference_precision
 
 from sansa_probe.annotation.references import ClassReferences

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from sansa_probe.images import IMAGE_SUFFIXES, list_images, load_rgb
+from sansa_probe.io.images import IMAGE_SUFFIXES, list_images, load_rgb
 from sansa_probe.inference.protocol import Protocol
 
 

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from sansa_probe.images import decode_image_file
+from sansa_probe.io.images import decode_image_file
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 
@@ -70,7 +70,7 @@ def read_rgb(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
     """The image file at ``path`` as an ``HxWx3`` uint8 RGB array.
 
     Grayscale, palette, RGBA and CMYK files are converted to RGB, read as a viewer shows them
-    (EXIF orientation applied, 16-bit scaled; see :mod:`sansa_probe.images`). A missing file raises
+    (EXIF orientation applied, 16-bit scaled; see :mod:`sansa_probe.io.images`). A missing file raises
     :class:`DatasetNotFoundError`, an undecodable one ``ValueError``; both name the path.
     """
     path = Path(path)

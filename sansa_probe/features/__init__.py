@@ -17,7 +17,7 @@ module          what
 ``datasets``    :func:`select_images`, :func:`dataset_images`, :func:`semantic_label_maps`, :func:`probe_splits`, ...
 ==============  ==============================================================================
 
-The command-line pieces of the probe commands live in :mod:`sansa_probe.probes.cli`.
+The command-line pieces of the probe commands live in :mod:`sansa_probe.commands.probe`.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from sansa_probe.images import batch_to_model_input, pil_to_normalised, to_model_input
+from sansa_probe.io.images import batch_to_model_input, pil_to_normalised, to_model_input
 from sansa_probe.model.prompting import PromptInputs, points_to_inputs, prompt_to_inputs
 from sansa_probe.prompts.types import Mask, Prompt
 from sansa_probe.utils.precision import upsample_logits

@@ -32,7 +32,7 @@ import torch
 from sansa_probe.miniature.architecture import BACKBONE, IMAGE_SIZE, SAM2_OVERRIDES, SAM2_VERSION, build_miniature_sam2, miniature_config
 from sansa_probe.miniature.pretrain import PretrainConfig, pretrain, tracker_model
 from sansa_probe.miniature.weights import FOLDS, WEIGHTS_DIR, write_manifest
-from sansa_probe.utils.io import atomic_torch_save, atomic_write_json, atomic_write_text
+from sansa_probe.io.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
 
 __all__ = ["AdapterRecipe", "MeasureConfig", "run"]
 

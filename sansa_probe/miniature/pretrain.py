@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from sansa_probe.images import to_model_input
+from sansa_probe.io.images import to_model_input
 from sansa_probe.miniature.architecture import IMAGE_SIZE, build_miniature_sam2, miniature_config
 from sansa_probe.miniature.videos import pretraining_clip
 from sansa_probe.model.config import SansaConfig
@@ -37,7 +37,7 @@ from sansa_probe.model.prompting import PromptInputs, prompt_to_inputs
 from sansa_probe.model.sansa import SansaModel, SegmentationOutput
 from sansa_probe.prompts.generate import make_prompt
 from sansa_probe.training.losses import segmentation_loss
-from sansa_probe.utils.io import atomic_torch_save, atomic_write_text
+from sansa_probe.io.atomic import atomic_torch_save, atomic_write_text
 
 __all__ = ["PretrainConfig", "ClipStream", "tracker_model", "track_clip", "clip_loss", "pretrain"]
 

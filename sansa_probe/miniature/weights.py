@@ -44,7 +44,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def write_manifest(folder: str | os.PathLike, names: list[str], **info: Any) -> Path:
     """Record the SHA-256 and size of ``names`` in ``folder/manifest.json`` (atomically)."""
-    from sansa_probe.utils.io import atomic_write_json
+    from sansa_probe.io.atomic import atomic_write_json
 
     folder = Path(folder)
     files = {name: {"sha256": file_sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in sorted(names)}
@@ -103,7 +103,7 @@ def load_miniature(fold: int | None = 0, *, device: str | torch.device = "cpu", 
         adapters=adapters,
         device=device,
     )
-    # named in words in every output's identity line (sansa_probe.identity)
+    # named in words in every output's identity line (sansa_probe.reporting.identity)
     model.provenance = {
         **getattr(model, "provenance", {}),
         "sam2_label": "the miniature SAM2 pretrained here",

@@ -155,6 +155,6 @@ def load_sansa(
         load_sam2_weights(sam, read_sam2_state_dict(path), source=f"sam2_checkpoint {path}", object_scores=config.object_scores, keep=adapters_state)
     if ckpt is not None:
         assign_trained_state(model, ckpt.state, kind=ckpt.kind, source=source)
-    # what built this model, for the identity every output carries (sansa_probe.identity)
+    # what built this model, for the identity every output carries (sansa_probe.reporting.identity)
     model.provenance = {"sam2_checkpoint": None if sam2_path is None else str(sam2_path), "adapters": None if adapters is None else str(adapters)}
     return model.to(device)

@@ -26,7 +26,7 @@ import torch
 from sansa_probe.model.config import SansaConfig
 from sansa_probe.model.release_checkpoint import ReleaseCheckpoint, load_weights_only, parse_release_checkpoint, release_stages_and_ratio
 from sansa_probe.model.sam2_weights import CheckpointError, check_finite, existing_checkpoint_file
-from sansa_probe.utils.io import atomic_torch_save
+from sansa_probe.io.atomic import atomic_torch_save
 
 __all__ = [
     "FORMAT",

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sansa_probe.model.config import sam2_checkpoint_name, sam2_checkpoint_url
-from sansa_probe.utils.io import atomic_path, atomic_write_json
+from sansa_probe.io.atomic import atomic_path, atomic_write_json
 
 __all__ = ["CheckpointError", "check_finite", "existing_checkpoint_file", "sam2_cache_dir", "resolve_sam2_checkpoint", "read_sam2_state_dict", "OBJECT_SCORE_KEYS"]
 

@@ -26,7 +26,7 @@ from sansa_probe.annotation.references import ClassReferences
 from sansa_probe.annotation.run import AnnotateOptions, annotate
 from sansa_probe.annotation.targets import TargetTable
 from sansa_probe.data.base import SegmentationSource
-from sansa_probe.metrics import FewShotSegmentationMetric
+from sansa_probe.evaluation.metrics import FewShotSegmentationMetric
 from sansa_probe.model import SansaModel
 from sansa_probe.prompts.types import Mask
 from sansa_probe.utils.masks import save_png

@@ -3,7 +3,7 @@
 ``ours`` is a tidy DataFrame with the keys of :data:`~sansa_probe.paper.numbers.PAPER_COLUMNS`
 (``table, method, setting, dataset, fold, shots, metric``), ``value``, and ``ours_dataset``: the
 benchmark the number was really measured on; optionally ``identity``: the model that produced it
-(:func:`sansa_probe.identity.identity_line`). A number measured on the procedural benchmark
+(:func:`sansa_probe.reporting.identity.identity_line`). A number measured on the procedural benchmark
 (``ours_dataset == "synthetic"``) stands in the row of the paper's dataset it replaces and is
 flagged ``reference_only``: the paper's column is then context, not a target.
 

@@ -185,7 +185,7 @@ class Measurement:
     metric: str
     value: float
     ours_dataset: str
-    identity: str = ""  # the model that produced the value (sansa_probe.identity.identity_line)
+    identity: str = ""  # the model that produced the value (sansa_probe.reporting.identity.identity_line)
 
 
 def checkpoints_root(config: RunConfig) -> str:
@@ -281,9 +281,9 @@ def _miniature_model(config: RunConfig, adapters: str | os.PathLike | None) -> S
 
 
 def model_identity_line(model: SansaModel, *, adapters: bool, protocol: str | None = None) -> str:
-    """``model``'s identity line (:func:`sansa_probe.identity.identity_line`, without ``model:``) as it
+    """``model``'s identity line (:func:`sansa_probe.reporting.identity.identity_line`, without ``model:``) as it
     runs with its adapters on (SANSA) or off (frozen SAM2), naming the evaluation ``protocol`` if given."""
-    from sansa_probe.identity import identity_line, model_identity
+    from sansa_probe.reporting.identity import identity_line, model_identity
 
     return identity_line(model_identity(model, adapters_enabled=adapters, protocol=protocol)).removeprefix("model: ")
 

@@ -21,7 +21,7 @@ import pandas as pd
 from sansa_probe.paper.compare import format_side_by_side, plot_side_by_side, side_by_side
 from sansa_probe.paper.numbers import TABLE_TITLES
 from sansa_probe.paper.runs import RunConfig
-from sansa_probe.utils.io import atomic_write_text
+from sansa_probe.io.atomic import atomic_write_text
 
 __all__ = ["experiment_parser", "config_from_args", "report", "run_experiment"]
 

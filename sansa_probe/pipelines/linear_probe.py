@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from sansa_probe.features import FeatureExtractor, ProbeSplits, semantic_label_maps
 from sansa_probe.probes import LinearProbe, plot_linear_probe
-from sansa_probe.sanity import check_class_counts
+from sansa_probe.reporting.sanity import check_class_counts
 
 __all__ = ["TABLES", "check", "compute", "figures"]
 

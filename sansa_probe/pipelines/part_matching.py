@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from sansa_probe.features import FeatureExtractor, masks_to_grid
 from sansa_probe.probes import match_parts, plot_part_matching
 from sansa_probe.probes.object_pairs import ObjectPair, grid_parts
-from sansa_probe.sanity import check_skipped
+from sansa_probe.reporting.sanity import check_skipped
 
 __all__ = ["TABLES", "check", "compute", "figures"]
 

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from sansa_probe.features import FeatureExtractor, ProbeSplits
 from sansa_probe.probes import PCAConcentration, Projection2D, plot_pca_concentration, plot_projection
-from sansa_probe.sanity import check_chance_accuracy
+from sansa_probe.reporting.sanity import check_chance_accuracy
 
 __all__ = ["TABLES", "check", "compute", "figures"]
 

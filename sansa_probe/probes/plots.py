@@ -21,7 +21,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from sansa_probe.utils.io import atomic_path, atomic_write_text
+from sansa_probe.io.atomic import atomic_path, atomic_write_text
 
 __all__ = [
     "add_footnote",

@@ -47,7 +47,7 @@ from sansa_probe.model.sansa import SansaModel
 from sansa_probe.training.data import ClipBatch, ClipDataset, StepBatchSampler, collate_clips
 from sansa_probe.training.losses import segmentation_loss
 from sansa_probe.utils.distributed import DistInfo
-from sansa_probe.utils.io import atomic_torch_save, atomic_write_text
+from sansa_probe.io.atomic import atomic_torch_save, atomic_write_text
 
 __all__ = ["TrainConfig", "Trainer", "NonFiniteLossError", "TrainingInterrupted", "rng_state", "set_rng_state"]
 

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from sansa_probe.utils.io import atomic_write_bytes
+from sansa_probe.io.atomic import atomic_write_bytes
 
 __all__ = ["as_bool_mask", "encode_rle", "decode_rle", "mask_bbox", "overlay", "save_png", "load_binary_png"]
 
@@ -101,7 +101,7 @@ def load_binary_png(path: str | os.PathLike, *, name: str) -> np.ndarray:
     is a white object over black index 1 both read as they look; a one-colour file is all
     background if that colour is black, else all object.
     """
-    from sansa_probe.images import open_image
+    from sansa_probe.io.images import open_image
 
     path = Path(path)
     if not path.is_file():

@@ -1,7 +1,7 @@
 """Few-shot examples to segment: k annotated references and targets of one class, and their picture.
 
 The quickstart notebook's data and figure (the segmentation itself is
-:class:`~sansa_probe.predictor.SansaPredictor`)::
+:class:`~sansa_probe.inference.predictor.SansaPredictor`)::
 
     example = few_shot_example(fold=0, shots=2, targets=4, prompt="box")    # or few_shot_example("my_folder")
     predictor = SansaPredictor(model)
@@ -118,7 +118,7 @@ def few_shot_example(root: str | os.PathLike | None = None, *, dataset: str | No
         extra_targets: a folder of further images to segment (no ground truth).
     """
     from sansa_probe.data import get_dataset
-    from sansa_probe.images import list_images, load_rgb
+    from sansa_probe.io.images import list_images, load_rgb
     from sansa_probe.prompts.generate import make_prompt
 
     if isinstance(shots, bool) or int(shots) != shots or shots < 1:

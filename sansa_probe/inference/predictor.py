@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from sansa_probe.images import ImageInput, load_rgb
+from sansa_probe.io.images import ImageInput, load_rgb
 from sansa_probe.inference import FewShotInference, Protocol, References, get_protocol, prepare_references
 from sansa_probe.model.sansa import SansaModel
 

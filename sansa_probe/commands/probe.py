@@ -1,7 +1,7 @@
 """Command-line layer of the probe commands (``python -m sansa_probe.pca`` and its siblings).
 
 Every probe command is a thin shell: its parser is :func:`probe_parser` (the shared groups of
-:mod:`sansa_probe.cli` plus the probes' ``features`` group) and its own ``probe`` options, its
+:mod:`sansa_probe.commands.grammar` plus the probes' ``features`` group) and its own ``probe`` options, its
 ``main`` is :func:`run_probe`, and its body gets a :class:`ProbeRun` that does the steps all of
 them share, in the same order: read the inputs (:meth:`ProbeRun.dataset`, :meth:`ProbeRun.splits`),
 build the model (:meth:`ProbeRun.extractor`), then write tables, figures and ``config.json``
@@ -37,7 +37,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sansa_probe.inference.protocol import get_protocol
-from sansa_probe.cli import (
+from sansa_probe.commands.grammar import (
     add_data_group,
     add_model_group,
     add_output_group,
@@ -52,12 +52,12 @@ from sansa_probe.cli import (
 from sansa_probe.data import SegmentationSource, get_dataset
 from sansa_probe.features import MODELS, FeatureExtractor, ProbeSplits, probe_splits
 from sansa_probe.model.sansa import SansaModel
-from sansa_probe.identity import identity_footnote, identity_line, model_identity, said_in_words
+from sansa_probe.reporting.identity import identity_footnote, identity_line, model_identity, said_in_words
 from sansa_probe.pipelines import redraw, write_images
 from sansa_probe.pipelines.redraw import pipeline_of
 from sansa_probe.probes.plots import add_footnote, save_figure
-from sansa_probe.sanity import report
-from sansa_probe.utils.io import atomic_write_json, atomic_write_text, check_output_folder
+from sansa_probe.reporting.sanity import report
+from sansa_probe.io.atomic import atomic_write_json, atomic_write_text, check_output_folder
 
 __all__ = [
     "ProbeRun",
@@ -74,7 +74,7 @@ __all__ = [
 ]
 
 Tables = Mapping[str, pd.DataFrame]
-ModelBuilder = Callable[..., SansaModel]  # (args, **overrides) -> model, as sansa_probe.cli.model_from_args
+ModelBuilder = Callable[..., SansaModel]  # (args, **overrides) -> model, as sansa_probe.commands.grammar.model_from_args
 
 
 # ============================================================================ one run of a probe command
@@ -112,7 +112,7 @@ def run_probe(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *, pr
               body: Callable[[ProbeRun], None]) -> int:
     """A probe command's ``main``: ``--list-layers`` prints the layers of the model ``build``
     makes; otherwise ``body`` runs on a :class:`ProbeRun` (``--out`` as every command resolves it,
-    :func:`sansa_probe.cli.run_command`)."""
+    :func:`sansa_probe.commands.grammar.run_command`)."""
 
     def command(args: argparse.Namespace) -> int:
         if args.list_layers:
@@ -138,7 +138,7 @@ class ProbeRun:
         models: ``{table name: adapters on}`` to run (:func:`models_to_run`).
         out: the output folder.
         checkpoint: the adapter checkpoint (``None``: fresh adapters, i.e. frozen SAM2).
-        identities: ``{model run: model_identity}`` (:mod:`sansa_probe.identity`), set by
+        identities: ``{model run: model_identity}`` (:mod:`sansa_probe.reporting.identity`), set by
             :meth:`extractor`.
     """
 

@@ -3,7 +3,7 @@
 Every notebook of ``notebooks/`` starts with a code cell tagged ``parameters`` (papermill's
 convention) of plain ``NAME = value`` assignments, ending with::
 
-    from sansa_probe.notebook_params import from_environment
+    from sansa_probe.notebook_support.params import from_environment
     globals().update(from_environment(globals()))
 
 Each UPPER_CASE name of that cell can then be set without editing the notebook:
@@ -114,7 +114,7 @@ def from_environment(namespace: Mapping[str, Any], *, environ: Mapping[str, str]
 def build_model(*, dataset: str | None = "synthetic", fold: int = 0, backbone: str | None = None, sam2_checkpoint: str | None = "auto",
                 image_size: int | None = None, checkpoint: str | None = None, setting: str = "strict", device: str | None = None,
                 adapters: bool = True):
-    """The model the commands build from the same options (:func:`sansa_probe.cli.model_from_args`).
+    """The model the commands build from the same options (:func:`sansa_probe.commands.grammar.model_from_args`).
 
     ``dataset="synthetic"`` with ``backbone``, ``image_size`` and ``checkpoint`` ``None`` and
     ``sam2_checkpoint="auto"`` is the shipped miniature with the SANSA adapters of ``fold``
@@ -127,7 +127,7 @@ def build_model(*, dataset: str | None = "synthetic", fold: int = 0, backbone: s
     """
     import torch
 
-    from sansa_probe.cli import model_from_args
+    from sansa_probe.commands.grammar import model_from_args
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
