@@ -46,7 +46,7 @@ from sansa_probe.commands.grammar import (
     run_command,
 )
 from sansa_probe.data.episodes import EpisodeSampler
-from sansa_probe.evaluate import evaluate_episodes
+from sansa_probe.evaluation.episodes import evaluate_episodes
 from sansa_probe.reporting.identity import identity_line, model_identity
 from sansa_probe.inference import PROTOCOLS
 from sansa_probe.model.config import BEHAVIOURS

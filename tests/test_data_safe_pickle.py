@@ -112,8 +112,9 @@ def test_paco_pickle_in_the_data_root(tmp_path):
 
 def test_evaluate_command_on_a_crafted_lvis_root(tmp_path, tiny_model, monkeypatch, capsys):
     from sansa_probe import evaluate
+    from sansa_probe.commands import benchmark
 
-    monkeypatch.setattr(evaluate, "model_from_args", lambda args, **kwargs: tiny_model)
+    monkeypatch.setattr(benchmark, "model_from_args", lambda args, **kwargs: tiny_model)
     write_lvis(tmp_path, layout="pkl")
     marker = tmp_path / "pwned"
     plant(tmp_path / "LVIS" / "lvis_val.pkl", marker)

@@ -17,6 +17,8 @@ import torch
 from conftest import build_tiny_model, randomized_adapters
 
 from sansa_probe import evaluate
+from sansa_probe.commands import benchmark
+from sansa_probe.evaluation import episodes as episode_loop
 from sansa_probe.data import EpisodeSampler
 from sansa_probe.evaluation.negatives import choose_semantic_negatives, next_negative_click
 from sansa_probe.prompts import PROMPT_TYPES, Points
@@ -45,7 +47,7 @@ def make_sampler(fold: int = 0, shots: int = 1, episodes: int = 3, seed: int = 0
 def evaluated(tiny_model):
     """``(metric, rows)`` of ``make_sampler()`` (3 episodes, mask prompts), randomized adapters (seed 0) on."""
     with randomized_adapters(tiny_model):
-        return evaluate.evaluate_episodes(tiny_model, make_sampler())
+        return episode_loop.evaluate_episodes(tiny_model, make_sampler())
 
 
 @pytest.fixture
@@ -62,7 +64,7 @@ def use_tiny_model(tiny_model, monkeypatch):
             tiny_model.load_adapters(adapters)
         return tiny_model
 
-    monkeypatch.setattr(evaluate, "model_from_args", build)
+    monkeypatch.setattr(benchmark, "model_from_args", build)
     return tiny_model
 
 
@@ -71,7 +73,7 @@ def no_model(monkeypatch):
     def build(args, **kwargs):
         raise AssertionError("bad arguments must be reported before the model is built")
 
-    monkeypatch.setattr(evaluate, "model_from_args", build)
+    monkeypatch.setattr(benchmark, "model_from_args", build)
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -101,7 +103,7 @@ def test_command_writes_tidy_results_episode_rows_and_summary(use_tiny_model, tm
 
     episodes = pd.read_csv(out / "episodes.csv")
     assert list(episodes["episode"]) == [0, 1]
-    assert list(episodes.columns) == [*labels, *evaluate.EPISODE_COLUMNS]
+    assert list(episodes.columns) == [*labels, *episode_loop.EPISODE_COLUMNS]
     assert (episodes["reference_ids"].str.count(";") == 0).all() and episodes["negative_ids"].isna().all()
     # mIoU from the episode rows, HSNet's way: per class sum I / sum U, mean over all 16 fold classes
     sums = episodes.groupby("class_id")[["intersection", "union"]].sum()
@@ -133,9 +135,9 @@ def test_help_runs_as_a_module():
 
 def test_same_seed_same_numbers_with_any_number_of_workers(tiny_model, baseline):
     with randomized_adapters(tiny_model):
-        metric, rows = evaluate.evaluate_episodes(tiny_model, make_sampler(), num_workers=2)
+        metric, rows = episode_loop.evaluate_episodes(tiny_model, make_sampler(), num_workers=2)
     pd.testing.assert_frame_equal(rows, baseline)
-    assert list(rows.columns) == evaluate.EPISODE_COLUMNS and list(rows["episode"]) == [0, 1, 2]
+    assert list(rows.columns) == episode_loop.EPISODE_COLUMNS and list(rows["episode"]) == [0, 1, 2]
     assert metric.n_episodes == 3 and rows["score"].between(-1, 2).all()
 
 
@@ -144,7 +146,7 @@ def test_adapters_off_is_exactly_a_model_without_adapters(tiny_model, use_tiny_m
     assert plain.num_adapter_parameters() == 0
     sam_state = {k: v for k, v in tiny_model.sam.state_dict().items() if k not in set(tiny_model.adapter_names)}
     plain.sam.load_state_dict(sam_state, strict=True)
-    _, expected = evaluate.evaluate_episodes(plain, make_sampler())
+    _, expected = episode_loop.evaluate_episodes(plain, make_sampler())
     assert not baseline["pred_area"].equals(expected["pred_area"])  # the randomized adapters do act when on
 
     with randomized_adapters(tiny_model):
@@ -161,17 +163,17 @@ def test_shards_merge_to_the_single_process_result(tiny_model, evaluated):
     single, baseline = evaluated
     sampler = make_sampler()
     with randomized_adapters(tiny_model):
-        shards = [evaluate.evaluate_episodes(tiny_model, sampler, rank=r, world_size=2) for r in (1, 0)]
-        idle = evaluate.evaluate_episodes(tiny_model, sampler, rank=3, world_size=4)  # more ranks than episodes
+        shards = [episode_loop.evaluate_episodes(tiny_model, sampler, rank=r, world_size=2) for r in (1, 0)]
+        idle = episode_loop.evaluate_episodes(tiny_model, sampler, rank=3, world_size=4)  # more ranks than episodes
     assert [list(rows["episode"]) for _, rows in shards] == [[1], [0, 2]] and len(idle[1]) == 0
-    metric, rows = evaluate.merge_results([*shards, idle])
+    metric, rows = episode_loop.merge_results([*shards, idle])
     pd.testing.assert_frame_equal(rows, baseline)
     merged, expected = metric.state_dict(), single.state_dict()
     assert all(merged[key] == expected[key] for key in ("class_ids", "intersection", "union", "n_updates"))
     with pytest.warns(UserWarning, match="never sampled"):
         assert metric.compute()["miou"] == single.compute()["miou"]
     with pytest.raises(ValueError, match="two shards"):
-        evaluate.merge_results([shards[0], shards[0]])
+        episode_loop.merge_results([shards[0], shards[0]])
 
 
 @pytest.mark.slow
@@ -195,21 +197,21 @@ def test_torchrun_with_two_gloo_processes_equals_one_process(tmp_path):
 
 def test_every_prompt_type_runs_and_prompts_are_seeded(tiny_model):
     data = make_sampler(shots=2).load(0)
-    points = evaluate.episode_prompts(data, "point", seed=3)
+    points = episode_loop.episode_prompts(data, "point", seed=3)
     assert all(isinstance(p, Points) and len(p.coords) == 20 for p in points)
-    again = evaluate.episode_prompts(data, "point", seed=3)
+    again = episode_loop.episode_prompts(data, "point", seed=3)
     assert all(np.array_equal(a.coords, b.coords) for a, b in zip(points, again))
     assert not np.array_equal(points[0].coords, points[1].coords)  # shot index enters the seed
     areas = {}
     with randomized_adapters(tiny_model):
         for kind in PROMPT_TYPES:
-            metric, rows = evaluate.evaluate_episodes(tiny_model, make_sampler(shots=2, episodes=1), prompt=kind)
+            metric, rows = episode_loop.evaluate_episodes(tiny_model, make_sampler(shots=2, episodes=1), prompt=kind)
             assert metric.n_episodes == 1 and rows["score"].notna().all()
             assert (rows["reference_ids"].str.count(";") == 1).all()
             areas[kind] = tuple(rows["pred_area"])
     assert len(set(areas.values())) > 1
     with pytest.raises(ValueError, match="prompt 'lasso'"):
-        evaluate.evaluate_episodes(tiny_model, make_sampler(), prompt="lasso")
+        episode_loop.evaluate_episodes(tiny_model, make_sampler(), prompt="lasso")
 
 
 def test_negative_click_goes_to_the_interior_of_the_largest_false_positive():
@@ -234,7 +236,7 @@ def test_negative_clicks_correct_the_prediction_without_re_encoding(tiny_model, 
         original = tiny_model.encode_images
         tiny_model.encode_images = lambda x: calls.append(x.shape[0]) or original(x)
         try:
-            _, clicked = evaluate.evaluate_episodes(tiny_model, make_sampler(), negative_clicks=2)
+            _, clicked = episode_loop.evaluate_episodes(tiny_model, make_sampler(), negative_clicks=2)
         finally:
             del tiny_model.encode_images
     # per episode: the reference memory (SansaModel.reference_memory), then the target, each encoded
@@ -250,7 +252,7 @@ def test_negative_clicks_correct_the_prediction_without_re_encoding(tiny_model, 
 def test_semantic_negatives_come_from_other_classes_and_change_predictions(tiny_model, baseline):
     sampler, plain = make_sampler(), baseline
     with randomized_adapters(tiny_model):
-        _, negative = evaluate.evaluate_episodes(tiny_model, sampler, semantic_negatives=2)
+        _, negative = episode_loop.evaluate_episodes(tiny_model, sampler, semantic_negatives=2)
     for row in negative.itertuples():
         ids = row.negative_ids.split(";")
         assert len(set(ids)) == 2 and row.target_id not in ids and row.reference_ids not in ids
@@ -258,8 +260,8 @@ def test_semantic_negatives_come_from_other_classes_and_change_predictions(tiny_
             assert f"-c{row.class_id:02d}-" not in image_id
             assert not sampler.source.load_mask(image_id, row.class_id).any()
     assert not negative["pred_area"].equals(plain["pred_area"])
-    prepared = evaluate.prepare_episode(sampler, 0, prompt="mask", seed=0, image_size=256, semantic_negatives=2)
-    again = evaluate.prepare_episode(make_sampler(), 0, prompt="mask", seed=0, image_size=256, semantic_negatives=2)
+    prepared = episode_loop.prepare_episode(sampler, 0, prompt="mask", seed=0, image_size=256, semantic_negatives=2)
+    again = episode_loop.prepare_episode(make_sampler(), 0, prompt="mask", seed=0, image_size=256, semantic_negatives=2)
     assert prepared.negative_ids == again.negative_ids == tuple(negative.loc[0, "negative_ids"].split(";"))
     assert torch.equal(prepared.references.frames, again.references.frames) and torch.equal(prepared.target, again.target)
     assert prepared.references.frames.shape == (3, 3, 256, 256)  # reference, 2 negatives: one encoder batch

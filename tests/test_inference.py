@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import randomized_adapters
 
-from sansa_probe import evaluate
+from sansa_probe.evaluation import episodes as evaluate
 from sansa_probe.annotation import ClassReferences, class_memory, segment_batch
 from sansa_probe.data import EpisodeSampler
 from sansa_probe.features.hooks import HookExtractor

@@ -22,13 +22,23 @@ Inputs are the ``episodes.csv`` tables that ``python -m sansa_probe.evaluate`` w
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Hashable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-__all__ = ["COMPARISON_COLUMNS", "paired_bootstrap", "comparison_summary", "plot_comparison"]
+from sansa_probe.io.atomic import atomic_path, atomic_write_json, atomic_write_text
+from sansa_probe.reporting.identity import identity_footnote
+from sansa_probe.reporting.sanity import check_identical
+
+__all__ = ["COMPARISON_COLUMNS", "Comparison", "compare_evaluations", "comparison_summary", "paired_bootstrap", "plot_comparison",
+           "read_evaluation", "write_comparison"]
 
 COMPARISON_COLUMNS = [
     "scope", "class_id", "class_name", "n_episodes", "frozen", "adapted", "difference", "ci_low", "ci_high",
@@ -188,13 +198,11 @@ def comparison_summary(table: pd.DataFrame, *, confidence: float = 0.95) -> str:
     )
 
 
-def plot_comparison(table: pd.DataFrame, ax=None, *, title: str | None = None):
-    """Forest plot of the differences (percent points) with their intervals; overall on top."""
-    import matplotlib.pyplot as plt
-
+def plot_comparison(table: pd.DataFrame, ax: Axes | None = None, *, title: str | None = None) -> Axes:
+    """Forest plot of the differences (percent points) with their intervals; overall on top
+    (on a new :class:`~matplotlib.figure.Figure` unless ``ax`` is given)."""
     if ax is None:
-        n = len(table)
-        _, ax = plt.subplots(figsize=(6.0, 1.2 + 0.28 * n))
+        ax = Figure(figsize=(6.0, 1.2 + 0.28 * len(table))).add_subplot()
     ordered = pd.concat([table[table["scope"] == "overall"], table[table["scope"] == "class"].sort_values("difference")])
     labels = ["overall (mIoU)" if s == "overall" else _class_label(c, n) for s, c, n in zip(ordered["scope"], ordered["class_id"], ordered["class_name"])]
     y = np.arange(len(ordered))[::-1]
@@ -224,3 +232,93 @@ def _class_label(class_id: Any, name: Any) -> str:
         return f"class {int(number)}" if number.is_integer() else f"class {class_id}"
     except (TypeError, ValueError):
         return f"class {class_id}"
+
+
+# ----------------------------------------------------------------------------- two evaluate folders
+
+
+def read_evaluation(folder: str | Path) -> tuple[pd.DataFrame, list, dict[str, Any]]:
+    """An evaluate output folder's episodes (``episodes.csv``), the classes its mIoU averages over
+    (``results.csv``) and its ``summary.json`` (empty when absent)."""
+    folder = Path(folder)
+    table_path, results_path, summary_path = folder / "episodes.csv", folder / "results.csv", folder / "summary.json"
+    for path in (table_path, results_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist; expected an evaluate output folder")
+    results = pd.read_csv(results_path)
+    classes = results.loc[results["metric"] == "iou", "class_id"].tolist()
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    return pd.read_csv(table_path), classes, summary
+
+
+@dataclass
+class Comparison:
+    """Frozen SAM2 against SANSA from two evaluate folders.
+
+    ``table``: :func:`paired_bootstrap`'s, with an ``identity`` column when the runs name their
+    models; ``line``: :func:`comparison_summary`; ``runs``/``summaries``: the folders and their
+    ``summary.json``; ``footnote``: the models in one line; ``inherited``: the runs' own warnings;
+    ``warnings``: this comparison's (identical numbers).
+    """
+
+    table: pd.DataFrame
+    line: str
+    runs: dict[str, Path]
+    summaries: dict[str, dict[str, Any]]
+    footnote: str
+    inherited: list[str]
+    warnings: list[str]
+
+
+def compare_evaluations(frozen: str | Path, adapted: str | Path, *, n_boot: int = 2000, confidence: float = 0.95,
+                        seed: int = 0) -> Comparison:  # fmt: skip
+    """Pair the episodes of two evaluate folders (frozen SAM2, SANSA; the same benchmark and fold)
+    and bootstrap the mIoU difference (:func:`paired_bootstrap`)."""
+    runs = {"frozen": Path(frozen), "adapted": Path(adapted)}
+    (frozen_rows, classes, frozen_summary), (adapted_rows, adapted_classes, adapted_summary) = (read_evaluation(p) for p in runs.values())
+    if sorted(map(str, classes)) != sorted(map(str, adapted_classes)):
+        raise ValueError(f"--from-runs: {runs['frozen']} and {runs['adapted']} score different classes; expected the same benchmark and fold")
+    table = paired_bootstrap(frozen_rows, adapted_rows, class_ids=classes or None, n_boot=n_boot, confidence=confidence, seed=seed)
+    summaries = {"frozen": frozen_summary, "adapted": adapted_summary}
+    footnote = identity_footnote({name: summary["identity"] for name, summary in summaries.items() if summary.get("identity")})
+    overall = table.iloc[0]
+    return Comparison(
+        table=table.assign(identity=footnote) if footnote else table,
+        line=comparison_summary(table, confidence=confidence),
+        runs=runs,
+        summaries=summaries,
+        footnote=footnote,
+        inherited=list(dict.fromkeys(w for summary in summaries.values() for w in summary.get("warnings", []))),
+        warnings=check_identical(float(overall["frozen"]), float(overall["adapted"]), what="compare, overall mIoU"),
+    )
+
+
+def write_comparison(out: str | Path, comparison: Comparison, *, command: str, argv: Sequence[str],
+                     bootstrap: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """``comparison.csv``, ``comparison.png``/``.pdf`` (the forest plot, the result and the models
+    under it) and ``summary.json`` (the command and its ``argv``, the ``bootstrap`` settings, the
+    result, the models, warnings) into ``out``; returns the summary."""
+    out = Path(out)
+    table, footnote = comparison.table, comparison.footnote
+    atomic_write_text(out / "comparison.csv", table.to_csv(index=False))
+    ax = plot_comparison(table, title="frozen SAM2 vs SANSA, same episodes")
+    ax.figure.text(0.01, 0.005, comparison.line + (f"\nmodel: {footnote}" if footnote else ""), fontsize=6, wrap=True)
+    ax.figure.tight_layout(rect=(0, 0.08 if footnote else 0.04, 1, 1))
+    for suffix in ("png", "pdf"):
+        with atomic_path(out / f"comparison.{suffix}") as tmp:
+            ax.figure.savefig(tmp, format=suffix, dpi=150)
+    summaries = comparison.summaries
+    summary = {
+        "command": command,
+        "argv": list(argv),
+        "runs": {name: str(path) for name, path in comparison.runs.items()},
+        "result": comparison.line,
+        "overall": table.iloc[0].to_dict(),
+        "bootstrap": dict(bootstrap),
+        "models": {name: summaries[name].get("identity", summaries[name].get("model")) for name in ("frozen", "adapted")},
+        "identity": footnote,
+        "warnings": [*comparison.inherited, *comparison.warnings],
+        "files": {"table": "comparison.csv", "figure": "comparison.png"},
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return summary

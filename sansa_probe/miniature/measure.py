@@ -70,7 +70,7 @@ def few_shot_miou(model: SansaModel, *, fold: int, adapters: bool, episodes: int
     another class (the target's class and ground truth unchanged): a model that segments what
     its reference shows loses most of its score, one that ignores the reference does not.
     """
-    from sansa_probe.evaluate import evaluate_episodes
+    from sansa_probe.evaluation.episodes import evaluate_episodes
 
     if references not in REFERENCES:
         raise ValueError(f"references: expected one of {', '.join(REFERENCES)}, got {references!r}")

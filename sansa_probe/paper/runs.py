@@ -32,7 +32,7 @@ import torch
 
 from sansa_probe.data.episodes import EpisodeSampler
 from sansa_probe.data.registry import get_spec
-from sansa_probe.evaluate import evaluate_episodes
+from sansa_probe.evaluation.episodes import evaluate_episodes
 from sansa_probe.model import SansaModel, load_sansa
 
 __all__ = ["RunConfig", "Measurement", "model_identity_line", "checkpoint_path", "train_variant", "build_model", "evaluate_run", "evaluate_miou", "checkpoints_root", "measure", "ours_frame"]
