@@ -1,21 +1,23 @@
-"""One command grammar: the ten commands share their model, data, output and run groups, and
-``--out`` defaults to a new folder under ``runs/``."""
+"""One command grammar: every registered command with the shared grammar has its model, data,
+output and run groups, and ``--out`` defaults to a new folder under ``runs/``."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 from pathlib import Path
 
 import pytest
 
-from sansa_probe import annotate, evaluate, linear_probe, part_matching, pca, pca_rgb, projection, segment, spatial_coherence, train
+from sansa_probe import evaluate, spatial_coherence, train
 from sansa_probe.commands.grammar import NO_CHECKPOINT, UsageError, command_parser, dataset_option, new_run_folder, run_command
+from sansa_probe.commands.registry import COMMANDS as REGISTRY
+from sansa_probe.commands.registry import SHARED_GROUPS, get_command
 
-COMMANDS = {module.__name__.rsplit(".", 1)[-1]: module for module in
-            (segment, train, evaluate, annotate, pca, projection, pca_rgb, linear_probe, part_matching, spatial_coherence)}
-PROBES = {"pca", "projection", "pca_rgb", "linear_probe", "part_matching", "spatial_coherence"}  # frozen SAM2 and SANSA in one run
-READ_DATASETS = {"train", "evaluate", "pca", "projection", "pca_rgb", "linear_probe", "part_matching"}
+COMMANDS = {c.name: importlib.import_module(c.main_module) for c in REGISTRY if c.groups}  # the commands on the shared grammar
+PROBES = {c.name for c in REGISTRY if c.both_models}  # frozen SAM2 and SANSA in one run
+READ_DATASETS = {c.name for c in REGISTRY if "data" in c.groups}
 SHARED = {
     "model": ["--backbone", "--sam2-version", "--sam2-checkpoint", "--image-size", "--sam2-override", "--behaviour", "--setting", "--checkpoint", "--adapters"],
     "data": ["--dataset", "--fold", "--data-root", "--dataset-option"],
@@ -38,7 +40,8 @@ def signature(action: argparse.Action) -> tuple:
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_command_has_the_shared_groups_and_nothing_else_in_them(name):
     found = groups(COMMANDS[name].build_parser())
-    expected = [title for title in SHARED if title != "data" or name in READ_DATASETS]
+    expected = get_command(name).groups
+    assert set(SHARED) == set(SHARED_GROUPS) and set(found) & set(SHARED) == set(expected), f"{name}: shared groups"
     for title in expected:
         assert list(found.get(title, {})) == SHARED[title], f"{name}: group {title!r}"
     if name not in READ_DATASETS:

@@ -5,6 +5,7 @@ checks relaxed (the README's files, e.g. ``dog.jpg``, are the user's), so a rena
 option breaks this test instead of the user's first hour.
 """
 
+import argparse
 import importlib
 import re
 import shlex
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from sansa_probe.commands import grammar as cli
+from sansa_probe.commands.registry import COMMANDS, get_command
+from sansa_probe.miniature.default import wants_miniature
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 _COMMAND = re.compile(r"(?:python|torchrun[^-]*(?:--\S+ \S+ )*) ?-m (sansa_probe\.[a-z_]+)((?: (?!&&|#)\S+)*)")
@@ -26,10 +29,8 @@ def _readme_commands() -> list[tuple[str, list[str]]]:
     return commands
 
 
-def test_the_readme_shows_commands():
-    modules = {m for m, _ in _readme_commands()}
-    probes = {f"sansa_probe.{name}" for name in ("pca", "projection", "pca_rgb", "linear_probe", "part_matching", "spatial_coherence")}
-    assert {"sansa_probe.compare", "sansa_probe.train", "sansa_probe.evaluate", "sansa_probe.segment", "sansa_probe.annotate"} | probes <= modules
+def test_the_readme_shows_every_command():
+    assert {m for m, _ in _readme_commands()} == {c.module for c in COMMANDS}
 
 
 def test_readme_command_lines_are_commands_not_listings():
@@ -39,27 +40,36 @@ def test_readme_command_lines_are_commands_not_listings():
     assert listings == []
 
 
+def _parser(module: str) -> argparse.ArgumentParser:
+    return importlib.import_module(get_command(module.removeprefix("sansa_probe.")).main_module).build_parser()
+
+
 @pytest.mark.parametrize("module,args", _readme_commands(), ids=lambda v: v if isinstance(v, str) else " ".join(v)[:40])
 def test_readme_command_parses(module, args, monkeypatch):
+    """Each option is spelled out (no abbreviation argparse would guess) and lands, as typed, in its destination."""
     monkeypatch.setattr(cli, "checkpoint_arg", lambda text: None if text == "none" else text)
-    command = importlib.import_module(module if module != "sansa_probe.miniature" else "sansa_probe.miniature.__main__")
-    if not hasattr(command, "build_parser"):
-        pytest.skip(f"{module} has no build_parser")
-    parser = command.build_parser()
+    parser = _parser(module)
     parsed = parser.parse_args(args)
-    assert parsed is not None
-
-
-COMMANDS = ("pca", "projection", "pca_rgb", "linear_probe", "part_matching", "spatial_coherence", "segment", "annotate", "evaluate",
-            "compare", "train")
+    actions = parser._option_string_actions
+    for i, arg in enumerate(args):
+        if not arg.startswith("--"):
+            continue
+        option = arg.split("=", 1)[0]
+        assert option in actions, f"{module}: {option} is not an option of the command (abbreviated or removed)"
+        action = actions[option]
+        if isinstance(action, (argparse._StoreAction, argparse._AppendAction)) and action.nargs is None:
+            typed = arg.split("=", 1)[1] if "=" in arg else args[i + 1]
+            value = action.type(typed) if action.type else typed
+            stored = getattr(parsed, action.dest)
+            assert value in stored if isinstance(action, argparse._AppendAction) else stored == value, f"{module}: {arg} {typed}"
 
 
 def _help_examples() -> list[tuple[str, list[str]]]:
     """The example command lines at the top of each command's ``--help`` (its module docstring),
     continuation lines joined; lines elided with ``...`` are left out."""
     examples = []
-    for name in COMMANDS:
-        text = re.sub(r"\s*\\\n\s*", " ", importlib.import_module(f"sansa_probe.{name}").__doc__)
+    for command in COMMANDS:
+        text = re.sub(r"\s*\\\n\s*", " ", importlib.import_module(command.main_module).__doc__)
         for line in text.splitlines():
             if not line.lstrip().startswith(("python -m", "torchrun")):  # an example line, not a mention in prose
                 continue
@@ -70,7 +80,7 @@ def _help_examples() -> list[tuple[str, list[str]]]:
 
 
 def test_every_command_shows_examples_in_its_help():
-    assert {m.rsplit(".", 1)[-1] for m, _ in _help_examples()} == set(COMMANDS)
+    assert {m for m, _ in _help_examples()} == {c.module for c in COMMANDS}
 
 
 @pytest.mark.parametrize("module,args", _help_examples(), ids=lambda v: v if isinstance(v, str) else " ".join(v)[:40])
@@ -82,10 +92,10 @@ def test_offline_help_examples_need_no_download():
     """An example run on the procedural benchmark or the synthetic pseudo-videos either uses the
     shipped miniature (``--dataset synthetic`` with no SAM2 option) or says ``--sam2-checkpoint none``:
     none of them downloads SAM2."""
-    from sansa_probe.miniature.default import wants_miniature
-
     for module, args in _help_examples():
-        parser = importlib.import_module(module).build_parser()
+        if "model" not in get_command(module.removeprefix("sansa_probe.")).groups:
+            continue  # builds no model from the shared options
+        parser = _parser(module)
         if module.endswith(("segment", "annotate", "compare")) and "--from-runs" in args:
             continue
         try:

@@ -12,34 +12,34 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sansa_probe.commands.grammar import command_parser, non_negative_int, positive_int, run_command
+from sansa_probe.miniature.pipeline import AdapterRecipe, MeasureConfig, run
+from sansa_probe.miniature.pretrain import PretrainConfig
+
 __all__ = ["main", "build_parser"]
+
+PROG = "sansa_probe.miniature"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sansa_probe.miniature.pipeline import AdapterRecipe, MeasureConfig
-    from sansa_probe.miniature.pretrain import PretrainConfig
-
-    parser = argparse.ArgumentParser(prog="python -m sansa_probe.miniature", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/miniature", help="working folder (resumable)")
-    parser.add_argument("--ship", action="store_true", help="copy the weights and results into the package, with a SHA-256 manifest")
-    parser.add_argument("--seed", type=int, default=0, help="seed of pretraining, adapter training and measurements")
-    parser.add_argument("--pretrain-steps", type=int, default=PretrainConfig.steps)
-    parser.add_argument("--adapter-steps", type=int, default=AdapterRecipe.steps)
-    parser.add_argument("--episodes", type=int, default=MeasureConfig.episodes, help="1-shot test episodes per fold and model")
-    parser.add_argument("--jobs", type=int, default=4, help="processes for the independent per-fold stages (results do not depend on it)")
-    parser.add_argument("--no-progress", action="store_true")
+    parser = command_parser(PROG, __doc__)
+    group = parser.add_argument_group("pipeline")
+    group.add_argument("--out", default="runs/miniature", help="working folder (resumable; default runs/miniature)")
+    group.add_argument("--ship", action="store_true", help="copy the weights and results into the package, with a SHA-256 manifest")
+    group.add_argument("--seed", type=non_negative_int, default=0, help="seed of pretraining, adapter training and measurements")
+    group.add_argument("--pretrain-steps", type=positive_int, default=PretrainConfig.steps)
+    group.add_argument("--adapter-steps", type=positive_int, default=AdapterRecipe.steps)
+    group.add_argument("--episodes", type=positive_int, default=MeasureConfig.episodes, help="1-shot test episodes per fold and model")
+    group.add_argument("--jobs", type=positive_int, default=4, help="processes for the independent per-fold stages (results do not depend on it)")
+    group.add_argument("--no-progress", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sansa_probe.miniature.pipeline import AdapterRecipe, MeasureConfig, run
-    from sansa_probe.miniature.pretrain import PretrainConfig
+    return run_command(build_parser(), argv, _run, prog=PROG)
 
-    args = build_parser().parse_args(argv)
-    for name in ("pretrain_steps", "adapter_steps", "episodes", "jobs"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"--{name.replace('_', '-')}: expected an int >= 1, got {getattr(args, name)}")
+
+def _run(args: argparse.Namespace) -> int:
     table = run(
         args.out,
         pretrain_config=PretrainConfig(steps=args.pretrain_steps, seed=args.seed),
