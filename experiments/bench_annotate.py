@@ -7,9 +7,9 @@
 Prints one table measured in this run:
 
 * the image-encoder forward per image, and encode + C classes per image through
-  :func:`sansa_probe.annotate.segment_batch`, as a multiple of the encoder forward
+  :func:`sansa_probe.annotation.segment_batch`, as a multiple of the encoder forward
   (the limit: encode once, then only memory attention + decoder per class, ``<= 1.0 + 0.2 C``);
-* end-to-end images/s of :func:`sansa_probe.annotate.annotate` (decode in DataLoader workers,
+* end-to-end images/s of :func:`sansa_probe.annotation.annotate` (decode in DataLoader workers,
   encode, C classes, upsampling, RLE, chunk files, merge) at each size, and its time per target
   as a multiple of the encoder forward;
 * peak memory of each end-to-end run (RSS of the main process sampled from ``/proc``, or the
@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from sansa_probe.annotate import AnnotateOptions, ClassReferences, TargetTable, annotate, class_memory, segment_batch
+from sansa_probe.annotation import AnnotateOptions, ClassReferences, TargetTable, annotate, class_memory, segment_batch
 from sansa_probe.io.images import batch_to_model_input
 from sansa_probe.inference import FewShotInference
 from sansa_probe.model import load_sansa

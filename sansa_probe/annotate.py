@@ -5,7 +5,7 @@
 
 From Python (one model, many jobs)::
 
-    from sansa_probe.annotate import annotate, collect_targets, load_references
+    from sansa_probe.annotation import annotate, collect_targets, load_references
     result = annotate(model, load_references("refs.yaml"), collect_targets(["photos/"]), "labels/")
 
 The large-scale annotation of paper appendix C (table 6): every class's reference memory is
@@ -39,9 +39,10 @@ References file (JSON or YAML; relative paths are resolved against the file's ow
 (``{size: [H, W], counts: str}``); ``points`` and ``box`` may also be the strings of
 ``sansa_probe.segment`` (``"x,y[,label];..."``, ``"x0,y0,x1,y1"``).
 
-Targets: ``--targets`` files and folders (folders recursively, image suffixes only) and/or
-``--target-list`` text files (one path per line, relative to the list's folder, ``#``
-comments). Targets are de-duplicated and sorted; image ``i`` of that order has id ``i + 1``.
+Targets: ``--targets`` (or ``--target``) files and folders (folders recursively, image suffixes
+only; a folder without images is an error, as in ``segment``) and/or ``--target-list`` text files
+(one path per line, relative to the list's folder, ``#`` comments). Targets are de-duplicated and
+sorted; image ``i`` of that order has id ``i + 1``.
 
 Outputs in ``--out``:
 
@@ -92,23 +93,9 @@ from sansa_probe.reporting.sanity import report
 from sansa_probe.io.atomic import check_output_folder
 from sansa_probe.utils.precision import inference_precision
 from sansa_probe.utils.distributed import distributed
-from sansa_probe.annotation.references import ClassReferences, load_references
-from sansa_probe.annotation.run import AnnotateOptions, AnnotateResult, annotate, class_memory, segment_batch
-from sansa_probe.annotation.targets import TargetTable, collect_targets
+from sansa_probe.annotation import AnnotateOptions, annotate, collect_targets, load_references
 
-
-__all__ = [
-    "ClassReferences",
-    "TargetTable",
-    "AnnotateOptions",
-    "AnnotateResult",
-    "load_references",
-    "collect_targets",
-    "class_memory",
-    "segment_batch",
-    "annotate",
-    "main",
-]
+__all__ = ["build_parser", "main"]
 
 PROG = "sansa_probe.annotate"
 
@@ -118,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(PROG, __doc__)
     images = parser.add_argument_group("images")
     images.add_argument("--references", required=True, help="references file (JSON or YAML, schema above)")
-    images.add_argument("--targets", nargs="+", action="extend", default=[], help="target image files and/or folders (recursive)")
+    images.add_argument("--targets", "--target", dest="targets", nargs="+", action="extend", default=[],
+                        help="target image files and/or folders (recursive)")
     images.add_argument("--target-list", action="append", default=[], help="text file listing target images, one per line (repeatable)")
     annotation = parser.add_argument_group("annotation")
     annotation.add_argument("--min-score", type=float, default=0.0, help="drop predictions whose predicted IoU is below this (default 0)")

@@ -19,6 +19,7 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from sansa_probe import annotate
+from sansa_probe.annotation import load_references
 from sansa_probe.inference.predictor import SansaPredictor
 from sansa_probe.prompts.types import Box, Mask, Points
 from sansa_probe.utils.masks import decode_rle, encode_rle
@@ -99,7 +100,7 @@ def test_coco_output_decodes_to_the_predictors_masks(scene, tiny_model, capsys):
     info = coco.dataset["info"]  # the model in words: random SAM2 weights and fresh adapters flagged
     assert info["identity"]["sam2_weights"] == "random" and info["identity"]["adapters"] == "fresh" and info["identity"]["backbone"] == "hiera_t"
     assert "SAM2 weights: RANDOM" in info["model"] and any("FRESH" in w for w in info["warnings"])
-    classes = annotate.load_references(scene / "refs.yaml")
+    classes = load_references(scene / "refs.yaml")
     targets = sorted_targets(scene / "targets")
     assert [c["id"] for c in coco.dataset["categories"]] == [1, 7, 3]
     assert sorted(coco.imgs) == list(range(1, len(targets) + 1))
@@ -176,7 +177,7 @@ def test_the_encoder_runs_once_per_target_whatever_the_number_of_classes(scene, 
             segments.clear()
             assert run(scene, f"out{num_classes}", "--targets", str(scene / "targets"), "--batch-size", "3", "--num-workers", "0",
                        references=references) == 0
-            classes = annotate.load_references(scene / references)
+            classes = load_references(scene / references)
             # one encoder call per class for its references (cached memory), then one per target batch
             assert frames[:num_classes] == [len(c.images) for c in classes]
             assert frames[num_classes:] == [3, 1]  # each target through the image encoder exactly once
@@ -268,7 +269,7 @@ def test_shorthand_json_and_rle_give_the_same_classes_as_yaml(scene):
         "scribbled": [{"image": "refs/r0.jpg", "scribble": "refs/stroke.png"}],
     }
     (scene / "refs.json").write_text(json.dumps(shorthand))
-    yaml_classes, json_classes = annotate.load_references(scene / "refs.yaml"), annotate.load_references(scene / "refs.json")
+    yaml_classes, json_classes = load_references(scene / "refs.yaml"), load_references(scene / "refs.json")
     assert [(c.name, c.category_id) for c in yaml_classes] == [("red blob", 1), ("box thing", 7), ("scribbled", 3)]
     assert [c.digest() for c in json_classes] == [c.digest() for c in yaml_classes]
     assert isinstance(yaml_classes[0].prompts[0], Mask) and isinstance(yaml_classes[0].prompts[1], Points)
@@ -306,7 +307,8 @@ def test_a_malformed_references_file_names_the_class_and_field(scene, capsys, sh
 @pytest.mark.parametrize(
     "targets, message",
     [
-        (["--targets", "EMPTY"], "no target images found (--targets"),
+        (["--targets", "EMPTY"], "--targets: folder EMPTY holds no image (.jpg"),
+        (["--target", "EMPTY"], "--targets: folder EMPTY holds no image (.jpg"),  # segment's spelling, the same rule
         (["--targets", "MISSING"], "--targets: MISSING does not exist"),
         (["--target-list", "MISSING"], "--target-list: file MISSING does not exist"),
         ([], "no target images found (no --targets or --target-list)"),
@@ -318,7 +320,7 @@ def test_no_targets_and_missing_paths_are_clear_errors(scene, capsys, targets, m
     paths = {"EMPTY": str(scene / "empty"), "MISSING": str(scene / "missing")}
     code = run(scene, "out", *[paths.get(t, t) for t in targets])
     err = capsys.readouterr().err
-    assert code == 2 and message.replace("MISSING", paths["MISSING"]) in err and "Traceback" not in err
+    assert code == 2 and message.replace("MISSING", paths["MISSING"]).replace("EMPTY", paths["EMPTY"]) in err and "Traceback" not in err
     assert run(scene, "out", "--targets", str(scene / "targets"), "--references", str(scene / "nope.yaml")) == 2
     assert "--references: file" in capsys.readouterr().err
 
@@ -344,7 +346,7 @@ def test_annotate_the_real_demo_photographs(tmp_path, tiny_model):
     coco = COCO(str(tmp_path / "out" / "annotations.json"))
     targets = sorted(targets)
     assert [coco.imgs[i]["file_name"] for i in (1, 2, 3)] == [p.name for p in targets]
-    for cls in annotate.load_references(tmp_path / "refs.yaml"):
+    for cls in load_references(tmp_path / "refs.yaml"):
         predictor = SansaPredictor(tiny_model, batch_size=2)
         predictor.set_references(list(cls.images), list(cls.prompts))
         for image_id, (target, prediction) in enumerate(zip(targets, predictor.predict_batch(targets)), start=1):

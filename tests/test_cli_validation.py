@@ -10,6 +10,8 @@ import torch
 from PIL import Image
 
 from sansa_probe import evaluate, pca, segment
+from sansa_probe.commands import benchmark
+from sansa_probe.evaluation import Benchmark
 
 TINY = ["--backbone", "hiera_t", "--sam2-checkpoint", "none"]
 
@@ -24,7 +26,7 @@ def refs(tmp_path):
 @pytest.fixture
 def no_model(monkeypatch):
     built = []
-    for module in (segment, evaluate):
+    for module in (segment, benchmark):
         monkeypatch.setattr(module, "model_from_args", lambda *a, **k: built.append(a) or pytest.fail("the model was built"))
     return built
 
@@ -63,7 +65,7 @@ def test_evaluate_and_pca_refuse_a_file_out_before_any_work(tmp_path, capsys, no
     """Case 5: a file (or a path under a file) as --out fails at once, not after the episodes."""
     blocker = tmp_path / "results.txt"
     blocker.write_text("mine")
-    monkeypatch.setattr(evaluate, "_sampler", lambda *a, **k: pytest.fail("data was read"))
+    monkeypatch.setattr(Benchmark, "sampler", lambda *a, **k: pytest.fail("data was read"))
     assert evaluate.main(["--dataset", "synthetic", "--fold", "0", "--episodes", "2", "--device", "cpu", *TINY, "--image-size", "256",
                           "--out", str(blocker)]) == 2
     assert f"--out {blocker} is a file; expected an output folder" in _one_line(capsys)
@@ -78,7 +80,7 @@ def test_an_unwritable_out_fails_before_any_work(tmp_path, capsys, no_model, mon
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
-    monkeypatch.setattr(evaluate, "_sampler", lambda *a, **k: pytest.fail("data was read"))
+    monkeypatch.setattr(Benchmark, "sampler", lambda *a, **k: pytest.fail("data was read"))
     try:
         assert evaluate.main(["--dataset", "synthetic", "--fold", "0", "--device", "cpu", *TINY, "--image-size", "256",
                               "--out", str(locked / "eval")]) == 2

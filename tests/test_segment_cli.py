@@ -14,6 +14,8 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from sansa_probe import segment
+from sansa_probe.annotation.segment import OUTPUTS, output_stem
+from sansa_probe.prompts.text import parse_box, parse_points
 from sansa_probe.utils.masks import decode_rle
 
 TINY_ARGS = ["--backbone", "hiera_t", "--image-size", "256", "--sam2-checkpoint", "none", "--device", "cpu"]
@@ -57,7 +59,7 @@ def test_segment_writes_masks_overlays_and_coco_results(scene, capsys):
     results = json.loads((out / "predictions.json").read_text())
     assert len(results) == 3 and not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left
     for result in results:
-        name = segment.output_stem(Path(result["file_name"]), [scene / "targets"])
+        name = output_stem(Path(result["file_name"]), [scene / "targets"])
         assert result["mask_file"] == f"masks/{name}"
         written = np.asarray(Image.open(out / "masks" / name)) > 0
         decoded = decode_rle(result["segmentation"])
@@ -106,9 +108,9 @@ def test_segment_bad_arguments_give_one_clear_line(scene, capsys, extra, message
 
 
 def test_parse_helpers():
-    points = segment.parse_points("1,2;3,4,0")
+    points = parse_points("1,2;3,4,0")
     assert points.coords.tolist() == [[1.0, 2.0], [3.0, 4.0]] and points.labels.tolist() == [1, 0]
-    assert segment.parse_box("1, 2, 3, 4").xyxy == (1.0, 2.0, 3.0, 4.0)
+    assert parse_box("1, 2, 3, 4").xyxy == (1.0, 2.0, 3.0, 4.0)
 
 
 def test_segment_help_runs_as_a_module():
@@ -169,7 +171,7 @@ def test_a_bad_target_in_a_later_batch_leaves_the_previous_results_untouched(sce
     assert segment.main([*common, "--target", str(scene / "targets"), "--batch-size", "1"]) == 2
     err = capsys.readouterr().err
     assert f"--target {scene / 'targets' / 'z_truncated.jpg'}" in err and "cannot be decoded" in err and "Traceback" not in err
-    assert _tree_hashes(out) == before and sorted(p.name for p in out.iterdir()) == sorted(segment.OUTPUTS)
+    assert _tree_hashes(out) == before and sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
     (scene / "targets" / "z_truncated.jpg").unlink()
     assert segment.main([*common, "--target", str(scene / "targets")]) == 0  # a complete run replaces it all
     names = sorted(p.relative_to(out / "masks").as_posix() for p in (out / "masks").rglob("*.png"))

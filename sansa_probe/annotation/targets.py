@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from sansa_probe.io.images import IMAGE_SUFFIXES, list_images, load_rgb
+from sansa_probe.io.images import collect_images, load_rgb
 from sansa_probe.inference.protocol import Protocol
 
 
@@ -49,34 +49,9 @@ class TargetTable:
 
 
 def collect_targets(items: Sequence[str | os.PathLike] = (), lists: Sequence[str | os.PathLike] = ()) -> TargetTable:
-    """Targets from files and folders (recursive, image suffixes) and list files (one path per line).
-
-    A path given directly must exist; list entries that are missing are kept and reported as
-    skipped when read, like unreadable images.
-    """
-    paths: list[Path] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            paths.extend(list_images(path))
-        elif path.is_file():
-            paths.append(path)
-        else:
-            raise FileNotFoundError(f"--targets: {path} does not exist (expected an image file or a folder)")
-    for listing in lists:
-        listing = Path(listing)
-        if not listing.is_file():
-            raise FileNotFoundError(f"--target-list: file {listing} does not exist")
-        base = listing.resolve().parent
-        for line in listing.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                entry = Path(line).expanduser()
-                paths.append(entry if entry.is_absolute() else base / entry)
-    if not paths:
-        where = ", ".join([*(f"--targets {i}" for i in items), *(f"--target-list {i}" for i in lists)]) or "no --targets or --target-list"
-        raise ValueError(f"no target images found ({where}); folders are searched for {', '.join(IMAGE_SUFFIXES)}")
-    return TargetTable.from_paths(paths)
+    """The targets of ``--targets`` files and folders and ``--target-list`` files
+    (:func:`~sansa_probe.io.images.collect_images`, the rule segment shares), as a :class:`TargetTable`."""
+    return TargetTable.from_paths(collect_images(items, lists=lists, option="--targets"))
 
 
 class TargetImages(Dataset):

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageInput", "IMAGE_SUFFIXES", "open_image", "check_image_header", "pil_to_rgb", "decode_image_file", "load_rgb", "to_model_input", "pil_to_normalised", "batch_to_model_input", "list_images"]
+__all__ = ["ImageInput", "IMAGE_SUFFIXES", "open_image", "check_image_header", "pil_to_rgb", "decode_image_file", "load_rgb", "to_model_input", "pil_to_normalised", "batch_to_model_input", "list_images", "collect_images"]
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
 
@@ -159,3 +159,41 @@ def list_images(folder: str | os.PathLike, *, recursive: bool = True) -> list[Pa
         raise FileNotFoundError(f"image folder {folder} does not exist")
     pattern = "**/*" if recursive else "*"
     return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def collect_images(items: Sequence[str | os.PathLike] = (), *, lists: Sequence[str | os.PathLike] = (), option: str = "--targets",
+                   list_option: str = "--target-list") -> list[Path]:  # fmt: skip
+    """The images a command is pointed at, by the one rule of segment and annotate.
+
+    ``items``: files as given (in order) and folders, each expanded recursively to its images
+    (:data:`IMAGE_SUFFIXES`, sorted). ``lists``: text files naming one image per line (relative to
+    the list's folder; ``#`` starts a comment); their entries are kept even when missing, for the
+    caller to skip and report like an unreadable image. A given path that does not exist, a given
+    folder holding no image, or no image at all is an error naming ``option`` (or ``list_option``).
+    """
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = list_images(path)
+            if not found:
+                raise FileNotFoundError(f"{option}: folder {path} holds no image ({', '.join(IMAGE_SUFFIXES)})")
+            paths.extend(found)
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise FileNotFoundError(f"{option}: {path} does not exist (expected an image file or a folder)")
+    for listing in map(Path, lists):
+        if not listing.is_file():
+            raise FileNotFoundError(f"{list_option}: file {listing} does not exist")
+        base = listing.resolve().parent
+        for line in listing.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                entry = Path(line).expanduser()
+                paths.append(entry if entry.is_absolute() else base / entry)
+    if not paths:
+        where = ", ".join([*(f"{option} {i}" for i in items), *(f"{list_option} {i}" for i in lists)]) or f"no {option} or {list_option}"
+        raise ValueError(f"no target images found ({where}); folders are searched for {', '.join(IMAGE_SUFFIXES)}")
+    return paths
+
