@@ -34,10 +34,6 @@ from pathlib import Path
 
 import torch
 
-from sansa_probe.data import list_datasets
-from sansa_probe.reporting.identity import identity_line, model_identity, said_in_words
-from sansa_probe.reporting.sanity import report
-from sansa_probe.inference.protocol import PROTOCOLS
 from sansa_probe.commands.grammar import (
     UsageError,
     add_data_group,
@@ -53,8 +49,16 @@ from sansa_probe.commands.grammar import (
     positive_int,
     run_command,
 )
+from sansa_probe.data import list_datasets
+from sansa_probe.inference.protocol import PROTOCOLS
+from sansa_probe.model.sansa import SansaModel
+from sansa_probe.reporting.identity import identity_line, model_identity, said_in_words
+from sansa_probe.reporting.sanity import report
+from sansa_probe.training.run import GENERALIST_DATASETS, check_run_folder, clip_sources, clips_per_epoch, train_clips
+from sansa_probe.training.trainer import TrainConfig, TrainingInterrupted
+from sansa_probe.utils.distributed import DistInfo, distributed
 
-__all__ = ["main", "build_parser", "build_clips", "run_settings"]
+__all__ = ["main", "build_parser", "run_settings"]
 
 PROG = "sansa_probe.train"
 
@@ -107,31 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _source_options(args: argparse.Namespace, dataset: str) -> dict:
-    """``--dataset-option`` pairs: every dataset of the run gets them."""
-    return dataset_options(args)
-
-
-def build_clips(args: argparse.Namespace):
-    """``(training sources, their weights, default clips per epoch)`` for the strict or generalist setting."""
-    from sansa_probe.data.episodes import TrainingEpisodeSampler
-    from sansa_probe.data.registry import get_dataset
-    from sansa_probe.data.union import all_classes_source
-
-    if args.setting == "generalist":
-        names = args.datasets or ["coco20i", "ade20k"]
-        weights = args.weights or [1.0] * len(names)
-        sources = [all_classes_source(name, root=args.data_root, **_source_options(args, name)) for name in names]
-    else:
-        if args.datasets or args.weights:
-            raise ValueError("--datasets/--weights belong to --setting generalist; use --dataset for the strict setting")
-        sources = [get_dataset(args.dataset, fold=args.fold, split="train", root=args.data_root, **_source_options(args, args.dataset))]
-        weights = [1.0]
-    probes = [TrainingEpisodeSampler(source, targets=args.targets, seed=args.seed) for source in sources]
-    per_epoch = args.episodes_per_epoch or sum(len(p) for p in probes)
-    return sources, weights, per_epoch
-
-
 def main(argv: list[str] | None = None) -> int:
     return run_command(build_parser(), argv, _run, prog=PROG, needs_out=_needs_out)
 
@@ -161,7 +140,7 @@ def run_settings(args: argparse.Namespace) -> dict:
         "--setting": args.setting,
         "--dataset": None if generalist else args.dataset,
         "--fold": None if generalist else args.fold,
-        "--datasets": (args.datasets or ["coco20i", "ade20k"]) if generalist else None,
+        "--datasets": (args.datasets or list(GENERALIST_DATASETS)) if generalist else None,
         "--weights": args.weights,
         "--dataset-option": sorted(f"{k}={v}" for k, v in dataset_options(args).items()),
         "--prompt": args.prompt,
@@ -192,110 +171,78 @@ def run_settings(args: argparse.Namespace) -> dict:
     return settings
 
 
-def _check_out(args: argparse.Namespace, settings: dict) -> None:
-    """Refuse to mix runs, before any data is read or the model is built."""
-    from sansa_probe.training.run_dir import check_new_run, check_resume_settings, read_run_file
-
-    out = Path(args.out)
-    if args.resume is None:
-        check_new_run(out, overwrite=args.overwrite)
-        return
-    if args.overwrite:
-        raise ValueError("--resume and --overwrite exclude each other: --resume continues the run in --out, --overwrite replaces it")
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; expected the folder of the run to resume")
-    if args.resume != "auto":
-        from sansa_probe.model.sam2_weights import existing_checkpoint_file
-
-        existing_checkpoint_file(args.resume, name="--resume")  # a folder or a missing file: said now
-    recorded = read_run_file(out)
-    if recorded is not None:
-        check_resume_settings(recorded["settings"], settings, source=str(out))
-
-
 def _run(args: argparse.Namespace) -> int:
-    from sansa_probe.data.episodes import TrainingEpisodeSampler
-    from sansa_probe.training.data import ClipDataset, MixedClips
-    from sansa_probe.training.run_dir import clear_run, write_run_file
-    from sansa_probe.training.trainer import TrainConfig, Trainer, TrainingInterrupted
-    from sansa_probe.utils.distributed import distributed
-
     if args.adapters == "off":
         raise ValueError("--adapters off: training updates adapters or SAM2 weights; use --finetune for baselines")
-    finetune = "full" if args.from_scratch else (args.finetune or "adapters")
     check_model_args(args)
     settings = run_settings(args)
-    _check_out(args, settings)
-    sources, weights, per_epoch = build_clips(args)
-
+    check_run_folder(args.out, resume=args.resume, overwrite=args.overwrite, settings=settings)
+    sources, weights = clip_sources(setting=args.setting, dataset=args.dataset, fold=args.fold, datasets=args.datasets,
+                                    weights=args.weights, root=args.data_root, options=dataset_options(args))  # fmt: skip
+    per_epoch = clips_per_epoch(sources, targets=args.targets, seed=args.seed)  # also checks every source can give clips
+    per_epoch = args.episodes_per_epoch or per_epoch
     with distributed(args.device) as (info, device):
-        steps_per_epoch = max(1, -(-per_epoch // args.batch_size))
-        epochs = args.epochs or (20 if args.setting == "generalist" else 5)
-        config = TrainConfig(
-            epochs=epochs,
-            steps_per_epoch=steps_per_epoch,
-            global_batch=args.batch_size,
-            micro_batch=args.micro_batch,
-            targets=args.targets,
-            lr=args.lr,
-            weight_decay=args.weight_decay,
-            clip=args.clip,
-            loss=args.loss,
-            loss_weights=tuple(args.loss_weights) if args.loss_weights else None,
-            scheduler=args.scheduler,
-            precision=args.precision,
-            save_every=args.save_every,
-            seed=args.seed,
-            finetune=finetune,
-            protocol=args.protocol,
-            extra={"run": settings},
-        )
+        config = _train_config(args, per_epoch, settings)
         config.accumulation(info.world_size)  # fail early on an indivisible batch
-        total_clips = config.total_steps * config.global_batch
-        samplers = [TrainingEpisodeSampler(s, targets=args.targets, n_episodes=total_clips, seed=args.seed) for s in sources]
-        clips = samplers[0] if len(samplers) == 1 else MixedClips(samplers, weights, seed=args.seed)
-
-        overrides = {"device": device, "adapter": args.adapter, "stages": tuple(args.stages) if finetune == "adapters" else ()}
-        if args.ratio is not None:
-            overrides["ratio"] = args.ratio
-        if args.from_scratch:
-            overrides["sam2_checkpoint"] = None
-        torch.manual_seed(args.seed)
-        with said_in_words():
-            model = model_from_args(args, **overrides)
-        precision = args.precision if args.precision != "auto" else ("bf16" if torch.device(device).type == "cuda" else "fp32")
-        identity = model_identity(model, precision=precision, protocol=args.protocol)
-        if args.from_scratch:  # random SAM2 weights are the recipe here, not a mistake
-            identity["warnings"] = [w for w in identity["warnings"] if "RANDOM" not in w]
-        identity["warnings"] = [w for w in identity["warnings"] if "FRESH" not in w]  # training starts from fresh adapters
-        if info.is_main:
-            print(identity_line(identity).replace("model: ", "model (before training): ", 1), file=sys.stderr, flush=True)
-            report(identity["warnings"])
-        dataset = ClipDataset(clips, image_size=model.image_size, prompt=args.prompt, seed=args.seed, protocol=args.protocol)
-        out = Path(args.out)
-        trainer = Trainer(model=model, dataset=dataset, config=config, out=out, device=device, dist=info,
-                          num_workers=args.num_workers, progress=not args.no_progress)
-        if args.resume is not None:
-            path = out / "checkpoints" / "last.pt" if args.resume == "auto" else Path(args.resume)
-            if path.is_file():
-                trainer.resume(path)
-                if info.is_main:
-                    print(f"resumed from {path} at step {trainer.step}", file=sys.stderr)
-        if info.is_main:
-            if args.overwrite:
-                clear_run(out)  # only now: a run that fails to start loses nothing
-            write_run_file(out, command="sansa_probe.train", settings=settings, identity=identity)
+        model, identity = _model(args, config.finetune, device, info)
         try:
-            trainer.fit(until=args.max_steps)
+            trainer = train_clips(model, sources, weights, config, args.out, prompt=args.prompt, seed=args.seed, settings=settings,
+                                  identity=identity, command=PROG, info=info, device=device, resume=args.resume,
+                                  overwrite=args.overwrite, num_workers=args.num_workers, progress=not args.no_progress,
+                                  max_steps=args.max_steps)  # fmt: skip
         except TrainingInterrupted:
             if not info.is_main:
                 return 130  # rank 0 says it, once
             raise
         if info.is_main:
-            summary = {"step": trainer.step, "total_steps": config.total_steps, "out": str(out), "finetune": finetune,
+            summary = {"step": trainer.step, "total_steps": config.total_steps, "out": str(args.out), "finetune": config.finetune,
                        "trainable_parameters": sum(p.numel() for p in trainer.parameters)}
             print(json.dumps(summary), file=sys.stderr)
     return 0
+
+
+def _train_config(args: argparse.Namespace, per_epoch: int, settings: dict) -> TrainConfig:
+    """The recipe the options describe (epochs by setting: 5 strict, 20 generalist)."""
+    return TrainConfig(
+        epochs=args.epochs or (20 if args.setting == "generalist" else 5),
+        steps_per_epoch=max(1, -(-per_epoch // args.batch_size)),
+        global_batch=args.batch_size,
+        micro_batch=args.micro_batch,
+        targets=args.targets,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        clip=args.clip,
+        loss=args.loss,
+        loss_weights=tuple(args.loss_weights) if args.loss_weights else None,
+        scheduler=args.scheduler,
+        precision=args.precision,
+        save_every=args.save_every,
+        seed=args.seed,
+        finetune="full" if args.from_scratch else (args.finetune or "adapters"),
+        protocol=args.protocol,
+        extra={"run": settings},
+    )
+
+
+def _model(args: argparse.Namespace, finetune: str, device: torch.device, info: DistInfo) -> tuple[SansaModel, dict]:
+    """The model training starts from, and its identity (printed by rank 0)."""
+    overrides = {"device": device, "adapter": args.adapter, "stages": tuple(args.stages) if finetune == "adapters" else ()}
+    if args.ratio is not None:
+        overrides["ratio"] = args.ratio
+    if args.from_scratch:
+        overrides["sam2_checkpoint"] = None
+    torch.manual_seed(args.seed)
+    with said_in_words():
+        model = model_from_args(args, **overrides)
+    precision = args.precision if args.precision != "auto" else ("bf16" if torch.device(device).type == "cuda" else "fp32")
+    identity = model_identity(model, precision=precision, protocol=args.protocol)
+    if args.from_scratch:  # random SAM2 weights are the recipe here, not a mistake
+        identity["warnings"] = [w for w in identity["warnings"] if "RANDOM" not in w]
+    identity["warnings"] = [w for w in identity["warnings"] if "FRESH" not in w]  # training starts from fresh adapters
+    if info.is_main:
+        print(identity_line(identity).replace("model: ", "model (before training): ", 1), file=sys.stderr, flush=True)
+        report(identity["warnings"])
+    return model, identity
 
 
 if __name__ == "__main__":
