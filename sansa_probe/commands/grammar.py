@@ -18,6 +18,7 @@ runs the body under :func:`run_main`, the single wrapper that turns expected err
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import logging
@@ -28,6 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from sansa_probe.data import list_datasets
+from sansa_probe.miniature.default import miniature_from_args, wants_miniature
+from sansa_probe.model import load_sansa
+from sansa_probe.model.config import BEHAVIOURS
 
 __all__ = [
     "BACKBONES",
@@ -71,9 +77,10 @@ class CommandParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def command_parser(prog: str, description: str | None) -> CommandParser:
-    """The parser of ``python -m <prog>`` (``prog`` is the module, e.g. ``sansa_probe.pca``)."""
-    return CommandParser(prog=f"python -m {prog}", description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+def command_parser(prog: str, description: str | None, *, invoked_as: str | None = None) -> CommandParser:
+    """The parser of ``python -m <prog>`` (``prog`` is the module, e.g. ``sansa_probe.pca``), or of
+    what ``invoked_as`` says (``python experiments/table1_strict_fss.py``)."""
+    return CommandParser(prog=invoked_as or f"python -m {prog}", description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 # ============================================================================ value types
@@ -184,8 +191,6 @@ def add_model_group(parser: argparse.ArgumentParser, *, compare: bool = False, c
 
 def add_data_group(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """``data``: a registered dataset (``synthetic`` is the procedural benchmark: nothing on disk)."""
-    from sansa_probe.data import list_datasets
-
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", type=dataset_name, choices=list_datasets(), default="synthetic", metavar="NAME",
                        help=f"registered dataset: {', '.join(list_datasets())} (default synthetic, the procedural "
@@ -251,17 +256,12 @@ def model_from_args(args: argparse.Namespace, **overrides):
     ``--dataset synthetic`` with no SAM2 option given is the embedded default: the shipped miniature
     and its ``--fold``'s adapters (:mod:`sansa_probe.miniature.default`), announced on stderr.
     """
-    from sansa_probe.miniature.default import miniature_from_args, wants_miniature
-    from sansa_probe.model import load_sansa
-
     check_model_args(args)
     if not overrides.keys() - {"device", "adapters"} and overrides.get("adapters") is None and wants_miniature(args):
         model = miniature_from_args(args, device=overrides.get("device"))
         model.adapters_enabled = getattr(args, "adapters", "on") != "off"
         behaviour = parse_behaviour(getattr(args, "behaviour", None))
         if behaviour:
-            import dataclasses
-
             model.config = dataclasses.replace(model.config, **behaviour)
         return model
 
@@ -325,8 +325,6 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, bod
 
 def parse_behaviour(items: list[str] | None) -> dict[str, str]:
     """``["temporal_slots=shared", ...]`` -> ``{"temporal_slots": "shared"}``, checked against the known options."""
-    from sansa_probe.model.config import BEHAVIOURS
-
     options: dict[str, str] = {}
     for item in items or []:
         name, sep, value = item.partition("=")

@@ -36,7 +36,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sansa_probe.inference.protocol import get_protocol
 from sansa_probe.commands.grammar import (
     add_data_group,
     add_model_group,
@@ -49,15 +48,16 @@ from sansa_probe.commands.grammar import (
     positive_int,
     run_command,
 )
-from sansa_probe.data import SegmentationSource, get_dataset
+from sansa_probe.data import DatasetNotFoundError, SegmentationSource, get_dataset
 from sansa_probe.features import MODELS, FeatureExtractor, ProbeSplits, probe_splits
+from sansa_probe.inference.protocol import get_protocol
+from sansa_probe.io.atomic import atomic_write_json, atomic_write_text, check_output_folder
 from sansa_probe.model.sansa import SansaModel
-from sansa_probe.reporting.identity import identity_footnote, identity_line, model_identity, said_in_words
 from sansa_probe.pipelines import redraw, write_images
 from sansa_probe.pipelines.redraw import pipeline_of
 from sansa_probe.probes.plots import add_footnote, save_figure
+from sansa_probe.reporting.identity import identity_footnote, identity_line, model_identity, said_in_words
 from sansa_probe.reporting.sanity import report
-from sansa_probe.io.atomic import atomic_write_json, atomic_write_text, check_output_folder
 
 __all__ = [
     "ProbeRun",
@@ -224,8 +224,6 @@ def with_identity(table: pd.DataFrame, identities: Mapping[str, dict[str, Any]])
 @contextlib.contextmanager
 def data_hint(prog: str, args: argparse.Namespace) -> Iterator[None]:
     """Re-raise a missing-dataset error with the same command on the procedural benchmark."""
-    from sansa_probe.data import DatasetNotFoundError
-
     try:
         yield
     except DatasetNotFoundError as exc:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sansa_probe.data import fold_classes, get_dataset, get_spec
 from sansa_probe.data.base import ClassId, SegmentationSource
 
 __all__ = ["ProbeSplits", "check_classes", "dataset_images", "probe_splits", "select_images", "semantic_label_maps", "source_config"]
@@ -134,8 +135,6 @@ def probe_splits(dataset: str, fold: int, *, root: str | os.PathLike | None = No
     COCO-20i fold 0). A benchmark where no training split holds them (FSS-1000: disjoint
     train/val/test classes) raises ``ValueError``.
     """
-    from sansa_probe.data import fold_classes, get_dataset, get_spec
-
     spec = get_spec(dataset)
     classes = fold_classes(dataset, fold, eval_split, root=root)
     candidates = [train_fold] if train_fold is not None else [(fold + k) % spec.folds for k in range(spec.folds)]

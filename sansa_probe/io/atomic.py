@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import torch
+
 __all__ = ["current_umask", "check_output_folder", "staged_outputs", "atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save"]
 
 
@@ -69,8 +71,6 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None =
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any, *, save: Callable[[Any, Path], None] | None = None) -> Path:
     """``torch.save`` through a temporary file and an atomic rename."""
-    import torch
-
     with atomic_path(path) as tmp:
         (save or torch.save)(obj, tmp)
     return Path(path)

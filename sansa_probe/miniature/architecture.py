@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import torch
 
+from sansa_probe.model.build import build_sam2_base
 from sansa_probe.model.config import SansaConfig
 
 __all__ = ["IMAGE_SIZE", "BACKBONE", "SAM2_VERSION", "SAM2_OVERRIDES", "ADAPTER_STAGES", "miniature_config", "build_miniature_sam2"]
@@ -75,8 +76,6 @@ def miniature_config(*, stages: tuple[int, ...] = ADAPTER_STAGES) -> SansaConfig
 
 def build_miniature_sam2(*, seed: int = 0) -> torch.nn.Module:
     """sam2's ``SAM2Base`` with the miniature's architecture and random weights (seeded privately)."""
-    from sansa_probe.model.build import build_sam2_base
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build_sam2_base(miniature_config(stages=()))

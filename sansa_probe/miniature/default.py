@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sansa_probe.miniature.weights import FOLDS, load_miniature
+
 __all__ = ["wants_miniature", "miniature_from_args", "describe"]
 
 
@@ -36,8 +38,6 @@ def describe(fold: int | None) -> str:
 
 def miniature_from_args(args: argparse.Namespace, *, device: str | None = None, announce: bool = True):
     """The shipped miniature with the adapters of ``args.fold`` (fresh adapters for a fold outside 0..3)."""
-    from sansa_probe.miniature.weights import FOLDS, load_miniature
-
     fold = getattr(args, "fold", 0)
     fold = fold if fold in FOLDS else None
     if announce:

@@ -14,9 +14,13 @@ import pandas as pd
 import torch
 
 from sansa_probe.data.episodes import EpisodeData, EpisodeSampler
+from sansa_probe.evaluation.episodes import evaluate_episodes
+from sansa_probe.features import FeatureExtractor, probe_splits
+from sansa_probe.inference import get_protocol
 from sansa_probe.miniature.architecture import IMAGE_SIZE
 from sansa_probe.miniature.pretrain import ClipStream, _collate, _mask_iou, track_clip
 from sansa_probe.model.sansa import SansaModel
+from sansa_probe.pipelines import linear_probe, pca
 
 __all__ = ["HELD_OUT_SEED", "tracking_miou", "few_shot_miou", "probe_rows"]
 
@@ -70,8 +74,6 @@ def few_shot_miou(model: SansaModel, *, fold: int, adapters: bool, episodes: int
     another class (the target's class and ground truth unchanged): a model that segments what
     its reference shows loses most of its score, one that ignores the reference does not.
     """
-    from sansa_probe.evaluation.episodes import evaluate_episodes
-
     if references not in REFERENCES:
         raise ValueError(f"references: expected one of {', '.join(REFERENCES)}, got {references!r}")
     kind = EpisodeSampler if references == "own" else _OtherClassReferences
@@ -99,10 +101,6 @@ class _OtherClassReferences(EpisodeSampler):
 
 def probe_rows(model: SansaModel, *, fold: int, images_per_class: int = 12, seed: int = 0, progress: bool = False) -> list[dict[str, Any]]:
     """Linear-probe mIoU and PCA-concentration area (frozen and adapted) on the fold's novel classes."""
-    from sansa_probe.pipelines import linear_probe, pca
-    from sansa_probe.features import FeatureExtractor, probe_splits
-
-    from sansa_probe.inference import get_protocol
 
     protocol = get_protocol("release", image_size=model.image_size, dataset="synthetic", output="image")  # no resize at 128 px
     extractor = FeatureExtractor(model, batch_size=16, progress=progress, protocol=protocol)

@@ -19,9 +19,11 @@ Stages (each resumable: a finished stage is skipped on a rerun with the same ``o
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +31,16 @@ from typing import Any
 import pandas as pd
 import torch
 
+from sansa_probe.data.episodes import TrainingEpisodeSampler
+from sansa_probe.data.registry import get_dataset
+from sansa_probe.io.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
 from sansa_probe.miniature.architecture import BACKBONE, IMAGE_SIZE, SAM2_OVERRIDES, SAM2_VERSION, build_miniature_sam2, miniature_config
+from sansa_probe.miniature.measure import few_shot_miou, probe_rows, tracking_miou
 from sansa_probe.miniature.pretrain import PretrainConfig, pretrain, tracker_model
 from sansa_probe.miniature.weights import FOLDS, WEIGHTS_DIR, write_manifest
-from sansa_probe.io.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
+from sansa_probe.model.build import load_sansa
+from sansa_probe.training.data import ClipDataset
+from sansa_probe.training.trainer import TrainConfig, Trainer
 
 __all__ = ["AdapterRecipe", "MeasureConfig", "run"]
 
@@ -68,8 +76,6 @@ def export_sam2(sam: torch.nn.Module, path: Path) -> Path:
 
 
 def load_model(weights: Path, *, fold: int | None, device: torch.device | str = "cpu"):
-    from sansa_probe.model.build import load_sansa
-
     adapters = None if fold is None else weights / f"fold{fold}.pt"
     return load_sansa(BACKBONE, sam2_version=SAM2_VERSION, image_size=IMAGE_SIZE, sam2_checkpoint=weights / "sam2.pt",
                       sam2_overrides=list(SAM2_OVERRIDES), adapters=adapters, device=device)
@@ -77,11 +83,6 @@ def load_model(weights: Path, *, fold: int | None, device: torch.device | str = 
 
 def train_fold(weights: Path, out: Path, fold: int, recipe: AdapterRecipe, *, progress: bool = True, loader_workers: int = 1) -> Path:
     """Train fold ``fold``'s adapters on the float16-exported SAM2; returns ``weights/fold<f>.pt``."""
-    from sansa_probe.data.episodes import TrainingEpisodeSampler
-    from sansa_probe.data.registry import get_dataset
-    from sansa_probe.training.data import ClipDataset
-    from sansa_probe.training.trainer import TrainConfig, Trainer
-
     target = weights / f"fold{fold}.pt"
     if target.is_file():
         return target
@@ -105,8 +106,6 @@ def train_fold(weights: Path, out: Path, fold: int, recipe: AdapterRecipe, *, pr
 
 def measure_tracking(weights: Path, config: MeasureConfig, *, seed: int = 0) -> list[dict[str, Any]]:
     """Tracking mIoU of the pretrained miniature and of a random-init one on held-out clips."""
-    from sansa_probe.miniature.measure import tracking_miou
-
     torch.set_num_threads(1)
     pretrained = load_model(weights, fold=None)
     with pretrained.adapters(False):
@@ -122,8 +121,6 @@ def measure_tracking(weights: Path, config: MeasureConfig, *, seed: int = 0) -> 
 
 def measure_fold(weights: Path, config: MeasureConfig, fold: int, *, progress: bool = False) -> list[dict[str, Any]]:
     """1-shot mIoU (frozen, adapted), linear probe and PCA concentration on fold ``fold``'s novel classes."""
-    from sansa_probe.miniature.measure import few_shot_miou, probe_rows
-
     torch.set_num_threads(1)
     model = load_model(weights, fold=fold)
     rows = []
@@ -139,8 +136,6 @@ def _parallel(jobs: int, calls: list[tuple[Any, tuple, dict]]) -> list[Any]:
     """Run independent deterministic calls, in ``jobs`` processes when ``jobs > 1`` (same results either way)."""
     if jobs <= 1:
         return [function(*args, **kwargs) for function, args, kwargs in calls]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(function, *args, **kwargs) for function, args, kwargs in calls]

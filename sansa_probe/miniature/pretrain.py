@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -25,9 +27,12 @@ from typing import Iterator
 
 import numpy as np
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from sansa_probe.io.atomic import atomic_torch_save, atomic_write_text
 from sansa_probe.io.images import to_model_input
 from sansa_probe.miniature.architecture import IMAGE_SIZE, build_miniature_sam2, miniature_config
 from sansa_probe.miniature.videos import pretraining_clip
@@ -37,7 +42,6 @@ from sansa_probe.model.prompting import PromptInputs, prompt_to_inputs
 from sansa_probe.model.sansa import SansaModel, SegmentationOutput
 from sansa_probe.prompts.generate import make_prompt
 from sansa_probe.training.losses import segmentation_loss
-from sansa_probe.io.atomic import atomic_torch_save, atomic_write_text
 
 __all__ = ["PretrainConfig", "ClipStream", "tracker_model", "track_clip", "clip_loss", "pretrain"]
 
@@ -223,8 +227,6 @@ def pretrain(config: PretrainConfig, *, out: str | Path, resume: bool = True, wo
     last = out / "last.pt"
     done = resume and last.is_file() and int(torch.load(last, map_location="cpu", weights_only=True)["step"]) == config.steps
     if config.processes > 1 and not done:
-        import torch.multiprocessing as mp
-
         mp.spawn(_distributed, args=(config, str(out), resume, save_every, _free_port()), nprocs=config.processes, join=True)
         sam = build_miniature_sam2(seed=config.seed)
         sam.load_state_dict(torch.load(out / "last.pt", map_location="cpu", weights_only=True)["model"])
@@ -246,18 +248,12 @@ def _schedule_key(config: dict) -> dict:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 def _distributed(rank: int, config: PretrainConfig, out: str, resume: bool, save_every: int, port: int) -> None:
-    import os
-
-    import torch.distributed as dist
-
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=config.processes)
@@ -268,8 +264,6 @@ def _distributed(rank: int, config: PretrainConfig, out: str, resume: bool, save
 
 
 def _average_gradients(params: list[torch.nn.Parameter], world: int) -> None:
-    import torch.distributed as dist
-
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
@@ -320,8 +314,6 @@ def _train(config: PretrainConfig, *, out: Path, rank: int, resume: bool, worker
         terms["loss"].backward()
         values = torch.stack([terms[k].detach().float() for k in LOG_TERMS])
         if world > 1:
-            import torch.distributed as dist
-
             _average_gradients(params, world)
             dist.all_reduce(values)
             values /= world

@@ -21,7 +21,9 @@ from typing import Any
 
 import torch
 
+from sansa_probe.io.atomic import atomic_write_json
 from sansa_probe.miniature.architecture import BACKBONE, IMAGE_SIZE, SAM2_OVERRIDES, SAM2_VERSION
+from sansa_probe.model.build import load_sansa
 
 __all__ = ["WEIGHTS_DIR", "FOLDS", "MiniatureWeightsError", "file_sha256", "write_manifest", "read_manifest", "verified_path", "load_miniature"]
 
@@ -44,8 +46,6 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def write_manifest(folder: str | os.PathLike, names: list[str], **info: Any) -> Path:
     """Record the SHA-256 and size of ``names`` in ``folder/manifest.json`` (atomically)."""
-    from sansa_probe.io.atomic import atomic_write_json
-
     folder = Path(folder)
     files = {name: {"sha256": file_sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in sorted(names)}
     return atomic_write_json(folder / MANIFEST, {"files": files, **info})
@@ -88,8 +88,6 @@ def load_miniature(fold: int | None = 0, *, device: str | torch.device = "cpu", 
 
     ``with model.adapters(False)`` is the frozen pretrained miniature SAM2.
     """
-    from sansa_probe.model.build import load_sansa
-
     if fold is not None and (isinstance(fold, bool) or fold not in FOLDS):
         raise ValueError(f"fold: expected one of {FOLDS} or None, got {fold!r}")
     sam2 = verified_path("sam2.pt", folder)

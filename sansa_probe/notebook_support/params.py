@@ -27,6 +27,10 @@ import os
 import sys
 from typing import Any, Mapping
 
+import torch
+
+from sansa_probe.commands.grammar import model_from_args
+
 __all__ = ["PREFIX", "parse_value", "from_environment", "build_model"]
 
 PREFIX = "SANSA_NB_"
@@ -125,9 +129,6 @@ def build_model(*, dataset: str | None = "synthetic", fold: int = 0, backbone: s
     miniature default); ``device`` ``None`` is CUDA when available, else the CPU; ``adapters``: the
     model's adapter switch (SANSA on, frozen SAM2 off).
     """
-    import torch
-
-    from sansa_probe.commands.grammar import model_from_args
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"

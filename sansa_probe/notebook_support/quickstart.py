@@ -21,9 +21,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Rectangle
 
+from sansa_probe.data import get_dataset
+from sansa_probe.io.images import list_images, load_rgb
+from sansa_probe.prompts.generate import make_prompt
 from sansa_probe.prompts.types import Box, Mask, Points, Prompt, Scribble
+from sansa_probe.utils.masks import _erode, load_binary_png, overlay
 
 __all__ = ["FewShotExample", "few_shot_example", "prompt_from_spec", "mask_iou", "plot_few_shot"]
 
@@ -59,8 +65,6 @@ def prompt_from_spec(spec: Mapping[str, Any] | Prompt, *, name: str = "prompt") 
     """A prompt written by hand: ``{"points": [[x, y], ...]}`` (optionally ``"labels": [1, 0, ...]``),
     ``{"box": [x0, y0, x1, y1]}``, ``{"mask": "mask.png"}`` or ``{"scribble": "strokes.png"}`` (a
     binary PNG, or an ``HxW`` array). Prompt objects are returned as they are."""
-    from sansa_probe.utils.masks import load_binary_png
-
     if isinstance(spec, (Mask, Points, Box, Scribble)):
         return spec
     if not isinstance(spec, Mapping):
@@ -117,10 +121,6 @@ def few_shot_example(root: str | os.PathLike | None = None, *, dataset: str | No
         prompts: prompts by hand instead, one per reference (:func:`prompt_from_spec`).
         extra_targets: a folder of further images to segment (no ground truth).
     """
-    from sansa_probe.data import get_dataset
-    from sansa_probe.io.images import list_images, load_rgb
-    from sansa_probe.prompts.generate import make_prompt
-
     if isinstance(shots, bool) or int(shots) != shots or shots < 1:
         raise ValueError(f"shots: expected an integer >= 1, got {shots!r}")
     if isinstance(targets, bool) or int(targets) != targets or targets < 0:
@@ -164,10 +164,6 @@ def mask_iou(prediction: np.ndarray, truth: np.ndarray) -> float:
 
 
 def _draw_prompt(ax, image: np.ndarray, prompt: Prompt) -> None:
-    from matplotlib.patches import Rectangle
-
-    from sansa_probe.utils.masks import overlay
-
     if isinstance(prompt, (Mask, Scribble)):
         ax.imshow(overlay(image, prompt.mask, color=(255, 200, 0) if isinstance(prompt, Scribble) else (30, 144, 255)))
         return
@@ -185,9 +181,6 @@ def plot_few_shot(example: FewShotExample, predictions: Mapping[str, Sequence[np
     """Row 0: the references with their prompts; then one row per model in ``predictions``
     (name -> one ``HxW`` mask per target): each target with the predicted mask (blue) and the
     ground-truth outline (white), IoU in the title where the truth is known. Returns the Figure."""
-    import matplotlib.pyplot as plt
-
-    from sansa_probe.utils.masks import _erode, overlay
 
     n_targets = min(len(example.target_images), max_targets)
     for name, masks in predictions.items():

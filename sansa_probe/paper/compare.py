@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from sansa_probe.paper.numbers import TABLE_TITLES, paper_numbers
@@ -104,9 +106,6 @@ def format_side_by_side(table: pd.DataFrame, table_id: str, *, notes: list[str] 
 def plot_side_by_side(table: pd.DataFrame, ax=None, *, metric: str | None = None):
     """Horizontal bars, paper (grey) beside ours (blue), one pair per row of :func:`side_by_side`
     (rows of ``metric`` only, default the table's first metric). Returns the Axes."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     if table.empty:
         raise ValueError("table: no rows to plot")
     metric = metric or str(table["metric"].iloc[0])

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from sansa_probe.miniature import WEIGHTS_DIR
+from sansa_probe.miniature.measure import few_shot_miou
 from sansa_probe.paper.runs import Measurement, ours_frame
 
 __all__ = ["shipped_ours", "measured_ours"]
@@ -35,8 +37,6 @@ def shipped_ours(results: str | os.PathLike | None = None) -> pd.DataFrame:
     * fig9: linear-probe and 1-shot few-shot mIoU of fold 0;
     * fig8: area under the relative-accuracy curve of fold 0 (the paper prints none).
     """
-    from sansa_probe.miniature import WEIGHTS_DIR
-
     path = Path(results) if results is not None else Path(WEIGHTS_DIR) / "results.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; expected the miniature's results table (fold, model, metric, value)")
@@ -72,8 +72,6 @@ def measured_ours(model, *, fold: int, episodes: int = 100, shots: int = 1, seed
     on ``episodes`` mask-prompt episodes of ``fold``'s novel classes of the procedural benchmark
     (:func:`sansa_probe.miniature.measure.few_shot_miou`), as table1 rows (the fold stands in for
     the mean) and, 1-shot, fig9 few-shot rows of fold 0's place."""
-    from sansa_probe.miniature.measure import few_shot_miou
-
     table1, fig9 = [], []
     for model_name, (method, setting) in _TABLE1.items():
         value = few_shot_miou(model, fold=fold, adapters=model_name == "adapted", episodes=episodes, shots=shots, seed=seed, progress=progress)

@@ -11,11 +11,13 @@ the model behind it, as the command wrote it.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pandas as pd
 
 from sansa_probe.paper.runs import Measurement, RunConfig, ours_frame
+from sansa_probe.paper.script import report
 
 MINIATURE_LABEL = "synthetic (miniature, fold 0)"  # where ours were measured offline: the procedural benchmark, fold 0
 
@@ -178,9 +180,6 @@ def run_probe_script(table: str, steps: list[tuple], argv: list[str], *, ours=No
     the procedural benchmark with the shipped miniature (:func:`probe_defaults`); ``--small``
     shrinks that run to seconds.
     """
-    import sys
-
-    from sansa_probe.paper.script import report
 
     out, small, rest = _split_own(argv, table)
     synthetic = offline(rest)

@@ -20,8 +20,8 @@ Two modes, chosen by :attr:`RunConfig.data_root`:
 from __future__ import annotations
 
 import os
-import warnings
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +30,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sansa_probe import train
 from sansa_probe.data.episodes import EpisodeSampler
 from sansa_probe.data.registry import get_spec
 from sansa_probe.evaluation.episodes import evaluate_episodes
+from sansa_probe.inference import PROTOCOLS
+from sansa_probe.miniature.architecture import BACKBONE, IMAGE_SIZE, SAM2_OVERRIDES, SAM2_VERSION
+from sansa_probe.miniature.pipeline import AdapterRecipe
+from sansa_probe.miniature.weights import FOLDS, WEIGHTS_DIR, load_miniature, verified_path
 from sansa_probe.model import SansaModel, load_sansa
+from sansa_probe.paper.compare import OURS_COLUMNS
+from sansa_probe.reporting.identity import identity_line, model_identity
 
 __all__ = ["RunConfig", "Measurement", "model_identity_line", "checkpoint_path", "train_variant", "build_model", "evaluate_run", "evaluate_miou", "checkpoints_root", "measure", "ours_frame"]
 
@@ -78,8 +85,6 @@ class RunConfig:
     protocol: str = "release"
 
     def __post_init__(self) -> None:
-        from sansa_probe.inference import PROTOCOLS
-
         object.__setattr__(self, "out", Path(self.out))
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol {self.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
@@ -97,14 +102,10 @@ class RunConfig:
 
     @property
     def model_backbone(self) -> str:
-        from sansa_probe.miniature.architecture import BACKBONE
-
         return self.backbone or (BACKBONE if self.miniature else "hiera_t" if self.synthetic else "hiera_l")
 
     @property
     def model_image_size(self) -> int:
-        from sansa_probe.miniature.architecture import IMAGE_SIZE
-
         if self.miniature:
             return IMAGE_SIZE
         return self.image_size or ((128 if self.small else 256) if self.synthetic else 1024)
@@ -112,8 +113,6 @@ class RunConfig:
     @property
     def sam2_weights(self) -> str | None:
         if self.miniature:
-            from sansa_probe.miniature.weights import verified_path
-
             return str(verified_path("sam2.pt"))
         if self.synthetic and self.sam2_checkpoint == "auto":
             return None  # offline with a model option but no SAM2 weights: random SAM2
@@ -121,8 +120,6 @@ class RunConfig:
 
     def miniature_adapters(self, fold: int) -> Path:
         """The shipped SANSA adapters of ``fold`` (checked against the miniature's manifest)."""
-        from sansa_probe.miniature.weights import FOLDS, verified_path
-
         if fold not in FOLDS:
             raise ValueError(f"fold {fold}: the miniature ships adapters for folds {', '.join(map(str, FOLDS))}")
         return verified_path(f"fold{fold}.pt")
@@ -167,8 +164,6 @@ class RunConfig:
         args = ["--backbone", self.model_backbone, "--image-size", str(self.model_image_size), "--device", self.device,
                 "--sam2-checkpoint", self.sam2_weights or "none"]  # fmt: skip
         if self.miniature:
-            from sansa_probe.miniature.architecture import SAM2_OVERRIDES, SAM2_VERSION
-
             args += ["--sam2-version", SAM2_VERSION, *(a for o in SAM2_OVERRIDES for a in ("--sam2-override", o))]
         return args
 
@@ -212,8 +207,6 @@ def train_variant(config: RunConfig, name: str, *, dataset: str, fold: int, opti
     J = 3, lr 2e-3, BCE + Dice; ``train_steps``, default 2 steps of 2 clips when ``small``); otherwise on the procedural benchmark a few steps
     (``train_steps``, default 1 when ``small``, else 24 clips of 4).
     """
-    from sansa_probe import train
-
     out = config.out / "train" / name / f"fold{fold}"
     final = out / "final.pt"
     if final.is_file():
@@ -222,8 +215,6 @@ def train_variant(config: RunConfig, name: str, *, dataset: str, fold: int, opti
     if "--datasets" not in options:
         argv += ["--dataset", dataset]
     if config.miniature:
-        from sansa_probe.miniature.pipeline import AdapterRecipe
-
         recipe = AdapterRecipe()
         steps = config.train_steps or (2 if config.small else recipe.steps)
         batch = 2 if config.small else recipe.batch
@@ -265,9 +256,6 @@ def build_model(config: RunConfig, *, adapters: str | os.PathLike | None = None,
 
 
 def _miniature_model(config: RunConfig, adapters: str | os.PathLike | None) -> SansaModel:
-    from sansa_probe.miniature.architecture import SAM2_OVERRIDES, SAM2_VERSION
-    from sansa_probe.miniature.weights import FOLDS, WEIGHTS_DIR, load_miniature
-
     shipped = {(WEIGHTS_DIR / f"fold{f}.pt").resolve(): f for f in FOLDS}
     fold = None if adapters is None else shipped.get(Path(adapters).resolve())
     if adapters is None or fold is not None:
@@ -283,8 +271,6 @@ def _miniature_model(config: RunConfig, adapters: str | os.PathLike | None) -> S
 def model_identity_line(model: SansaModel, *, adapters: bool, protocol: str | None = None) -> str:
     """``model``'s identity line (:func:`sansa_probe.reporting.identity.identity_line`, without ``model:``) as it
     runs with its adapters on (SANSA) or off (frozen SAM2), naming the evaluation ``protocol`` if given."""
-    from sansa_probe.reporting.identity import identity_line, model_identity
-
     return identity_line(model_identity(model, adapters_enabled=adapters, protocol=protocol)).removeprefix("model: ")
 
 
@@ -332,7 +318,5 @@ def measure(config: RunConfig, paper_dataset: str, fold_values: dict[int, float]
 
 def ours_frame(table: str, measurements: list[Measurement]) -> pd.DataFrame:
     """Tidy rows of ours (columns :data:`sansa_probe.paper.compare.OURS_COLUMNS`)."""
-    from sansa_probe.paper.compare import OURS_COLUMNS
-
     rows = [{"table": table, **vars(m)} for m in measurements]
     return pd.DataFrame.from_records(rows, columns=OURS_COLUMNS)

@@ -16,60 +16,54 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import matplotlib
+import matplotlib.pyplot as plt
 import pandas as pd
 
+from sansa_probe.commands.grammar import BACKBONES, command_parser, default_device, non_negative_int, positive_int, run_main
+from sansa_probe.inference import PROTOCOLS
+from sansa_probe.io.atomic import atomic_write_text
 from sansa_probe.paper.compare import format_side_by_side, plot_side_by_side, side_by_side
 from sansa_probe.paper.numbers import TABLE_TITLES
 from sansa_probe.paper.runs import RunConfig
-from sansa_probe.io.atomic import atomic_write_text
+from sansa_probe.probes.plots import add_footnote, save_figure
 
 __all__ = ["experiment_parser", "config_from_args", "report", "run_experiment"]
 
 
 def experiment_parser(table: str, description: str | None = None) -> argparse.ArgumentParser:
-    """The options every experiment script shares (data, checkpoints, model, size of the run)."""
-    parser = argparse.ArgumentParser(description=description or f"Paper {table}: {TABLE_TITLES[table]}",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    """The options every experiment script shares (data, checkpoints, model, size of the run), on the
+    commands' grammar: a bad value is one line and exit code 2."""
+    parser = command_parser(f"experiments.{table}", description or f"Paper {table}: {TABLE_TITLES[table]}",
+                            invoked_as=Path(sys.argv[0]).name)  # as argparse names a script
     data = parser.add_argument_group("data and checkpoints")
     data.add_argument("--data-root", default=None,
                       help="datasets root: run the paper's setting (default: none, offline on the procedural benchmark with the shipped miniature)")
     data.add_argument("--checkpoints", default=None,
                       help="root of SANSA's adapters (<root>/<setting>/<dataset>/fold<f>.pt) or one .pt file ({fold} replaced); "
                            "default $SANSA_CHECKPOINTS; on the procedural benchmark adapters are trained here when not given")
-    data.add_argument("--folds", type=int, nargs="+", default=None, help="folds to run (default: all; fold 0 on the procedural benchmark)")
-    data.add_argument("--episodes", type=int, default=None,
+    data.add_argument("--folds", type=non_negative_int, nargs="+", default=None, help="folds to run (default: all; fold 0 on the procedural benchmark)")
+    data.add_argument("--episodes", type=positive_int, default=None,
                       help="test episodes per fold (default: the literature's; offline 100 as the miniature's shipped measurement, 8 with --small)")
     model = parser.add_argument_group("model")
-    model.add_argument("--backbone", default=None,
+    model.add_argument("--backbone", choices=BACKBONES, default=None,
                        help="SAM2 backbone (default hiera_l; offline the shipped miniature, unless this, --sam2-checkpoint or --image-size is given)")
     model.add_argument("--sam2-checkpoint", default="auto",
                        help="Meta's SAM2 weights: auto (download; offline: the shipped miniature), a path, or none (random weights, smoke tests)")
-    model.add_argument("--image-size", type=int, default=None, help="SAM2 input size (default 1024; the miniature's 128 offline)")
-    model.add_argument("--device", default="cuda" if _cuda() else "cpu", help="torch device (default: cuda when available)")
-    model.add_argument("--protocol", choices=_protocols(), default="release",
+    model.add_argument("--image-size", type=positive_int, default=None, help="SAM2 input size (default 1024; the miniature's 128 offline)")
+    model.add_argument("--device", default=default_device(), help="torch device (default: cuda when available)")
+    model.add_argument("--protocol", choices=list(PROTOCOLS), default="release",
                        help="preprocessing and scoring of the evaluations: 'release' (default; the public SANSA release's, "
                             "which the paper's tables come from) or 'hsnet'")
     run = parser.add_argument_group("run")
     run.add_argument("--out", default=f"results/{table}", help=f"output folder (default results/{table})")
-    run.add_argument("--seed", type=int, default=0, help="seed of episodes, prompts and training (default 0)")
-    run.add_argument("--train-steps", type=int, default=None,
+    run.add_argument("--seed", type=non_negative_int, default=0, help="seed of episodes, prompts and training (default 0)")
+    run.add_argument("--train-steps", type=positive_int, default=None,
                      help="offline: optimizer steps of each trained variant (default: the miniature's adapter recipe, 150; 2 with --small)")
     run.add_argument("--small", action="store_true", help="tiny settings that finish in seconds (tests, smoke runs)")
     run.add_argument("--all-paper-rows", action="store_true", help="also list the paper's rows we do not measure (other methods)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
-
-
-def _protocols() -> list[str]:
-    from sansa_probe.inference import PROTOCOLS
-
-    return list(PROTOCOLS)
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -81,13 +75,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def report(ours: pd.DataFrame, table: str, out: Path, *, all_paper_rows: bool = False) -> pd.DataFrame:
     """Print the paper beside ours and write ``<table>.csv``, ``<table>_ours.csv`` and the figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from sansa_probe.probes.plots import add_footnote, save_figure
-
+    matplotlib.use("Agg")  # a script writes its figures, it shows none
     compared = side_by_side(ours, table, all_paper_rows=all_paper_rows)
     print(format_side_by_side(compared, table, notes=ours.attrs.get("notes", ())))
     atomic_write_text(out / f"{table}.csv", compared.to_csv(index=False))
@@ -107,17 +95,17 @@ def report(ours: pd.DataFrame, table: str, out: Path, *, all_paper_rows: bool = 
 
 def run_experiment(table: str, run: Callable[..., pd.DataFrame], argv: list[str] | None = None, *,
                    parser: argparse.ArgumentParser | None = None, options: Callable[[argparse.Namespace], dict] | None = None) -> int:
-    """Parse ``argv``, run ``run(config, **options(args))``, report. Returns the exit code (1 with
-    one clear line on bad input or missing data/checkpoints)."""
+    """Parse ``argv``, run ``run(config, **options(args))``, report. Returns the exit code (2 with
+    one clear line on bad input or missing data/checkpoints, as every command)."""
     parser = parser or experiment_parser(table)
-    args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
+        args = parser.parse_args(argv)
         config = config_from_args(args)
         where = "the procedural benchmark (offline; the paper's numbers for reference only)" if config.synthetic else f"the paper's datasets under {config.data_root}"
         print(f"{table}: {TABLE_TITLES[table]} -- on {where}; model: {config.model_label()}", file=sys.stderr)
         ours = run(config, **(options(args) if options else {}))
         report(ours, table, config.out, all_paper_rows=args.all_paper_rows)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+
+    return run_main(body, prog=table)

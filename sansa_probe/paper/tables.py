@@ -13,11 +13,15 @@ produced it (:func:`~sansa_probe.paper.runs.model_identity_line`).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 
+from sansa_probe.data.registry import get_dataset
+from sansa_probe.model.checkpoint import read_adapter_checkpoint
+from sansa_probe.paper.annotation_study import annotation_study
 from sansa_probe.paper.runs import (Measurement, RunConfig, build_model, checkpoint_path, checkpoints_root, evaluate_miou, evaluate_run, measure,
                                     model_identity_line, ours_frame, train_variant)  # fmt: skip
 
@@ -44,8 +48,6 @@ def sansa_checkpoint(config: RunConfig, paper_dataset: str, fold: int, *, settin
 
 def trainable_millions(checkpoint: str | Path | None) -> float:
     """Millions of trained parameters stored in a training checkpoint (0 for ``None``: frozen)."""
-    from sansa_probe.model.checkpoint import read_adapter_checkpoint
-
     if checkpoint is None:
         return 0.0
     state = read_adapter_checkpoint(checkpoint).state  # any kind: saved adapters, a training checkpoint, the release
@@ -282,8 +284,6 @@ def table8(config: RunConfig, *, sizes: Sequence[str] | None = None) -> pd.DataF
 
 
 def _fields(config: RunConfig) -> dict:
-    from dataclasses import fields
-
     return {f.name: getattr(config, f.name) for f in fields(config) if f.init}
 
 
@@ -312,9 +312,6 @@ def table6(config: RunConfig, *, targets: int | None = None, batch_size: int = 8
     """Large-scale annotation (appendix C): fold 0 of COCO-20i and LVIS-92i, one reference per
     class, ``targets`` images of the fold (paper 10,000; 6 with ``small``, 48 on the procedural
     benchmark) annotated for every class; mIoU and the wall time scaled to 10,000 targets."""
-    from sansa_probe.data.registry import get_dataset
-    from sansa_probe.paper.annotation_study import annotation_study
-
     targets = targets if targets is not None else ((6 if config.small else 48) if config.synthetic else 10_000)
     folds = [0] if config.folds is None else list(config.folds)
     measurements: list[Measurement] = []

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sansa_probe.data.synthetic import synthetic_video
 from sansa_probe.io.images import list_images, load_rgb
 from sansa_probe.utils.masks import load_binary_png
 
@@ -114,8 +115,6 @@ def synthetic_pairs(*, n_videos: int = 3, n_frames: int = 8, image_size: int = 2
                     max_pairs: int | None = None) -> PairSet:
     """Pairs from synthetic pseudo-videos (seeds ``seed .. seed + n_videos - 1``); masks are the
     union of each frame's visible objects."""
-    from sansa_probe.data.synthetic import synthetic_video
-
     videos = []
     for v in range(n_videos):
         frames, instances = synthetic_video(n_frames=n_frames, image_size=image_size, seed=seed + v)

@@ -11,6 +11,7 @@ an interactive plotly page.
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,6 @@ def _groups(df: pd.DataFrame, hue: str | None):
 def add_footnote(fig: Figure, text: str, *, fontsize: float = 6.0) -> Figure:
     """Write ``text`` under ``fig`` in small grey type, wrapped to the figure's width; a
     constrained layout keeps the axes clear of it. Returns ``fig``."""
-    import textwrap
-
     if not text:
         return fig
     width, height = fig.get_size_inches()
@@ -142,7 +141,7 @@ def write_projection_html(
     """Interactive scatter of a :meth:`Projection2D.to_frame` table, hover showing ``hover``
     columns (image id, class, ...). ``include_plotlyjs=True`` embeds plotly (works offline);
     ``"cdn"`` links it instead. Written atomically; returns the path."""
-    import plotly.express as px
+    import plotly.express as px  # deferred: slow to import; only the interactive HTML figures need it
 
     _require(df, ["x", "y", color])
     data = df.copy()
@@ -185,8 +184,6 @@ def plot_part_matching(
 ) -> np.ndarray:
     """Matched clusters in shared colours (fig. 4c) from the pixels table of :func:`~sansa_probe.probes.match_parts`,
     overlaid on the two ``images`` if given. Returns the Axes array ``[1, 2]``."""
-    import matplotlib
-
     _require(df, ["image", "row", "col", "cluster"])
     maps = [m[..., 0].astype(int) for m in _maps_from_frame(df, ["cluster"])]
     if images is not None and len(images) != len(maps):

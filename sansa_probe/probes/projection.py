@@ -73,7 +73,7 @@ class Projection2D(BaseEstimator):
             embedding = reducer.fit_transform(X)
             self.explained_variance_ratio_ = reducer.explained_variance_ratio_
         else:
-            import umap  # slow to import (numba): only when asked for
+            import umap  # deferred: umap-learn imports numba and compiles for seconds; only method='umap' needs it
 
             reducer = umap.UMAP(
                 n_components=2,

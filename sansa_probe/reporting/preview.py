@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
@@ -37,8 +38,6 @@ def _outline(ax: Any, mask: np.ndarray, colour: str, *, fill: float = 0.0) -> No
 
 
 def _rgb(colour: str) -> tuple[float, float, float]:
-    from matplotlib.colors import to_rgb
-
     return to_rgb(colour)
 
 

@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
+from sansa_probe import __version__
 from sansa_probe.io.atomic import atomic_write_json
 
 __all__ = ["RUN_FILE", "RUN_FILES", "RunDirectoryError", "existing_run_files", "check_new_run", "check_resume_settings",
@@ -114,8 +115,6 @@ def clear_run(out: str | Path) -> list[str]:
 def write_run_file(out: str | Path, *, command: str, settings: Mapping[str, Any], identity: Mapping[str, Any] | None = None) -> Path:
     """``<out>/run.json``: the command, the package version, the ``settings`` a resume must match and,
     when given, the model it started from (``identity``, :func:`sansa_probe.reporting.identity.model_identity`)."""
-    from sansa_probe import __version__
-
     record = {"command": command, "version": __version__, "settings": _normal(dict(settings))}
     if identity is not None:
         record["identity"] = _normal(dict(identity))

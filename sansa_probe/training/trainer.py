@@ -41,13 +41,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from sansa_probe.io.atomic import atomic_torch_save, atomic_write_text
 from sansa_probe.model.checkpoint import TRAIN_FORMAT
 from sansa_probe.model.finetune import apply_finetune
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.training.data import ClipBatch, ClipDataset, StepBatchSampler, collate_clips
 from sansa_probe.training.losses import segmentation_loss
+from sansa_probe.training.run_dir import check_resume_settings
 from sansa_probe.utils.distributed import DistInfo
-from sansa_probe.io.atomic import atomic_torch_save, atomic_write_text
 
 __all__ = ["TrainConfig", "Trainer", "NonFiniteLossError", "TrainingInterrupted", "rng_state", "set_rng_state"]
 
@@ -242,8 +243,6 @@ class Trainer:
         if not isinstance(payload, dict) or payload.get("format") != TRAIN_FORMAT or "optimizer" not in payload:
             raise ValueError(f"--resume: {path} is not a full training checkpoint (checkpoints/last.pt)")
         if isinstance(payload.get("run"), dict) and "run" in self.config.extra:
-            from sansa_probe.training.run_dir import check_resume_settings
-
             check_resume_settings(payload["run"], self.config.extra["run"], source=str(path))
         ours, theirs = self.config.resume_key(), payload.get("train_config", {})
         differing = sorted(k for k in ours if k in theirs and _normal(ours[k]) != _normal(theirs[k]))
@@ -457,7 +456,7 @@ def _fmt(value: Any) -> str:
 
 def _tensorboard(path: Path):
     try:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # deferred: the optional [tensorboard] extra
     except ImportError:  # tensorboard is optional
         return None
     return SummaryWriter(log_dir=str(path))
