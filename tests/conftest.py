@@ -15,16 +15,15 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 def shared_dir() -> Path | None:
-    """The project's shared folder: ``<repo root>/../shared`` (CI), else ``$SANSA_SHARED``, else ``/work/shared``."""
-    candidates = [Path(__file__).resolve().parents[1].parent / "shared"]
-    if os.environ.get("SANSA_SHARED"):
-        candidates.append(Path(os.environ["SANSA_SHARED"]))
-    candidates.append(Path("/work/shared"))
+    """The project's shared folder: ``$SANSA_SHARED`` when set, else ``shared/`` beside the checkout
+    (``<repo root>/../shared``); ``None`` when neither exists."""
+    candidates = [Path(os.environ["SANSA_SHARED"])] if os.environ.get("SANSA_SHARED") else []
+    candidates.append(Path(__file__).resolve().parents[1].parent / "shared")
     return next((c for c in candidates if c.is_dir()), None)
 
 
 # real photographs and frames (skipped cleanly where the shared folder is absent)
-SHARED_DATA = (shared_dir() or Path(__file__).resolve().parents[2] / "shared") / "data"
+SHARED_DATA = (shared_dir() or Path(__file__).resolve().parents[1].parent / "shared") / "data"
 
 TINY = dict(backbone="hiera_t", sam2_checkpoint=None, image_size=256, device="cpu")
 

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import math
-import os
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import shared_dir
 
 from sansa_probe.paper import TABLE_IDS, format_side_by_side, paper_numbers, side_by_side
 
 
-def _shared() -> Path | None:
-    repo = Path(__file__).resolve().parents[1]
-    for candidate in (os.environ.get("SANSA_SHARED"), repo.parent / "shared", "/work/shared"):
-        if candidate and (Path(candidate) / "paper" / "sansa-neurips2025.txt").is_file():
-            return Path(candidate)
-    return None
-
-
-SHARED = _shared()
+SHARED = shared_dir() if shared_dir() and (shared_dir() / "paper" / "sansa-neurips2025.txt").is_file() else None
 needs_paper = pytest.mark.skipif(SHARED is None, reason="../shared/paper/sansa-neurips2025.txt is absent")
 
 # where each table's rows start in the text: the caption (rows follow) or, for fig. 6, its inset's header
