@@ -118,12 +118,13 @@ def test_training_clips_follow_the_protocol():
 
 def test_ablation_command_writes_one_paired_row_per_option(tmp_path):
     from sansa_probe import ablation
+    from sansa_probe.evaluation.ablation import ABLATION_ROWS
 
     code = ablation.main(["--dataset", "synthetic", "--episodes", "2", "--no-progress", "--out", str(tmp_path),
                           "--dataset-option", "image_size=96", "--dataset-option", "images_per_class=4"])  # fmt: skip
     assert code == 0
     table = pd.read_csv(tmp_path / "ablation.csv")
-    assert [(r.option, r.value) for r in ablation.ABLATION_ROWS] == list(zip(table["option"], table["value"]))
+    assert [(r.option, r.value) for r in ABLATION_ROWS] == list(zip(table["option"], table["value"]))
     np.testing.assert_allclose(table["delta"], table["miou_option"] - table["miou_release"], atol=1e-9)
     assert table.loc[table["option"] == "precision", "delta"].abs().max() < 1e-9  # float32 either way on the CPU
     assert table["model"].str.contains("miniature").all()
