@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import randomized_adapters
 
-from sansa_probe.evaluation import episodes as evaluate
+from sansa_probe.evaluation import episodes as episode_loop
 from sansa_probe.annotation import ClassReferences, class_memory, segment_batch
 from sansa_probe.data import EpisodeSampler
 from sansa_probe.features.hooks import HookExtractor
@@ -22,18 +22,18 @@ DATA = dict(image_size=96, images_per_class=4)
 @pytest.fixture(scope="module")
 def episode():
     sampler = EpisodeSampler("synthetic", fold=0, shots=2, n_episodes=1, seed=0, **DATA)
-    return sampler, evaluate.prepare_episode(sampler, 0, prompt="mask", seed=0, image_size=256, semantic_negatives=1)
+    return sampler, episode_loop.prepare_episode(sampler, 0, prompt="mask", seed=0, image_size=256, semantic_negatives=1)
 
 
 def test_evaluate_annotate_predictor_and_hooks_give_identical_logits(tiny_model, episode):
     sampler, prepared = episode
     data = prepared.data
-    prompts = evaluate.episode_prompts(data, "mask", seed=0)
+    prompts = episode_loop.episode_prompts(data, "mask", seed=0)
     negatives = [sampler.source.load_image(i) for i in prepared.negative_ids]
     size = data.target_image.shape[:2]
     with randomized_adapters(tiny_model):
         path = FewShotInference(tiny_model, protocol=get_protocol("release", image_size=256, dataset="synthetic"))  # as prepared
-        evaluated = evaluate._segment_episode(path, prepared, negative_clicks=0)["logits"]
+        evaluated = episode_loop._segment_episode(path, prepared, negative_clicks=0)["logits"]
 
         predictor = SansaPredictor(tiny_model, protocol=path.protocol)
         predictor.set_references(data.reference_images, prompts, negative_images=negatives)
@@ -56,7 +56,7 @@ def test_evaluate_annotate_predictor_and_hooks_give_identical_logits(tiny_model,
         assert torch.equal(other, evaluated)
     assert sum(torch.equal(h, evaluated) for h in hooked) == 1
     # and the adapters matter on this episode (the comparison is not between four copies of frozen SAM2)
-    assert not torch.equal(evaluate._segment_episode(path, prepared, negative_clicks=0)["logits"], evaluated)
+    assert not torch.equal(episode_loop._segment_episode(path, prepared, negative_clicks=0)["logits"], evaluated)
 
 
 def test_reference_memory_is_computed_once_per_reference_set_and_adapter_state(tiny_model, episode, monkeypatch):
@@ -101,8 +101,8 @@ class _SquareProtocol(HsnetProtocol):
 
 def test_the_protocol_decides_where_evaluate_scores(tiny_model):
     sampler = EpisodeSampler("synthetic", fold=0, shots=1, n_episodes=2, seed=0, **DATA)
-    _, rows = evaluate.evaluate_episodes(tiny_model, sampler, protocol=_SquareProtocol(image_size=256), negative_clicks=1)
-    _, plain = evaluate.evaluate_episodes(tiny_model, sampler, protocol="hsnet")
+    _, rows = episode_loop.evaluate_episodes(tiny_model, sampler, protocol=_SquareProtocol(image_size=256), negative_clicks=1)
+    _, plain = episode_loop.evaluate_episodes(tiny_model, sampler, protocol="hsnet")
     for i in range(2):
         square = _SquareProtocol(image_size=256).ground_truth(sampler.load(i).target_mask)
         assert rows.loc[i, "target_area"] == square.sum() and plain.loc[i, "target_area"] == sampler.load(i).target_mask.sum()

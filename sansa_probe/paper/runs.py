@@ -277,7 +277,7 @@ def model_identity_line(model: SansaModel, *, adapters: bool, protocol: str | No
 def evaluate_run(model: SansaModel, config: RunConfig, *, dataset: str, fold: int, shots: int = 1, adapters: bool = True,
                  split: str = "test", **options: Any) -> dict[str, float]:
     """Evaluate ``model`` on one fold of ``dataset`` (the benchmark that really runs) through
-    :func:`sansa_probe.evaluate.evaluate_episodes`; ``options`` go to it (``prompt``,
+    :func:`sansa_probe.evaluation.evaluate_episodes`; ``options`` go to it (``prompt``,
     ``negative_clicks``, ``semantic_negatives``). Returns ``miou`` (percent), ``n_episodes`` and
     ``seconds`` (wall time of the episodes, data loading included)."""
     sampler = EpisodeSampler(dataset, fold=fold, split=split, shots=shots, n_episodes=config.test_episodes(), seed=config.seed,
