@@ -76,7 +76,7 @@ import os
 import sys
 from pathlib import Path
 
-from sansa_probe.inference import PROTOCOLS
+from sansa_probe.annotation import AnnotateOptions, annotate, collect_targets, load_references
 from sansa_probe.commands.grammar import (
     add_model_group,
     add_output_group,
@@ -88,12 +88,12 @@ from sansa_probe.commands.grammar import (
     positive_int,
     run_command,
 )
+from sansa_probe.inference import PROTOCOLS
+from sansa_probe.io.atomic import check_output_folder
 from sansa_probe.reporting.identity import identity_line, model_identity, said_in_words
 from sansa_probe.reporting.sanity import report
-from sansa_probe.io.atomic import check_output_folder
-from sansa_probe.utils.precision import inference_precision
 from sansa_probe.utils.distributed import distributed
-from sansa_probe.annotation import AnnotateOptions, annotate, collect_targets, load_references
+from sansa_probe.utils.precision import inference_precision
 
 __all__ = ["build_parser", "main"]
 

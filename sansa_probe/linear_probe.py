@@ -22,8 +22,8 @@ import argparse
 import sys
 
 from sansa_probe.commands.grammar import model_from_args, non_negative_int, positive_int
-from sansa_probe.pipelines.linear_probe import compute, figures
 from sansa_probe.commands.probe import ProbeRun, add_sample_arguments, probe_parser, run_probe
+from sansa_probe.pipelines.linear_probe import compute, figures
 
 __all__ = ["main", "build_parser"]
 

@@ -25,8 +25,8 @@ import argparse
 import sys
 
 from sansa_probe.commands.grammar import model_from_args, positive_int
-from sansa_probe.pipelines.part_matching import compute, figures
 from sansa_probe.commands.probe import ProbeRun, probe_parser, run_probe
+from sansa_probe.pipelines.part_matching import compute, figures
 from sansa_probe.probes.object_pairs import dataset_pairs
 
 __all__ = ["main", "build_parser"]

@@ -22,10 +22,10 @@ import argparse
 from pathlib import Path
 
 from sansa_probe.commands.grammar import model_from_args, positive_int
+from sansa_probe.commands.probe import ProbeRun, probe_parser, run_probe
 from sansa_probe.features import dataset_images
 from sansa_probe.io.images import load_rgb
 from sansa_probe.pipelines.pca_rgb import compute, figures
-from sansa_probe.commands.probe import ProbeRun, probe_parser, run_probe
 from sansa_probe.utils.masks import load_binary_png
 
 __all__ = ["main", "build_parser"]

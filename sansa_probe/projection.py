@@ -19,8 +19,8 @@ import argparse
 import sys
 
 from sansa_probe.commands.grammar import model_from_args, positive_int
-from sansa_probe.pipelines.projection import compute, figures, write_html
 from sansa_probe.commands.probe import ProbeRun, add_sample_arguments, probe_parser, run_probe
+from sansa_probe.pipelines.projection import compute, figures, write_html
 
 __all__ = ["main", "build_parser"]
 

@@ -38,8 +38,8 @@ import argparse
 import sys
 
 from sansa_probe.commands.grammar import model_from_args, positive_int
-from sansa_probe.pipelines.spatial_coherence import compute, figures
 from sansa_probe.commands.probe import ProbeRun, probe_parser, run_probe
+from sansa_probe.pipelines.spatial_coherence import compute, figures
 from sansa_probe.probes.frame_pairs import folder_pairs, synthetic_pairs
 
 __all__ = ["main", "build_parser"]

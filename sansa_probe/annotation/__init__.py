@@ -1,6 +1,6 @@
-"""Large-scale annotation (paper appendix C): references, targets, the resumable run.
-
-The command line is ``python -m sansa_probe.annotate`` (``sansa_probe/annotate.py``).
+"""Masks for the user's images: large-scale annotation (paper appendix C: references, targets, the
+resumable run; the command ``python -m sansa_probe.annotate``) and segment's run over a list of
+targets (:mod:`.segment`; the command ``python -m sansa_probe.segment``).
 """
 
 from sansa_probe.annotation.references import ClassReferences, load_references

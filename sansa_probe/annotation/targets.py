@@ -11,8 +11,8 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from sansa_probe.io.images import collect_images, load_rgb
 from sansa_probe.inference.protocol import Protocol
+from sansa_probe.io.images import collect_images, load_rgb
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from sansa_probe.model.sansa import SansaModel
 from sansa_probe.io.atomic import atomic_torch_save, atomic_write_text
+from sansa_probe.model.sansa import SansaModel
 
 __all__ = ["CACHE_FORMAT", "CACHE_VERSION", "FeatureCache", "ModelStateHasher"]
 

@@ -22,12 +22,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from sansa_probe.inference.protocol import Protocol
 from sansa_probe.data.base import ClassId, SegmentationSource
 from sansa_probe.features.cache import CACHE_FORMAT, CACHE_VERSION, FeatureCache, ModelStateHasher
 from sansa_probe.features.datasets import check_classes, select_images, source_config
 from sansa_probe.features.hooks import HookExtractor
 from sansa_probe.features.pooling import check_pooling
+from sansa_probe.inference.protocol import Protocol
 from sansa_probe.model.sansa import SansaModel
 
 __all__ = ["MODELS", "FeatureExtractor"]

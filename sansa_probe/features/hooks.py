@@ -30,8 +30,8 @@ from tqdm.auto import tqdm
 from sansa_probe.data.base import ClassId
 from sansa_probe.features.layers import FEW_SHOT_STAGE, IMAGE_STAGE, LayerInfo, ReturnNodes, default_layer, layer_infos, to_map
 from sansa_probe.features.pooling import as_object_list, check_object_mask, check_pooling, mask_coverage, pool_object
-from sansa_probe.io.images import ImageInput, load_rgb
 from sansa_probe.inference import FewShotInference, Protocol, References, prepare_references
+from sansa_probe.io.images import ImageInput, load_rgb
 from sansa_probe.model.prompting import PromptInputs
 from sansa_probe.model.sansa import SansaModel
 

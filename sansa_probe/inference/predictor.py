@@ -19,8 +19,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from sansa_probe.io.images import ImageInput, load_rgb
 from sansa_probe.inference import FewShotInference, Protocol, References, get_protocol, prepare_references
+from sansa_probe.io.images import ImageInput, load_rgb
 from sansa_probe.model.sansa import SansaModel
 
 __all__ = ["Prediction", "SansaPredictor"]

@@ -19,7 +19,6 @@ SAM2's own frame loader resizes every frame to a square ``image_size`` with PIL'
 from __future__ import annotations
 
 import contextlib
-
 import os
 from pathlib import Path
 from typing import Iterator, Sequence, Union

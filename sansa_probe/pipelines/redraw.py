@@ -19,10 +19,10 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 
-from sansa_probe.reporting.identity import identity_footnote
+from sansa_probe.io.atomic import atomic_write_json
 from sansa_probe.io.images import load_rgb
 from sansa_probe.probes.plots import add_footnote, save_figure
-from sansa_probe.io.atomic import atomic_write_json
+from sansa_probe.reporting.identity import identity_footnote
 from sansa_probe.utils.masks import save_png
 
 __all__ = ["pipeline_of", "read_images", "read_tables", "redraw", "write_images"]
