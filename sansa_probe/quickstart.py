@@ -59,7 +59,7 @@ def prompt_from_spec(spec: Mapping[str, Any] | Prompt, *, name: str = "prompt") 
     """A prompt written by hand: ``{"points": [[x, y], ...]}`` (optionally ``"labels": [1, 0, ...]``),
     ``{"box": [x0, y0, x1, y1]}``, ``{"mask": "mask.png"}`` or ``{"scribble": "strokes.png"}`` (a
     binary PNG, or an ``HxW`` array). Prompt objects are returned as they are."""
-    from sansa_probe.utils.masks import load_binary_png
+    from sansa_probe.io.masks import load_binary_png
 
     if isinstance(spec, (Mask, Points, Box, Scribble)):
         return spec
@@ -166,7 +166,7 @@ def mask_iou(prediction: np.ndarray, truth: np.ndarray) -> float:
 def _draw_prompt(ax, image: np.ndarray, prompt: Prompt) -> None:
     from matplotlib.patches import Rectangle
 
-    from sansa_probe.utils.masks import overlay
+    from sansa_probe.io.masks import overlay
 
     if isinstance(prompt, (Mask, Scribble)):
         ax.imshow(overlay(image, prompt.mask, color=(255, 200, 0) if isinstance(prompt, Scribble) else (30, 144, 255)))
@@ -187,7 +187,7 @@ def plot_few_shot(example: FewShotExample, predictions: Mapping[str, Sequence[np
     ground-truth outline (white), IoU in the title where the truth is known. Returns the Figure."""
     import matplotlib.pyplot as plt
 
-    from sansa_probe.utils.masks import _erode, overlay
+    from sansa_probe.io.masks import _erode, overlay
 
     n_targets = min(len(example.target_images), max_targets)
     for name, masks in predictions.items():

@@ -36,7 +36,7 @@ from sansa_probe.images import IMAGE_SUFFIXES, check_image_header, list_images, 
 from sansa_probe.prompts.types import Box, Mask, Points, Scribble
 from sansa_probe.utils.io import atomic_write_json, check_output_folder, staged_outputs
 from sansa_probe.sanity import check_mask_areas, report
-from sansa_probe.utils.masks import encode_rle, load_binary_png, mask_bbox, overlay, save_png
+from sansa_probe.io.masks import encode_rle, load_binary_png, mask_bbox, overlay, save_png
 from sansa_probe.utils.precision import inference_precision
 
 __all__ = ["main", "build_parser", "parse_points", "parse_box", "collect_targets", "output_stem", "unique_output_name"]

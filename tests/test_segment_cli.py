@@ -14,7 +14,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from sansa_probe import segment
-from sansa_probe.utils.masks import decode_rle
+from sansa_probe.io.masks import decode_rle
 
 TINY_ARGS = ["--backbone", "hiera_t", "--image-size", "256", "--sam2-checkpoint", "none", "--device", "cpu"]
 

@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
-from sansa_probe.data.custom import decode_segmentation, read_label_png, read_rgb
+from sansa_probe.data.files import read_label_png, read_rgb
+from sansa_probe.io.masks import decode_segmentation
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 from sansa_probe.data.safe_pickle import load_data_pickle
 

@@ -36,7 +36,8 @@ import numpy as np
 
 from sansa_probe.data.parts import PartCropSource
 from sansa_probe.data.base import ClassId, Instance
-from sansa_probe.data.custom import decode_segmentation, read_image_size, read_rgb
+from sansa_probe.data.files import read_image_size, read_rgb
+from sansa_probe.io.masks import decode_segmentation
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 
 __all__ = ["SPECS", "PascalPartDataset", "load_fold_spec", "part_classes"]
