@@ -26,7 +26,6 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
