@@ -230,6 +230,7 @@ SPECS: list[DatasetSpec] = [
         layout=LAYOUT,
         folder="ADEChallengeData2016",
         episode_policy="random_class",
+        release_square=640,  # the public release's image size for ade20k
         extra={"splits": "one fold, all 150 classes: train = training, val = test = validation"},
     ),
 ]

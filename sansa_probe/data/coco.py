@@ -383,5 +383,6 @@ SPECS = [
         layout=COCO_LAYOUT,
         folder="COCO2014",
         episode_policy="random_class",
+        release_square=640,  # the public release's image size for coco20i
     )
 ]

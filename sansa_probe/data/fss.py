@@ -273,5 +273,6 @@ SPECS = [
         layout=FSS_LAYOUT,
         folder="FSS-1000",
         episode_policy="every_image",
+        release_square=518,  # the public release's image size for fss1000
     )
 ]

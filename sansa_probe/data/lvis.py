@@ -309,6 +309,7 @@ SPECS = [
         layout=LVIS_LAYOUT,
         folder="LVIS",
         episode_policy="cycle_classes",
+        release_square=640,  # the public release's image size for lvis92i
         extra={"classes_need_root": True, "build_takes_shots": True},
     )
 ]

@@ -347,6 +347,7 @@ SPECS: list[DatasetSpec] = [
         layout=LAYOUT,
         folder="PACO-Part",
         episode_policy="random_class",
+        release_square=640,  # the public release's image size for paco_part
         extra={"classes_need_root": True, "image_group": "source_image_id", "build_takes_shots": True},
     ),
 ]

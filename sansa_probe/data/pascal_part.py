@@ -354,6 +354,7 @@ SPECS: list[DatasetSpec] = [
         layout=LAYOUT,
         folder="Pascal-Part",
         episode_policy="cycle_classes",
+        release_square=518,  # the public release's image size for pascal_part
         extra={
             "classes_need_root": True,
             "fold_names": ("animals", "indoor", "person", "vehicles"),

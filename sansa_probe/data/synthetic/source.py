@@ -199,6 +199,7 @@ SPECS = [
         folder="synthetic",
         needs_root=False,
         episode_policy="random_class",
+        release_square=None,  # square already: the release's protocol keeps the image's own size
         extra={"n_classes": DEFAULT_CLASSES, "max_classes": MAX_CLASSES},
     )
 ]
