@@ -36,9 +36,9 @@ import numpy as np
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
 from sansa_probe.data.files import read_image_size, read_rgb
-from sansa_probe.io.masks import decode_segmentation
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 from sansa_probe.data.safe_pickle import load_data_pickle
+from sansa_probe.io.masks import decode_segmentation
 
 __all__ = ["LVIS_LAYOUT", "Lvis92iSource", "SPECS", "lvis_fold_classes"]
 

@@ -38,12 +38,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from sansa_probe.data.parts import PartCropSource
 from sansa_probe.data.base import ClassId, Instance
 from sansa_probe.data.files import read_image_size, read_rgb
-from sansa_probe.io.masks import decode_segmentation
+from sansa_probe.data.parts import PartCropSource
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 from sansa_probe.data.safe_pickle import load_data_pickle
+from sansa_probe.io.masks import decode_segmentation
 
 __all__ = ["SPECS", "PacoPartDataset", "load_fold_spec", "load_paco_pickle", "fold_class_list"]
 

@@ -34,11 +34,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from sansa_probe.data.parts import PartCropSource
 from sansa_probe.data.base import ClassId, Instance
 from sansa_probe.data.files import read_image_size, read_rgb
-from sansa_probe.io.masks import decode_segmentation
+from sansa_probe.data.parts import PartCropSource
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
+from sansa_probe.io.masks import decode_segmentation
 
 __all__ = ["SPECS", "PascalPartDataset", "load_fold_spec", "part_classes"]
 
