@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fixtures.datasets_extra import uncompressed_rle
+
 from sansa_probe.annotation.references import load_references
 from sansa_probe.data import get_dataset
 from sansa_probe.io.masks import (
@@ -133,15 +135,7 @@ def test_rle_round_trip_area_and_box():
 
 
 def test_uncompressed_and_merged_segmentations():
-    column_major = OBJECT.T.ravel()  # COCO's uncompressed counts run down the columns
-    runs, value, count = [], False, 0
-    for pixel in column_major:
-        if pixel != value:
-            runs.append(count)
-            value, count = pixel, 0
-        count += 1
-    runs.append(count)
-    uncompressed = {"size": [12, 16], "counts": runs}
+    uncompressed = uncompressed_rle(OBJECT)
     np.testing.assert_array_equal(decode_rle(uncompressed), OBJECT)
     other = np.zeros_like(OBJECT)
     other[0, :3] = True

@@ -13,7 +13,7 @@ import numpy as np
 
 __all__ = [
     "SHAPES", "TEXTURES", "MAX_CLASSES", "DEFAULT_CLASSES", "N_FOLDS", "SPLIT_CODES",
-    "check_n_classes", "check_class", "class_shape_texture", "synthetic_class_name", "synthetic_fold_classes",
+    "check_ints", "check_n_classes", "check_class", "class_shape_texture", "synthetic_class_name", "synthetic_fold_classes",
 ]  # fmt: skip
 
 SHAPES: tuple[str, ...] = (
@@ -25,6 +25,13 @@ MAX_CLASSES = len(SHAPES) * len(TEXTURES)
 DEFAULT_CLASSES = 64
 N_FOLDS = 4
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+
+
+def check_ints(**ranges: tuple[Any, int, int]) -> None:
+    """``name=(value, low, high)``: each value an int in ``low..high``, else a ``ValueError`` naming it."""
+    for name, (value, low, high) in ranges.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name}: expected an int in {low}..{high}, got {value!r}")
 
 
 def check_n_classes(n_classes: int) -> int:

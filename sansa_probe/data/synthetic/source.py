@@ -22,6 +22,7 @@ from sansa_probe.data.synthetic.classes import (
     N_FOLDS,
     SPLIT_CODES,
     check_class,
+    check_ints,
     synthetic_class_name,
     synthetic_fold_classes,
 )
@@ -59,14 +60,8 @@ class SyntheticSource(SegmentationSource):
         cache_size: int = 32,
     ) -> None:
         self._classes = synthetic_fold_classes(fold, split, n_classes=n_classes)
-        for name, value, low, high in (
-            ("image_size", image_size, 64, 512),
-            ("images_per_class", images_per_class, 1, 99_999),
-            ("seed", seed, 0, 2**63 - 1),
-            ("cache_size", cache_size, 0, 100_000),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValueError(f"{name}: expected an int in {low}..{high}, got {value!r}")
+        check_ints(image_size=(image_size, 64, 512), images_per_class=(images_per_class, 1, 99_999), seed=(seed, 0, 2**63 - 1),
+                   cache_size=(cache_size, 0, 100_000))  # fmt: skip
         self.fold = fold
         self.split = split
         self.image_size = image_size

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from sansa_probe.data.base import Instance
-from sansa_probe.data.synthetic.classes import DEFAULT_CLASSES, check_n_classes
+from sansa_probe.data.synthetic.classes import DEFAULT_CLASSES, check_ints, check_n_classes
 from sansa_probe.data.synthetic.objects import ObjectSpec, random_object
 from sansa_probe.data.synthetic.scenes import clutter_background, compose, place
 
@@ -29,14 +29,7 @@ def synthetic_video(
         :class:`Instance` per object (``instance_id`` = object index, stable across frames,
         ``mask`` the visible ``HxW`` bool mask, possibly empty when fully occluded).
     """
-    for name, value, low, high in (
-        ("n_frames", n_frames, 1, 10_000),
-        ("image_size", image_size, 64, 512),
-        ("seed", seed, 0, 2**63 - 1),
-        ("n_objects", n_objects, 1, 8),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"{name}: expected an int in {low}..{high}, got {value!r}")
+    check_ints(n_frames=(n_frames, 1, 10_000), image_size=(image_size, 64, 512), seed=(seed, 0, 2**63 - 1), n_objects=(n_objects, 1, 8))
     check_n_classes(n_classes)
     rng = np.random.default_rng([seed, 7])
     background = clutter_background(rng, image_size)
