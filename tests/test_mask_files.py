@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from fixtures.datasets_extra import uncompressed_rle
+from PIL import Image
 
 from sansa_probe.annotation.references import load_references
 from sansa_probe.data import get_dataset
