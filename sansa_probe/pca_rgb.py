@@ -26,7 +26,7 @@ from sansa_probe.commands.probe import ProbeRun, probe_parser, run_probe
 from sansa_probe.features import dataset_images
 from sansa_probe.io.images import load_rgb
 from sansa_probe.pipelines.pca_rgb import compute, figures
-from sansa_probe.utils.masks import load_binary_png
+from sansa_probe.io.masks import load_binary_png
 
 __all__ = ["main", "build_parser"]
 

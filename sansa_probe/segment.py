@@ -48,7 +48,7 @@ from sansa_probe.prompts.text import parse_box, parse_points
 from sansa_probe.prompts.types import Mask, Prompt, Scribble
 from sansa_probe.reporting.identity import identity_line, model_identity, said_in_words
 from sansa_probe.reporting.sanity import report
-from sansa_probe.utils.masks import load_binary_png
+from sansa_probe.io.masks import load_binary_png
 from sansa_probe.utils.precision import inference_precision
 
 __all__ = ["main", "build_parser"]

@@ -22,7 +22,7 @@ from sansa_probe import annotate
 from sansa_probe.annotation import load_references
 from sansa_probe.inference.predictor import SansaPredictor
 from sansa_probe.prompts.types import Box, Mask, Points
-from sansa_probe.utils.masks import decode_rle, encode_rle
+from sansa_probe.io.masks import decode_rle, encode_rle
 
 TINY_ARGS = ["--backbone", "hiera_t", "--image-size", "256", "--sam2-checkpoint", "none", "--device", "cpu", "--no-progress"]
 REPO = Path(__file__).resolve().parents[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import warnings
 
@@ -11,16 +12,16 @@ import pytest
 import torch
 from conftest import blob_image, build_tiny_model, randomized_adapters
 
-from sansa_probe.model import CheckpointError, build_sam2_base, load_sansa
+from sansa_probe.model import CheckpointError, build_sam2_base, load_sansa, read_adapter_checkpoint
 from sansa_probe.model import sam2_weights
 from sansa_probe.model.config import SansaConfig
 from sansa_probe.inference.predictor import SansaPredictor
 
 
-def quiet_load(**kwargs):
+def quiet_load(*args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return load_sansa(**kwargs)
+        return load_sansa(*args, **kwargs)
 
 
 def predict(model, rng_seed=0):
@@ -268,3 +269,40 @@ def test_auto_download_into_the_hub_cache_and_offline_error(tmp_path, monkeypatc
     with pytest.raises(FileNotFoundError, match=r"(?s)could not download.*put it at .*sam2.1_hiera_small.pt"):
         sam2_weights.resolve_sam2_checkpoint("auto", backbone="hiera_s", sam2_version="2.1")
     assert not (tmp_path / "hub" / "checkpoints" / "sam2" / "sam2.1_hiera_small.pt").exists()
+
+
+def test_load_sansa_starts_from_the_checkpoints_config_then_applies_the_call(tiny_model, tmp_path):
+    """``load_sansa(config_or_name, **overrides)``: the recorded config first, then the call's fields."""
+    path = tmp_path / "shared.pt"
+    with tiny_model.behaviour(temporal_slots="shared"):
+        tiny_model.save_adapters(path)
+    assert read_adapter_checkpoint(path).config.temporal_slots == "shared"
+    model = quiet_load(sam2_checkpoint=None, adapters=path, image_size=128, backbone=None, stages=None)  # None: not given
+    assert (model.config.backbone, model.config.image_size, model.config.temporal_slots) == ("hiera_t", 128, "shared")
+    assert model.config == dataclasses.replace(tiny_model.config, image_size=128, temporal_slots="shared")
+    again = quiet_load(sam2_checkpoint=None, adapters=path, temporal_slots="release")  # a behaviour may differ from the checkpoint's
+    assert again.config.temporal_slots == "release" and again.config.image_size == 256
+    given = dataclasses.replace(tiny_model.config, precision="bfloat16")
+    assert quiet_load(given, sam2_checkpoint=None).config == given  # a whole SansaConfig
+
+
+def test_load_sansa_names_every_conflict_with_the_checkpoint_in_one_error(tiny_model, tmp_path):
+    path = tmp_path / "t.pt"
+    tiny_model.save_adapters(path)
+    with pytest.raises(CheckpointError) as caught:
+        quiet_load("hiera_s", sam2_checkpoint=None, adapters=path, stages=(3,), adapter_scale=0.1)
+    message = str(caught.value)
+    assert message == (f"adapters: {path} was built with backbone='hiera_t', stages=(2, 3); "
+                       "the call asks for backbone='hiera_s', stages=(3,)")
+    release = save_like_the_release(tmp_path / "release.pth", {f"sam.{k}": v for k, v in tiny_model.adapter_state_dict().items()})
+    with pytest.raises(CheckpointError, match=r"was built with stages=\(2, 3\), object_scores=False; the call asks for stages=\(3,\), object_scores=True$"):
+        quiet_load("hiera_t", sam2_checkpoint=None, image_size=256, adapters=release, stages=(3,), object_scores=True, ratio=0.3)
+
+
+def test_load_sansa_refuses_unknown_and_doubled_options():
+    with pytest.raises(ValueError, match=r"load_sansa: unknown option\(s\) ratios, stage; expected SansaConfig fields \(backbone, sam2_version, .*precision, extra\)"):
+        load_sansa("hiera_t", sam2_checkpoint=None, stage=(3,), ratios=0.5)
+    with pytest.raises(ValueError, match=r"backbone given twice \('hiera_t' and backbone='hiera_s'\)"):
+        load_sansa("hiera_t", backbone="hiera_s", sam2_checkpoint=None)
+    with pytest.raises(ValueError, match="config_or_name: expected a SansaConfig, a backbone name or None, got int"):
+        load_sansa(3, sam2_checkpoint=None)

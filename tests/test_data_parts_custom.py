@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from sansa_probe.data import DatasetNotFoundError, fold_classes, get_dataset, get_spec
-from sansa_probe.data.custom import read_rgb
+from sansa_probe.data.files import read_rgb
 
 try:  # tests/ on sys.path (pytest's default) or the repository root (python -m pytest)
     from fixtures import datasets_extra as fx

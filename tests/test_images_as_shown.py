@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from sansa_probe.io.images import decode_image_file, load_rgb
-from sansa_probe.utils.masks import load_binary_png
+from sansa_probe.io.masks import load_binary_png
 
 
 def _digest(path) -> str:

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from sansa_probe.io.images import to_model_input
-from sansa_probe.inference import RELEASE_SQUARES, HsnetProtocol, ReleaseProtocol, get_protocol
+from sansa_probe.data import get_spec, list_datasets
+from sansa_probe.inference import HsnetProtocol, ReleaseProtocol, get_protocol
 from sansa_probe.inference.predictor import SansaPredictor
 from sansa_probe.prompts import Box, Mask
 
@@ -25,7 +26,9 @@ def test_release_square_per_dataset():
                for n in ("coco20i", "lvis92i", "paco_part", "ade20k", "folder", "pascal5i", "fss1000", "pascal_part")}  # fmt: skip
     assert squares == {"coco20i": 640, "lvis92i": 640, "paco_part": 640, "ade20k": 640, "folder": 640, "pascal5i": 640,
                        "fss1000": 518, "pascal_part": 518}  # fmt: skip
-    assert get_protocol("release", image_size=256, dataset="synthetic").square is None and RELEASE_SQUARES["synthetic"] is None
+    assert get_protocol("release", image_size=256, dataset="synthetic").square is None and get_spec("synthetic").release_square is None
+    assert all(get_protocol("release", image_size=256, dataset=n).square == get_spec(n).release_square for n in list_datasets())
+    assert get_protocol("release", image_size=256, dataset="my_photos").square == 640  # not registered: the release's other images
     assert isinstance(get_protocol("hsnet", image_size=256, dataset="coco20i"), HsnetProtocol)
     assert get_protocol("release", image_size=256, dataset="coco20i").output_size((300, 500)) == (640, 640)
     assert get_protocol("release", image_size=256, output="image").output_size((300, 500)) == (300, 500)

@@ -16,7 +16,7 @@ from pycocotools import mask as mask_utils
 from sansa_probe import segment
 from sansa_probe.annotation.segment import OUTPUTS, output_stem
 from sansa_probe.prompts.text import parse_box, parse_points
-from sansa_probe.utils.masks import decode_rle
+from sansa_probe.io.masks import decode_rle
 
 TINY_ARGS = ["--backbone", "hiera_t", "--image-size", "256", "--sam2-checkpoint", "none", "--device", "cpu"]
 

@@ -15,7 +15,7 @@ import yaml
 from sansa_probe.io.images import load_rgb
 from sansa_probe.prompts.types import Box, Mask, Points, Prompt, Scribble
 from sansa_probe.prompts.text import parse_box, parse_points
-from sansa_probe.utils.masks import decode_rle, load_binary_png
+from sansa_probe.io.masks import decode_rle, load_binary_png
 
 
 _PROMPT_FIELDS = ("mask", "points", "box", "scribble")

@@ -17,7 +17,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -26,7 +25,7 @@ from sansa_probe.model.memory import MemoryEntry
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.utils.distributed import DistInfo, barrier, shard_indices
 from sansa_probe.io.atomic import atomic_path, atomic_write_json
-from sansa_probe.utils.masks import overlay, save_png
+from sansa_probe.io.masks import encode_rle, overlay, rle_area, rle_bbox, save_png
 from sansa_probe.reporting.identity import identity_line, model_identity
 from sansa_probe.utils.precision import inference_precision
 
@@ -194,14 +193,14 @@ def _annotations_of_image(
     kept = []
     for position, mask_t in zip(positions, masks):
         mask = mask_t.T
-        rle = mask_utils.encode(mask)
-        area = int(mask_utils.area(rle))
+        rle = encode_rle(mask)
+        area = rle_area(rle)
         if area == 0 or area < options.min_area:
             continue
         fields = {
-            "segmentation": {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")},
+            "segmentation": rle,
             "area": area,
-            "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+            "bbox": rle_bbox(rle),
             "score": scores[position],
         }
         kept.append((position, fields, mask))

@@ -26,7 +26,7 @@ from sansa_probe.prompts import Prompt
 from sansa_probe.reporting.identity import identity_footnote, identity_line
 from sansa_probe.reporting.preview import plot_segmentation
 from sansa_probe.reporting.sanity import check_mask_areas, report
-from sansa_probe.utils.masks import encode_rle, mask_bbox, overlay, save_png
+from sansa_probe.io.masks import encode_rle, mask_bbox, overlay, save_png
 
 __all__ = ["OUTPUTS", "output_stem", "segment_targets", "unique_output_name"]
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
-from sansa_probe.data.custom import check_same_size, read_image_size, read_label_png, read_rgb
+from sansa_probe.data.files import check_same_size, read_image_size, read_label_png, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 from sansa_probe.io.atomic import atomic_write_json
 
@@ -230,6 +230,7 @@ SPECS: list[DatasetSpec] = [
         layout=LAYOUT,
         folder="ADEChallengeData2016",
         episode_policy="random_class",
+        release_square=640,  # the public release's image size for ade20k
         extra={"splits": "one fold, all 150 classes: train = training, val = test = validation"},
     ),
 ]

@@ -41,11 +41,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pycocotools.coco import COCO
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
-from sansa_probe.data.custom import decode_segmentation, read_label_png, read_rgb
+from sansa_probe.data.files import read_label_png, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 from sansa_probe.data.safe_pickle import load_data_pickle
+from sansa_probe.io.masks import decode_segmentation
 
 __all__ = [
     "COCO_LAYOUT",
@@ -243,8 +245,6 @@ class Coco20iSource(SegmentationSource):
         return self._per_class
 
     def _load_json(self) -> None:
-        from pycocotools.coco import COCO
-
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
                 coco = COCO(str(self.json_path))
@@ -382,5 +382,6 @@ SPECS = [
         layout=COCO_LAYOUT,
         folder="COCO2014",
         episode_policy="random_class",
+        release_square=640,  # the public release's image size for coco20i
     )
 ]

@@ -11,46 +11,33 @@ annotation and training on your own data:
   ``segmentation``, ``categories``) beside an image folder. Image ids are the COCO image ids
   as text, class ids the COCO category ids (ints).
 
-This module also holds the small file readers that the other dataset modules of this
-family (Pascal-Part, PACO-Part, ADE20K) share: :func:`read_rgb`, :func:`read_image_size`,
-:func:`read_mask_png`, :func:`read_label_png`, :func:`decode_segmentation`.
+A mask file is read by the one rule of :func:`sansa_probe.io.masks.load_binary_png` (0/1 or
+0/255 grey; a palette or colour file by colour, the brighter of its two colours the object).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from sansa_probe.io.images import decode_image_file
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
+from sansa_probe.data.files import check_same_size, read_image_size, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
+from sansa_probe.io.images import IMAGE_SUFFIXES
+from sansa_probe.io.masks import decode_segmentation, load_binary_png
 
-__all__ = [
-    "SPECS",
-    "FolderDataset",
-    "CocoJsonDataset",
-    "IMAGE_SUFFIXES",
-    "read_rgb",
-    "read_image_size",
-    "read_mask_png",
-    "read_label_png",
-    "decode_segmentation",
-    "check_same_size",
-]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+__all__ = ["SPECS", "FolderDataset", "CocoJsonDataset"]
 
 FOLDER_LAYOUT = """\
   <root>/
     images/<image>.jpg          (or .jpeg/.png/.bmp/.tif/.webp; <image> is the image id)
-    masks/<image>_<class>.png   (one binary mask per image and class: 0 = background,
-                                 any non-zero value = the class; same size as the image)
+    masks/<image>_<class>.png   (one binary mask per image and class, same size as the image:
+                                 0/255 or 0/1 grey, or two colours (palette or RGB) of which
+                                 the brighter is the class)
   An image without a mask for a class does not contain it; <class> may contain '_'."""
 
 COCO_JSON_LAYOUT = """\
@@ -61,127 +48,6 @@ COCO_JSON_LAYOUT = """\
                                  <root>/annotations/; or annotation_file=...)
     images/<file_name>          (file_name as in the json; without images/ the paths are
                                  relative to <root>; or image_dir=...)"""
-
-
-# --------------------------------------------------------------------------- file readers
-
-
-def read_rgb(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
-    """The image file at ``path`` as an ``HxWx3`` uint8 RGB array.
-
-    Grayscale, palette, RGBA and CMYK files are converted to RGB, read as a viewer shows them
-    (EXIF orientation applied, 16-bit scaled; see :mod:`sansa_probe.io.images`). A missing file raises
-    :class:`DatasetNotFoundError`, an undecodable one ``ValueError``; both name the path.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetNotFoundError(f"{what} {path} does not exist")
-    return decode_image_file(path, name=what)
-
-
-def read_image_size(path: str | os.PathLike, *, what: str = "image") -> tuple[int, int]:
-    """``(H, W)`` of the image file at ``path``, read from its header only."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetNotFoundError(f"{what} {path} does not exist")
-    try:
-        with Image.open(path) as pil:
-            width, height = pil.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"{what} {path} cannot be decoded ({exc}); expected a readable JPEG/PNG image") from None
-    return int(height), int(width)
-
-
-def _read_png_array(path: Path, *, what: str) -> np.ndarray:
-    if not path.is_file():
-        raise DatasetNotFoundError(f"{what} {path} does not exist")
-    try:
-        with Image.open(path) as pil:
-            pil.load()
-            if pil.mode in ("RGBA", "LA", "PA"):
-                pil = pil.convert("RGB" if pil.mode == "RGBA" else "L")
-            return np.asarray(pil)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"{what} {path} cannot be decoded ({exc}); expected a PNG mask") from None
-
-
-def read_mask_png(path: str | os.PathLike, *, what: str = "mask") -> np.ndarray:
-    """A binary mask file as an ``HxW`` bool array: any non-zero value (palette index, gray
-    level, or any RGB channel) is foreground, so 0/1, 0/255 and coloured masks all work."""
-    array = _read_png_array(Path(path), what=what)
-    if array.ndim == 3:
-        return array.any(axis=-1)
-    return array != 0
-
-
-def read_label_png(path: str | os.PathLike, *, what: str = "label map") -> np.ndarray:
-    """A single-channel label map (gray or palette PNG) as an ``HxW`` integer array of raw values."""
-    array = _read_png_array(Path(path), what=what)
-    if array.ndim != 2:
-        raise ValueError(f"{what} {path}: expected a single-channel (gray or palette) PNG, got shape {array.shape}")
-    return array
-
-
-def check_same_size(mask_hw: tuple[int, int], image_hw: tuple[int, int], *, mask_what: str, image_what: str) -> None:
-    """``ValueError`` naming both files when a mask's ``(H, W)`` differs from its image's."""
-    if tuple(mask_hw) != tuple(image_hw):
-        raise ValueError(
-            f"{mask_what} has size {mask_hw[0]}x{mask_hw[1]} (HxW) but {image_what} is "
-            f"{image_hw[0]}x{image_hw[1]}: a mask must have the size of its image"
-        )
-
-
-def decode_segmentation(segm: Any, *, height: int, width: int, where: str) -> np.ndarray:
-    """A COCO-style segmentation as an ``HxW`` bool mask.
-
-    Accepts polygons (a list of ``[x0, y0, x1, y1, ...]`` lists), an RLE dict (compressed
-    ``counts`` as str/bytes, or uncompressed as a list of ints), a list of RLE dicts (their
-    union), or an ``HxW`` array. An RLE whose ``size`` differs from ``(height, width)``
-    raises ``ValueError`` naming ``where``.
-    """
-    from pycocotools import mask as mask_utils
-
-    if isinstance(segm, np.ndarray):
-        if segm.shape != (height, width):
-            raise ValueError(f"{where}: mask array of shape {segm.shape}, expected the image size {(height, width)}")
-        return segm.astype(bool)
-    if isinstance(segm, Mapping):
-        segm = [segm]
-    if not isinstance(segm, (list, tuple)):
-        raise ValueError(f"{where}: segmentation of type {type(segm).__name__}; expected polygons, an RLE dict or an array")
-    if len(segm) == 0:
-        return np.zeros((height, width), dtype=bool)
-    if all(isinstance(s, Mapping) for s in segm):
-        rles = []
-        for rle in segm:
-            if "size" not in rle or "counts" not in rle:
-                raise ValueError(f"{where}: RLE without 'size' and 'counts'")
-            size = [int(v) for v in rle["size"]]
-            if size != [height, width]:
-                raise ValueError(
-                    f"{where}: mask of size {size[0]}x{size[1]} (HxW) but the image is {height}x{width}: "
-                    "a mask must have the size of its image"
-                )
-            counts = rle["counts"]
-            if isinstance(counts, list):  # uncompressed RLE
-                rles.append(mask_utils.frPyObjects({"size": size, "counts": counts}, height, width))
-            else:
-                rles.append({"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts})
-        return _decode_rle(mask_utils.merge(rles) if len(rles) > 1 else rles[0])
-    polygons = [np.asarray(p, dtype=np.float64).ravel().tolist() for p in segm]
-    polygons = [p for p in polygons if len(p) >= 6]
-    if not polygons:
-        return np.zeros((height, width), dtype=bool)
-    return _decode_rle(mask_utils.merge(mask_utils.frPyObjects(polygons, height, width)))
-
-
-def _decode_rle(rle: Mapping[str, Any]) -> np.ndarray:
-    """``HxW`` bool of one compressed RLE (silencing pycocotools' numpy-2 copy warning)."""
-    from pycocotools import mask as mask_utils
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="__array__ implementation", category=DeprecationWarning)
-        return mask_utils.decode(rle).astype(bool)
 
 
 def _require_dir(path: Path, *, dataset: str, layout: str) -> Path:
@@ -306,7 +172,7 @@ class FolderDataset(SegmentationSource):
         mask_path = self._masks.get((image_id, class_id))
         if mask_path is None:
             return np.zeros(image_hw, dtype=bool)
-        mask = read_mask_png(mask_path)
+        mask = load_binary_png(mask_path, name="mask")
         check_same_size(mask.shape, image_hw, mask_what=f"mask {mask_path}", image_what=f"image {image_path}")
         return mask
 

@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
-from sansa_probe.data.custom import read_image_size, read_rgb
+from sansa_probe.data.files import read_image_size, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 
 __all__ = [
@@ -273,5 +273,6 @@ SPECS = [
         layout=FSS_LAYOUT,
         folder="FSS-1000",
         episode_policy="every_image",
+        release_square=518,  # the public release's image size for fss1000
     )
 ]

@@ -35,9 +35,10 @@ from typing import Any
 import numpy as np
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
-from sansa_probe.data.custom import decode_segmentation, read_image_size, read_rgb
+from sansa_probe.data.files import read_image_size, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 from sansa_probe.data.safe_pickle import load_data_pickle
+from sansa_probe.io.masks import decode_segmentation
 
 __all__ = ["LVIS_LAYOUT", "Lvis92iSource", "SPECS", "lvis_fold_classes"]
 
@@ -308,6 +309,7 @@ SPECS = [
         layout=LVIS_LAYOUT,
         folder="LVIS",
         episode_policy="cycle_classes",
+        release_square=640,  # the public release's image size for lvis92i
         extra={"classes_need_root": True, "build_takes_shots": True},
     )
 ]

@@ -38,11 +38,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from sansa_probe.data.parts import PartCropSource
 from sansa_probe.data.base import ClassId, Instance
-from sansa_probe.data.custom import decode_segmentation, read_image_size, read_rgb
+from sansa_probe.data.files import read_image_size, read_rgb
+from sansa_probe.data.parts import PartCropSource
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 from sansa_probe.data.safe_pickle import load_data_pickle
+from sansa_probe.io.masks import decode_segmentation
 
 __all__ = ["SPECS", "PacoPartDataset", "load_fold_spec", "load_paco_pickle", "fold_class_list"]
 
@@ -346,6 +347,7 @@ SPECS: list[DatasetSpec] = [
         layout=LAYOUT,
         folder="PACO-Part",
         episode_policy="random_class",
+        release_square=640,  # the public release's image size for paco_part
         extra={"classes_need_root": True, "image_group": "source_image_id", "build_takes_shots": True},
     ),
 ]

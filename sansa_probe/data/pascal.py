@@ -26,12 +26,11 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
-from sansa_probe.data.custom import read_label_png, read_rgb
+from sansa_probe.data.files import read_label_png, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
 from sansa_probe.io.atomic import atomic_write_json
 

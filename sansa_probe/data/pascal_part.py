@@ -34,10 +34,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from sansa_probe.data.parts import PartCropSource
 from sansa_probe.data.base import ClassId, Instance
-from sansa_probe.data.custom import decode_segmentation, read_image_size, read_rgb
+from sansa_probe.data.files import read_image_size, read_rgb
+from sansa_probe.data.parts import PartCropSource
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
+from sansa_probe.io.masks import decode_segmentation
 
 __all__ = ["SPECS", "PascalPartDataset", "load_fold_spec", "part_classes"]
 
@@ -353,6 +354,7 @@ SPECS: list[DatasetSpec] = [
         layout=LAYOUT,
         folder="Pascal-Part",
         episode_policy="cycle_classes",
+        release_square=518,  # the public release's image size for pascal_part
         extra={
             "classes_need_root": True,
             "fold_names": ("animals", "indoor", "person", "vehicles"),

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from sansa_probe.data.base import ClassId, SegmentationSource
 
-__all__ = ["DatasetSpec", "DatasetNotFoundError", "source_builder", "list_datasets", "get_spec", "fold_classes", "get_dataset", "resolve_root"]
+__all__ = ["DEFAULT_RELEASE_SQUARE", "DatasetSpec", "DatasetNotFoundError", "source_builder", "list_datasets", "get_spec", "fold_classes", "get_dataset", "resolve_root"]
 
 # dataset name -> module under sansa_probe.data that defines its SPECS
 _MODULES: dict[str, str] = {
@@ -36,6 +36,10 @@ _MODULES: dict[str, str] = {
 }
 
 
+# The public SANSA release's square side for images it names no size for (its demo's): see release_square.
+DEFAULT_RELEASE_SQUARE = 640
+
+
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset folder or file is missing; the message names the path and the expected layout."""
 
@@ -50,6 +54,10 @@ class DatasetSpec:
     ``default_episodes``: the literature's number of test episodes per fold (``None`` means
     every test image once; a source's ``benchmark_episodes()`` takes precedence when the
     count depends on the data). ``layout`` documents the expected on-disk tree, quoted in errors.
+    ``release_square``: the side of the square the public SANSA release resizes this dataset's
+    images to first (its dataset classes' image size; :class:`sansa_probe.inference.ReleaseProtocol`),
+    :data:`DEFAULT_RELEASE_SQUARE` for a dataset the release does not have, ``None`` for the
+    image's own size.
     """
 
     name: str
@@ -61,6 +69,7 @@ class DatasetSpec:
     folder: str
     needs_root: bool = True
     episode_policy: str = "random_class"  # "random_class" | "cycle_classes" | "every_image" | "list_order"
+    release_square: int | None = DEFAULT_RELEASE_SQUARE
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
+from sansa_probe.data.registry import get_dataset, get_spec
 
 __all__ = ["UnionSource", "all_classes_source"]
 
@@ -69,8 +70,6 @@ class UnionSource(SegmentationSource):
 
 def all_classes_source(dataset: str, *, root=None, **options) -> SegmentationSource:
     """The training images of every class of ``dataset``: the union of all folds' training splits."""
-    from sansa_probe.data.registry import get_dataset, get_spec
-
     spec = get_spec(dataset)
     sources = [get_dataset(dataset, fold=f, split="train", root=root, **options) for f in range(spec.folds)]
     return sources[0] if len(sources) == 1 else UnionSource(sources)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sansa_probe.utils.masks import as_bool_mask
+from sansa_probe.io.masks import as_bool_mask
 
 __all__ = ["FewShotSegmentationMetric"]
 
@@ -83,7 +83,7 @@ class FewShotSegmentationMetric:
         Args:
             class_id: the episode's class; must be one of ``class_ids``.
             pred: ``HxW`` predicted foreground (numpy or torch; bool, 0/1 or 0/255 numbers: the
-                rule of :func:`~sansa_probe.utils.masks.as_bool_mask`, as for prompts).
+                rule of :func:`~sansa_probe.io.masks.as_bool_mask`, as for prompts).
             target: ``HxW`` ground-truth foreground, same shape and rule.
             ignore: optional ``HxW`` mask, same rule; pixels where it is True are excluded from both
                 background and foreground counts.

@@ -1,7 +1,7 @@
 """The one few-shot inference path (:mod:`.fewshot`) and its pluggable preprocessing (:mod:`.protocol`)."""
 
 from sansa_probe.inference.fewshot import FewShotInference, References, TargetPrediction, check_threshold, prepare_references
-from sansa_probe.inference.protocol import PROTOCOLS, RELEASE_SQUARES, HsnetProtocol, Protocol, ReleaseProtocol, get_protocol, release_square
+from sansa_probe.inference.protocol import PROTOCOLS, HsnetProtocol, Protocol, ReleaseProtocol, get_protocol, release_square
 
 __all__ = [
     "FewShotInference",
@@ -12,7 +12,6 @@ __all__ = [
     "Protocol",
     "HsnetProtocol",
     "ReleaseProtocol",
-    "RELEASE_SQUARES",
     "release_square",
     "PROTOCOLS",
     "get_protocol",

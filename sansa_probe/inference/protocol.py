@@ -17,8 +17,9 @@ to the image's own size and scored there, against the untouched ground truth (as
 its successors score).
 
 :class:`ReleaseProtocol` is the public SANSA release's (its evaluation script; the paper's
-tables come from it): an image goes to a per-dataset square (:data:`RELEASE_SQUARES`; 640 for
-COCO-20i, LVIS-92i, PACO-Part, ADE20K and other images, 518 for FSS-1000 and Pascal-Part) with
+tables come from it): an image goes to a per-dataset square (each dataset's
+``DatasetSpec.release_square``; 640 for COCO-20i, LVIS-92i, PACO-Part, ADE20K and other images,
+518 for FSS-1000 and Pascal-Part) with
 PIL bilinear, then to ``S`` with torch bilinear (antialiased); a reference mask goes nearest to
 the square, bilinear (antialiased) to ``S``, then ``> 0``; predictions are upsampled from the
 low-resolution logits to the square and scored against the ground truth nearest-resized to it
@@ -36,26 +37,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from sansa_probe.data.registry import DEFAULT_RELEASE_SQUARE, get_spec
 from sansa_probe.io.images import batch_to_model_input, pil_to_normalised, to_model_input
 from sansa_probe.model.prompting import PromptInputs, points_to_inputs, prompt_to_inputs
 from sansa_probe.prompts.types import Mask, Prompt
 from sansa_probe.utils.precision import upsample_logits
 
-__all__ = ["Protocol", "HsnetProtocol", "ReleaseProtocol", "PROTOCOLS", "RELEASE_SQUARES", "get_protocol", "release_square"]
-
-# The public release's square side per dataset (its dataset classes' image size). Pascal-5i is
-# not in the release: it gets the release's square for other images (its demo's), as does any
-# dataset not listed. ``None``: the image's own size (the procedural benchmark is square already).
-RELEASE_SQUARES: dict[str, int | None] = {
-    "coco20i": 640,
-    "lvis92i": 640,
-    "paco_part": 640,
-    "ade20k": 640,
-    "fss1000": 518,
-    "pascal_part": 518,
-    "synthetic": None,
-}
-DEFAULT_RELEASE_SQUARE = 640
+__all__ = ["Protocol", "HsnetProtocol", "ReleaseProtocol", "PROTOCOLS", "get_protocol", "release_square"]
 
 
 class Protocol:
@@ -199,8 +187,15 @@ PROTOCOLS: dict[str, type[Protocol]] = {ReleaseProtocol.name: ReleaseProtocol, H
 
 
 def release_square(dataset: str | None) -> int | None:
-    """The release's square side for a registered dataset name (others: its default, 640)."""
-    return RELEASE_SQUARES.get(str(dataset), DEFAULT_RELEASE_SQUARE) if dataset is not None else DEFAULT_RELEASE_SQUARE
+    """The release's square side for a registered dataset name (its ``DatasetSpec.release_square``;
+    ``None`` or a name not registered: the release's square for other images, 640)."""
+    if dataset is None:
+        return DEFAULT_RELEASE_SQUARE
+    try:
+        spec = get_spec(dataset)
+    except ValueError:  # not a registered dataset: the release's square for other images
+        return DEFAULT_RELEASE_SQUARE
+    return spec.release_square
 
 
 def get_protocol(name: str, *, image_size: int, dataset: str | None = None, output: str = "square") -> Protocol:

@@ -19,15 +19,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sansa_probe.data.synthetic import (
-    MAX_CLASSES,
-    _background,
-    _compose,
-    _ObjectSpec,
-    _place,
-    _random_object,
-    class_shape_texture,
-)
+from sansa_probe.data.synthetic.classes import MAX_CLASSES, class_shape_texture
+from sansa_probe.data.synthetic.objects import ObjectSpec as _ObjectSpec
+from sansa_probe.data.synthetic.objects import random_object as _random_object
+from sansa_probe.data.synthetic.scenes import clutter_background as _background
+from sansa_probe.data.synthetic.scenes import compose as _compose
+from sansa_probe.data.synthetic.scenes import place as _place
 
 __all__ = ["VideoClip", "pretraining_clip"]
 

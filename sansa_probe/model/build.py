@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from typing import Any, Sequence
+from typing import Any, Mapping
 
 import torch
 from hydra import compose
@@ -14,13 +14,13 @@ from omegaconf import OmegaConf
 
 import sam2  # noqa: F401 - importing sam2 registers its config module with hydra
 
-from sansa_probe.model.checkpoint import assign_trained_state, check_compatible, read_adapter_checkpoint
+from sansa_probe.model.checkpoint import AdapterCheckpoint, assign_trained_state, check_compatible, read_adapter_checkpoint
 from sansa_probe.model.config import SETTING_RATIOS, SansaConfig, sam2_config_name
-from sansa_probe.model.release_checkpoint import release_stages_and_ratio
+from sansa_probe.model.release_checkpoint import ReleaseCheckpoint, release_stages_and_ratio
 from sansa_probe.model.sam2_weights import CheckpointError, load_sam2_weights, read_sam2_state_dict, resolve_sam2_checkpoint
 from sansa_probe.model.sansa import SansaModel
 
-__all__ = ["build_sam2_base", "load_sansa"]
+__all__ = ["build_sam2_base", "load_sansa", "given_fields"]
 
 
 def build_sam2_base(config: SansaConfig) -> torch.nn.Module:
@@ -39,122 +39,112 @@ def build_sam2_base(config: SansaConfig) -> torch.nn.Module:
         ) from exc
 
 
-_UNSET: Any = object()
-
-
 def load_sansa(
-    backbone: str | None = None,
+    config_or_name: SansaConfig | str | None = None,
     *,
-    sam2_version: str | None = None,
-    sam2_checkpoint: str | os.PathLike | None = "auto",
-    image_size: int | None = None,
-    setting: str = "strict",
     adapters: str | os.PathLike | None = None,
-    adapter: str = "adaptformer",
-    ratio: float | None = None,
-    stages: tuple[int, ...] = (2, 3),
-    adapter_layernorm: bool = True,
-    adapter_scale: float = 0.1,
-    object_scores: bool = False,
-    sam2_overrides: Sequence[str] | None = None,
-    reference_memory: str | None = None,
-    temporal_slots: str | None = None,
-    point_prompts: str | None = None,
-    scribble: str | None = None,
-    precision: str | None = None,
     device: str | torch.device = "cpu",
+    sam2_checkpoint: str | os.PathLike | None = "auto",
+    setting: str = "strict",
     seed: int = 0,
+    **overrides: Any,
 ) -> SansaModel:
     """Build a SANSA model: SAM2 (frozen) + adapters in every block of the last two Hiera stages.
 
+    The config is the checkpoint's recorded one (``adapters``; without one, :class:`SansaConfig`'s
+    defaults), then what the call gives, applied with ``dataclasses.replace``: ``config_or_name``
+    (a :class:`SansaConfig`, all of whose fields count as given, or a backbone name), then
+    ``overrides`` (:class:`SansaConfig` field names; ``None`` means not given). A given
+    :data:`~sansa_probe.model.config.ARCHITECTURE` field that differs from the checkpoint's is a
+    :class:`CheckpointError` naming every such field; ``image_size`` and the behaviours
+    (``reference_memory, temporal_slots, point_prompts, scribble, precision``) may differ.
+
     Args:
-        backbone: ``"hiera_t" | "hiera_s" | "hiera_b+" | "hiera_l"`` (default ``hiera_l``, or the
-            adapter checkpoint's backbone).
-        sam2_version: ``"2.1"`` or ``"2"`` (default ``"2.1"``, or the adapter checkpoint's; the
-            public SANSA release is built on ``"2"``).
+        config_or_name: a :class:`SansaConfig`, a backbone (``"hiera_t" | "hiera_s" | "hiera_b+" |
+            "hiera_l"``), or ``None`` (``hiera_l``, or the checkpoint's).
+        adapters: a checkpoint to load strictly: adapters saved by sansa-probe, a training checkpoint
+            (adapters or a fine-tuning baseline), or a checkpoint of the public SANSA release (its
+            adapter layout is read from the built trunk; SAM2 ``"2"`` and no object-score heads).
+        device: where the model lives.
         sam2_checkpoint: a path to Meta's SAM2 checkpoint, ``"auto"`` (download Meta's file into the
             torch hub cache when missing), or ``None`` for random SAM2 weights (tests; warns).
-        image_size: SAM2 input size (default 1024, or the adapter checkpoint's).
-        setting: ``"strict"`` (bottleneck ratio 0.3) or ``"generalist"`` (0.8).
-        adapters: a checkpoint to load strictly: adapters saved by sansa-probe, a training checkpoint
-            (adapters or a fine-tuning baseline), or a checkpoint of the public SANSA release.
-        adapter, ratio, stages, adapter_layernorm, adapter_scale: the adapter recipe (Table 3 ablations).
-        object_scores: keep SAM2's object-score heads (off, as in the public release).
-        sam2_overrides: hydra override strings applied on sam2's shipped YAML of ``backbone`` after ours,
-            exactly as ``sam2.build_sam.build_sam2(hydra_overrides_extra=...)`` does (custom SAM2
-            architectures; default none, or the adapter checkpoint's). Recorded in the config, hence
-            in every checkpoint.
-        reference_memory, temporal_slots, point_prompts, scribble, precision: behaviour where the public
-            release and sam2 differ (see :class:`SansaConfig`); default the release's (or the adapter
-            checkpoint's): ``"release"``, ``"release"``, ``"release"``, ``"release"``, ``"float32"``.
-        device: where the model lives.
+        setting: ``"strict"`` (bottleneck ratio 0.3) or ``"generalist"`` (0.8): the ratio when
+            neither ``ratio=`` nor the checkpoint gives one.
         seed: seed of every random initialisation (SAM2 weights when ``sam2_checkpoint=None``, fresh
             adapters), drawn from a private generator state: the same call builds the same model, and the
             global RNG is left untouched.
+        **overrides: :class:`SansaConfig` fields, e.g. ``image_size=256``, ``sam2_version="2"``,
+            ``stages=()``, ``sam2_overrides=[...]`` (hydra strings on sam2's shipped YAML, exactly as
+            ``sam2.build_sam.build_sam2(hydra_overrides_extra=...)``), ``temporal_slots="shared"``.
+            Another name is a ``ValueError`` listing the valid ones.
     """
     if setting not in SETTING_RATIOS:
         raise ValueError(f"setting {setting!r} is unknown; expected 'strict' or 'generalist'")
+    given = given_fields(config_or_name, overrides)
     ckpt = read_adapter_checkpoint(adapters) if adapters is not None else None
     source = f"adapters: {adapters}"
-    ckpt_config = ckpt.config if ckpt is not None else None
-
-    def pick(name: str, given: Any, default: Any) -> Any:
-        if given is not None:
-            return given
-        return getattr(ckpt_config, name) if ckpt_config is not None else default
-
-    if ckpt is not None and ckpt.release is not None:
-        backbone = backbone or ckpt.release.backbone()
-        if backbone is None:
-            raise CheckpointError(f"{source}: the release file names no backbone and its widths match no shipped Hiera; pass backbone=")
-        sam2_version = sam2_version or "2"
-        object_scores = False  # the release removes SAM2's object-score heads
-    config = SansaConfig(
-        backbone=pick("backbone", backbone, "hiera_l"),
-        sam2_version=pick("sam2_version", sam2_version, "2.1"),
-        image_size=pick("image_size", image_size, 1024),
-        adapter=ckpt_config.adapter if ckpt_config is not None else adapter,
-        ratio=pick("ratio", ratio, SETTING_RATIOS[setting]),
-        stages=ckpt_config.stages if ckpt_config is not None else tuple(stages),
-        adapter_layernorm=ckpt_config.adapter_layernorm if ckpt_config is not None else adapter_layernorm,
-        adapter_scale=ckpt_config.adapter_scale if ckpt_config is not None else adapter_scale,
-        object_scores=ckpt_config.object_scores if ckpt_config is not None else object_scores,
-        sam2_overrides=pick("sam2_overrides", sam2_overrides, ()),
-        adapter_sizing=ckpt_config.adapter_sizing if ckpt_config is not None else "dim_in",
-        reference_memory=pick("reference_memory", reference_memory, "release"),
-        temporal_slots=pick("temporal_slots", temporal_slots, "release"),
-        point_prompts=pick("point_prompts", point_prompts, "release"),
-        scribble=pick("scribble", scribble, "release"),
-        precision=pick("precision", precision, "float32"),
-    )
-    if ckpt_config is not None:
-        check_compatible(config, ckpt_config, source=source)
-
+    config = dataclasses.replace(_recorded_config(ckpt, given, setting=setting, source=source), **given)
+    if ckpt is not None and ckpt.config is not None:
+        check_compatible(config, ckpt.config, source=source, asked="the call asks for")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         sam = build_sam2_base(config)
         if ckpt is not None and ckpt.release is not None:
-            # the release's layout on the trunk just built (custom SAM2 configs included)
-            release_stages, release_ratio = release_stages_and_ratio(ckpt.release, sam.image_encoder.trunk, source=source)
-            config = dataclasses.replace(
-                config, adapter="adaptformer", stages=release_stages, ratio=release_ratio,
-                adapter_layernorm=ckpt.release.layernorm, adapter_scale=0.1,
-            )
-            if config.sam2_version != "2":
-                warnings.warn(f"adapters {adapters} come from the SANSA release, trained on SAM2 v1; the model uses SAM2 {config.sam2_version}", stacklevel=2)
+            config = _release_layout(config, ckpt.release, sam.image_encoder.trunk, given, source=source)
         model = SansaModel(sam=sam, config=config)  # adapters attached here, initialised from the same seed
     sam2_path = None
     if sam2_checkpoint is None:
-        warnings.warn(
-            "sam2_checkpoint=None: SAM2 has random weights (fine for tests, meaningless for results)",
-            stacklevel=2,
-        )
+        warnings.warn("sam2_checkpoint=None: SAM2 has random weights (fine for tests, meaningless for results)", stacklevel=2)
     else:
-        path = sam2_path = resolve_sam2_checkpoint(sam2_checkpoint, backbone=config.backbone, sam2_version=config.sam2_version)
-        adapters_state = model.adapter_state_dict()
-        load_sam2_weights(sam, read_sam2_state_dict(path), source=f"sam2_checkpoint {path}", object_scores=config.object_scores, keep=adapters_state)
+        sam2_path = resolve_sam2_checkpoint(sam2_checkpoint, backbone=config.backbone, sam2_version=config.sam2_version)
+        load_sam2_weights(sam, read_sam2_state_dict(sam2_path), source=f"sam2_checkpoint {sam2_path}",
+                          object_scores=config.object_scores, keep=model.adapter_state_dict())  # fmt: skip
     if ckpt is not None:
         assign_trained_state(model, ckpt.state, kind=ckpt.kind, source=source)
     # what built this model, for the identity every output carries (sansa_probe.reporting.identity)
     model.provenance = {"sam2_checkpoint": None if sam2_path is None else str(sam2_path), "adapters": None if adapters is None else str(adapters)}
     return model.to(device)
+
+
+def given_fields(config_or_name: SansaConfig | str | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`SansaConfig` fields a :func:`load_sansa` call gives (``None`` values: not given)."""
+    fields = [f.name for f in dataclasses.fields(SansaConfig)]
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"load_sansa: unknown option(s) {', '.join(unknown)}; expected SansaConfig fields ({', '.join(fields)}) "
+            "or adapters, device, sam2_checkpoint, setting, seed"
+        )
+    given = {name: value for name, value in overrides.items() if value is not None}
+    if isinstance(config_or_name, SansaConfig):
+        return {**{name: getattr(config_or_name, name) for name in fields}, **given}
+    if isinstance(config_or_name, str):
+        if given.get("backbone", config_or_name) != config_or_name:
+            raise ValueError(f"load_sansa: backbone given twice ({config_or_name!r} and backbone={given['backbone']!r})")
+        return {**given, "backbone": config_or_name}
+    if config_or_name is not None:
+        raise ValueError(f"config_or_name: expected a SansaConfig, a backbone name or None, got {type(config_or_name).__name__}")
+    return given
+
+
+def _recorded_config(ckpt: AdapterCheckpoint | None, given: Mapping[str, Any], *, setting: str, source: str) -> SansaConfig:
+    """What the call starts from: the checkpoint's config, the release's known facts, or the defaults."""
+    if ckpt is None:
+        return SansaConfig(ratio=SETTING_RATIOS[setting])
+    if ckpt.config is not None:
+        return ckpt.config
+    backbone = given.get("backbone") or ckpt.release.backbone()
+    if backbone is None:
+        raise CheckpointError(f"{source}: the release file names no backbone and its widths match no shipped Hiera; pass backbone=")
+    return SansaConfig(backbone=backbone, sam2_version="2", object_scores=False)  # the release removes the object-score heads
+
+
+def _release_layout(config: SansaConfig, release: ReleaseCheckpoint, trunk: torch.nn.Module, given: Mapping[str, Any], *, source: str) -> SansaConfig:
+    """``config`` with the release file's adapter layout on the built ``trunk`` (custom SAM2 configs included)."""
+    stages, ratio = release_stages_and_ratio(release, trunk, source=source)
+    facts = dict(adapter="adaptformer", stages=stages, ratio=ratio, adapter_layernorm=release.layernorm, adapter_scale=0.1, object_scores=False)
+    recorded = dataclasses.replace(config, **facts)
+    check_compatible(config, recorded, source=source, names=[name for name in facts if name in given], asked="the call asks for")
+    if config.sam2_version != "2":
+        warnings.warn(f"{source} come from the SANSA release, trained on SAM2 v1; the model uses SAM2 {config.sam2_version}", stacklevel=3)
+    return recorded

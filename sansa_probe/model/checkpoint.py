@@ -19,11 +19,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
-from sansa_probe.model.config import SansaConfig
+from sansa_probe.model.config import ARCHITECTURE, SansaConfig
+from sansa_probe.model.finetune import finetune_parameter_names
 from sansa_probe.model.release_checkpoint import ReleaseCheckpoint, load_weights_only, parse_release_checkpoint, release_stages_and_ratio
 from sansa_probe.model.sam2_weights import CheckpointError, check_finite, existing_checkpoint_file
 from sansa_probe.io.atomic import atomic_torch_save
@@ -120,8 +121,6 @@ def load_adapters_into(model, path: str | os.PathLike, *, strict: bool = True) -
 def assign_trained_state(model, state: dict[str, torch.Tensor], *, kind: str, source: str, strict: bool = True) -> None:
     """Assign a checkpoint's tensors: adapters, or the parameters its fine-tuning mode trained."""
     if kind.startswith("train:"):
-        from sansa_probe.model.finetune import finetune_parameter_names
-
         names = finetune_parameter_names(model, kind.split(":", 1)[1])
         params = dict(model.sam.named_parameters())
         _assign(state, {n: params[n] for n in names}, source=source, strict=strict)
@@ -129,13 +128,16 @@ def assign_trained_state(model, state: dict[str, torch.Tensor], *, kind: str, so
         assign_adapter_state(model, state, source=source, strict=strict)
 
 
-def check_compatible(model_config: SansaConfig, ckpt_config: SansaConfig, *, source: str) -> None:
-    """A checkpoint of ours loads only into a model built from an equal architecture."""
-    fields = ["backbone", "adapter", "stages", "adapter_layernorm", "sam2_version", "ratio", "adapter_scale", "object_scores", "sam2_overrides", "adapter_sizing"]
-    for name in fields:
-        ours, theirs = getattr(model_config, name), getattr(ckpt_config, name)
-        if ours != theirs:
-            raise CheckpointError(f"{source} was built with {name}={theirs!r}, the model has {name}={ours!r}")
+def check_compatible(
+    model_config: SansaConfig, ckpt_config: SansaConfig, *, source: str, names: Sequence[str] = ARCHITECTURE, asked: str = "the model has"
+) -> None:
+    """A checkpoint loads only into a model of an equal architecture (:data:`ARCHITECTURE`, or
+    ``names``); one error names every field that differs, the checkpoint's value and ours."""
+    differ = [name for name in names if getattr(model_config, name) != getattr(ckpt_config, name)]
+    if differ:
+        theirs = ", ".join(f"{name}={getattr(ckpt_config, name)!r}" for name in differ)
+        ours = ", ".join(f"{name}={getattr(model_config, name)!r}" for name in differ)
+        raise CheckpointError(f"{source} was built with {theirs}; {asked} {ours}")
 
 
 def assign_adapter_state(model, state: dict[str, torch.Tensor], *, source: str, strict: bool = True) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "check_sam2_overrides",
     "BEHAVIOURS",
     "ADAPTER_SIZINGS",
+    "ARCHITECTURE",
 ]
 
 BACKBONES = ("hiera_t", "hiera_s", "hiera_b+", "hiera_l")
@@ -51,6 +52,14 @@ BEHAVIOURS: dict[str, tuple[str, str]] = {
     "scribble": ("release", "thinned"),
     "precision": ("float32", "bfloat16"),
 }
+
+# The fields that fix the module tree and the meaning of trained weights: a checkpoint loads only
+# into a model whose values of these equal its own. The others (image_size, the behaviours) may
+# differ from the checkpoint's: they change how the model runs, not what its weights are.
+ARCHITECTURE = (
+    "backbone", "sam2_version", "adapter", "ratio", "stages", "adapter_layernorm", "adapter_scale",
+    "object_scores", "sam2_overrides", "adapter_sizing",
+)  # fmt: skip
 
 # Keys whose value SansaConfig owns (``image_size``, ``object_scores``): an override may not contradict them.
 _OWNED_KEYS = ("model.image_size", "model.pred_obj_scores", "model.pred_obj_scores_mlp", "model.fixed_no_obj_ptr")

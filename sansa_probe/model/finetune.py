@@ -12,14 +12,24 @@ exactly SAM2 with some weights updated.
 
 from __future__ import annotations
 
-from sansa_probe.model.sansa import SansaModel
+from typing import Protocol, Sequence
+
+from torch import nn
 
 __all__ = ["FINETUNE_MODES", "finetune_parameter_names", "apply_finetune"]
 
 FINETUNE_MODES = ("adapters", "decoder", "qkv", "backbone", "full")
 
 
-def finetune_parameter_names(model: SansaModel, mode: str) -> list[str]:
+class _Finetunable(Protocol):
+    """What this module reads of a :class:`~sansa_probe.model.sansa.SansaModel` (no import of it:
+    the checkpoint reader, which the model imports, uses these names)."""
+
+    sam: nn.Module
+    adapter_names: Sequence[str]
+
+
+def finetune_parameter_names(model: _Finetunable, mode: str) -> list[str]:
     """Names (in ``model.sam``'s namespace) of the parameters ``mode`` trains, sorted."""
     if mode not in FINETUNE_MODES:
         raise ValueError(f"finetune mode {mode!r} is unknown; expected one of {', '.join(FINETUNE_MODES)}")
@@ -37,7 +47,7 @@ def finetune_parameter_names(model: SansaModel, mode: str) -> list[str]:
     return sorted(names)
 
 
-def apply_finetune(model: SansaModel, mode: str) -> list[str]:
+def apply_finetune(model: _Finetunable, mode: str) -> list[str]:
     """Set ``requires_grad`` so that exactly ``mode``'s parameters train; returns their names."""
     names = set(finetune_parameter_names(model, mode))
     for name, parameter in model.sam.named_parameters():

@@ -11,7 +11,10 @@ Add a line here whenever the package starts using another sam2 internal.
 
 from __future__ import annotations
 
+import importlib
 import inspect
+
+from sam2.modeling.sam2_base import SAM2Base
 
 __all__ = ["SAM2BASE_METHODS", "SAM2BASE_ATTRIBUTES", "FUNCTIONS", "OUTPUT_DICT_KEYS", "sam2_api_mismatches"]
 
@@ -74,10 +77,6 @@ def sam2_api_mismatches(sam: object | None = None) -> list[str]:
 
     ``sam``: a built ``SAM2Base`` whose attributes are checked too (they are set in ``__init__``).
     """
-    import importlib
-
-    from sam2.modeling.sam2_base import SAM2Base
-
     problems: list[str] = []
     for name, expected in SAM2BASE_METHODS.items():
         method = getattr(SAM2Base, name, None)

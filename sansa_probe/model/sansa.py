@@ -31,6 +31,7 @@ from sam2.modeling.sam2_base import SAM2Base
 from torch import nn
 
 from sansa_probe.model.adapters import AdapterPlacement, AdapterSwitch, attach_adapters
+from sansa_probe.model.checkpoint import load_adapters_into, save_adapters
 from sansa_probe.model.config import BEHAVIOURS, SansaConfig
 from sansa_probe.model.memory import MemoryEntry, assemble_memory
 from sansa_probe.model.prompting import DEFAULT_MAX_SCRIBBLE_POINTS, PromptInputs, thin_points
@@ -209,14 +210,10 @@ class SansaModel(nn.Module):
 
     def save_adapters(self, path, *, meta: dict | None = None):
         """Write the adapters (and the config that built them) atomically to ``path``."""
-        from sansa_probe.model.checkpoint import save_adapters
-
         return save_adapters(self, path, meta=meta)
 
     def load_adapters(self, path, *, strict: bool = True) -> None:
         """Load adapters saved by :meth:`save_adapters` or by the public SANSA release (strict)."""
-        from sansa_probe.model.checkpoint import load_adapters_into
-
         load_adapters_into(self, path, strict=strict)
 
     # ------------------------------------------------------------------ building blocks

@@ -29,7 +29,7 @@ from sansa_probe.data import get_dataset
 from sansa_probe.io.images import list_images, load_rgb
 from sansa_probe.prompts.generate import make_prompt
 from sansa_probe.prompts.types import Box, Mask, Points, Prompt, Scribble
-from sansa_probe.utils.masks import _erode, load_binary_png, overlay
+from sansa_probe.io.masks import _erode, load_binary_png, overlay
 
 __all__ = ["FewShotExample", "few_shot_example", "prompt_from_spec", "mask_iou", "plot_few_shot"]
 

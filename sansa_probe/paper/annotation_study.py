@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from sansa_probe.annotation.references import ClassReferences
 from sansa_probe.annotation.run import AnnotateOptions, annotate
@@ -29,7 +28,7 @@ from sansa_probe.data.base import SegmentationSource
 from sansa_probe.evaluation.metrics import FewShotSegmentationMetric
 from sansa_probe.model import SansaModel
 from sansa_probe.prompts.types import Mask
-from sansa_probe.utils.masks import save_png
+from sansa_probe.io.masks import decode_rle, save_png
 
 __all__ = ["class_references", "annotation_miou", "annotation_study"]
 
@@ -63,11 +62,8 @@ def annotation_miou(annotations: str | os.PathLike | dict, source: SegmentationS
     file_of_image = {image["id"]: image["file_name"] for image in data["images"]}
     predicted: dict[tuple[str, int], np.ndarray] = {}
     for annotation in data["annotations"]:
-        rle = dict(annotation["segmentation"])
-        if isinstance(rle["counts"], str):
-            rle["counts"] = rle["counts"].encode("ascii")
         key = (file_of_image[annotation["image_id"]], annotation["category_id"])
-        mask = mask_utils.decode(rle).astype(bool)
+        mask = decode_rle(annotation["segmentation"])
         predicted[key] = predicted[key] | mask if key in predicted else mask
     metric = FewShotSegmentationMetric(sorted(category_to_class.values()))
     for file_name, image_id in sorted(image_of_file.items()):

@@ -23,7 +23,7 @@ from sansa_probe.io.atomic import atomic_write_json
 from sansa_probe.io.images import load_rgb
 from sansa_probe.probes.plots import add_footnote, save_figure
 from sansa_probe.reporting.identity import identity_footnote
-from sansa_probe.utils.masks import save_png
+from sansa_probe.io.masks import save_png
 
 __all__ = ["pipeline_of", "read_images", "read_tables", "redraw", "write_images"]
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from sansa_probe.data.synthetic import synthetic_video
 from sansa_probe.io.images import list_images, load_rgb
-from sansa_probe.utils.masks import load_binary_png
+from sansa_probe.io.masks import load_binary_png
 
 __all__ = ["SETTINGS", "PairSet", "folder_pairs", "synthetic_pairs"]
 

@@ -81,6 +81,33 @@ def match_parts(
     k = int(n_clusters)
     if k < 1:
         raise ValueError(f"n_clusters: expected a positive int, got {n_clusters}")
+    (fa, ma, pa), (fb, mb, pb) = _checked_pair(X_a, X_b, mask_a, mask_b, parts_a, parts_b)
+    clustered = [_cluster(feat, mask, k, name=name, normalize=normalize, n_init=n_init, random_state=random_state)
+                 for name, feat, mask in (("mask_a", fa, ma), ("mask_b", fb, mb))]  # fmt: skip
+    (map_a, centroids_a), (map_b, centroids_b) = clustered
+    similarity, map_b = _match(centroids_a, centroids_b, map_b)
+
+    names: list[list[str | None]] = [[None] * k, [None] * k]
+    agreement = float("nan")
+    if pa is not None:
+        names = [[_majority_part(np.flatnonzero(m.reshape(-1) == i), parts) for i in range(k)] for m, parts in ((map_a, pa), (map_b, pb))]
+        both = [(a, b) for a, b in zip(*names) if a is not None and b is not None]
+        agreement = float(np.mean([a == b for a, b in both])) if both else float("nan")
+
+    score_rows = [(i, names[0][i], names[1][i], "matched_cosine", float(similarity[i])) for i in range(k)]
+    score_rows.append((pd.NA, None, None, "mean_matched_cosine", float(similarity.mean())))
+    score_rows.append((pd.NA, None, None, "part_agreement", agreement))
+    scores = pd.DataFrame(score_rows, columns=["cluster", "part_a", "part_b", "metric", "value"])
+    scores["cluster"] = scores["cluster"].astype("Int64")
+    pixels = []
+    for i, m in enumerate((map_a, map_b)):
+        r, c = np.divmod(np.arange(m.size), m.shape[1])
+        pixels.append(pd.DataFrame({"image": i, "row": r, "col": c, "cluster": m.ravel()}))
+    return scores, pd.concat(pixels, ignore_index=True)
+
+
+def _checked_pair(X_a: Any, X_b: Any, mask_a: Any, mask_b: Any, parts_a: Any, parts_b: Any) -> tuple[tuple, tuple]:
+    """``((features [C, h, w], mask [h, w], parts or None), ...)`` of A and B, validated together."""
     fa = check_dense_features([X_a], name="X_a")[0]
     fb = check_dense_features([X_b], name="X_b")[0]
     if fa.shape[0] != fb.shape[0]:
@@ -91,44 +118,31 @@ def match_parts(
     pb = check_parts(parts_b, fb.shape[1:], name="parts_b")
     if (pa is None) != (pb is None):
         raise ValueError("parts_a/parts_b: give part annotations for both objects or for neither")
+    return (fa, ma, pa), (fb, mb, pb)
 
-    maps, centroids = [], []
-    for name, feat, mask in (("mask_a", fa, ma), ("mask_b", fb, mb)):
-        idx = np.flatnonzero(mask.reshape(-1))
-        if idx.size < k:
-            raise ValueError(f"{name}: has {idx.size} pixels, fewer than n_clusters={k}")
-        pix = feat.reshape(feat.shape[0], -1).T[idx].astype(np.float64)
-        if normalize:
-            pix = _unit(pix)
-        km = KMeans(n_clusters=k, n_init=int(n_init), random_state=random_state).fit(pix)
-        lab = np.full(mask.size, -1, dtype=np.int64)
-        lab[idx] = km.labels_
-        maps.append(lab.reshape(mask.shape))
-        centroids.append(km.cluster_centers_)
 
-    cos = _unit(centroids[0]) @ _unit(centroids[1]).T  # [K, K]
+def _cluster(feat: np.ndarray, mask: np.ndarray, k: int, *, name: str, normalize: bool, n_init: int, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """K-means of the pixels inside ``mask``: ``(labels [h, w] with -1 outside, centroids [k, C])``."""
+    idx = np.flatnonzero(mask.reshape(-1))
+    if idx.size < k:
+        raise ValueError(f"{name}: has {idx.size} pixels, fewer than n_clusters={k}")
+    pix = feat.reshape(feat.shape[0], -1).T[idx].astype(np.float64)
+    if normalize:
+        pix = _unit(pix)
+    km = KMeans(n_clusters=k, n_init=int(n_init), random_state=random_state).fit(pix)
+    labels = np.full(mask.size, -1, dtype=np.int64)
+    labels[idx] = km.labels_
+    return labels.reshape(mask.shape), km.cluster_centers_
+
+
+def _match(centroids_a: np.ndarray, centroids_b: np.ndarray, map_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hungarian matching on ``1 - cos``: ``(cosine of each matched pair [k], B's map renamed to A's ids)``."""
+    k = len(centroids_a)
+    cos = _unit(centroids_a) @ _unit(centroids_b).T  # [K, K]
     rows, cols = linear_sum_assignment(1.0 - cos)
     order_b = np.empty(k, dtype=np.int64)
     order_b[rows] = cols  # cluster i of A <-> cluster order_b[i] of B
     rename_b = np.empty(k, dtype=np.int64)
     rename_b[order_b] = np.arange(k)
-    maps[1] = np.where(maps[1] >= 0, rename_b[np.maximum(maps[1], 0)], -1)  # B's clusters take their match's id
-    similarity = cos[np.arange(k), order_b]
-
-    names: list[list[str | None]] = [[None] * k, [None] * k]
-    agreement = float("nan")
-    if pa is not None:
-        names = [[_majority_part(np.flatnonzero(m.reshape(-1) == i), parts) for i in range(k)] for m, parts in ((maps[0], pa), (maps[1], pb))]
-        both = [(a, b) for a, b in zip(*names) if a is not None and b is not None]
-        agreement = float(np.mean([a == b for a, b in both])) if both else float("nan")
-
-    score_rows = [(i, names[0][i], names[1][i], "matched_cosine", float(similarity[i])) for i in range(k)]
-    score_rows.append((pd.NA, None, None, "mean_matched_cosine", float(similarity.mean())))
-    score_rows.append((pd.NA, None, None, "part_agreement", agreement))
-    scores = pd.DataFrame(score_rows, columns=["cluster", "part_a", "part_b", "metric", "value"])
-    scores["cluster"] = scores["cluster"].astype("Int64")
-    pixels = []
-    for i, m in enumerate(maps):
-        r, c = np.divmod(np.arange(m.size), m.shape[1])
-        pixels.append(pd.DataFrame({"image": i, "row": r, "col": c, "cluster": m.ravel()}))
-    return scores, pd.concat(pixels, ignore_index=True)
+    renamed = np.where(map_b >= 0, rename_b[np.maximum(map_b, 0)], -1)  # B's clusters take their match's id
+    return cos[np.arange(k), order_b], renamed

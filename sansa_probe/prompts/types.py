@@ -21,7 +21,7 @@ from typing import Union
 
 import numpy as np
 
-from sansa_probe.utils.masks import as_bool_mask
+from sansa_probe.io.masks import as_bool_mask
 
 __all__ = ["Mask", "Points", "Box", "Scribble", "Prompt", "as_prompt", "as_bool_mask"]
 
