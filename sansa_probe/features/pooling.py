@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from sansa_probe.data.base import Instance
 
-__all__ = ["POOLINGS", "as_object_list", "check_object_mask", "check_pooling", "mask_coverage", "masks_to_grid", "pool_object"]
+__all__ = ["POOLINGS", "as_object_list", "check_object_mask", "check_pooling", "mask_coverage", "masks_to_grid", "pool_object", "small_objects_message"]
 
 POOLINGS = ("mask_mean", "mask_threshold", "mask_max")
 
@@ -105,3 +105,15 @@ def check_object_mask(mask: Any, size: tuple[int, int] | None, *, name: str) -> 
     if size is not None and array.shape != tuple(size):
         raise ValueError(f"{name}: mask of size {array.shape[0]}x{array.shape[1]} does not match its image of size {size[0]}x{size[1]} (HxW)")
     return array
+
+
+def small_objects_message(coverages: Sequence[float], *, grid: tuple[int, int], what: str) -> list[str]:
+    """A warning in words when objects cover less than one feature cell in all (``coverages``:
+    each object's summed cell coverage, as the ``coverage`` column of the object tables): their
+    vectors are then mostly the features of the cells around them."""
+    values = np.asarray(list(coverages), dtype=np.float64)
+    small = int(np.sum(values < 1.0))
+    if not small:
+        return []
+    return [f"{what}: {small} of {values.size} objects cover less than one feature cell of the {int(grid[0])}x{int(grid[1])} grid "
+            f"(smallest {values.min():.2f} cells); their vectors are mostly their surroundings' features"]
