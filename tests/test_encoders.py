@@ -173,6 +173,9 @@ def test_small_object_warning(hub_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("error", SmallObjectWarning)
         fx.object_features([image], [big], labels=[1])  # nothing small: no warning
+        notes = []
+        SourceExtractor(fx.source, notes=notes.append).object_features([image], [dot], labels=[1])  # said in words instead
+    assert len(notes) == 1 and notes[0].startswith("hub:") and "1 of 1 objects cover less than one feature cell" in notes[0]
 
 
 # ============================================================================ timm

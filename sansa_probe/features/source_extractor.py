@@ -60,9 +60,12 @@ class SourceExtractor:
         batch_size: images per forward in the batched helpers.
         progress: tqdm progress bars (on stderr) in the batched helpers.
         cache_dir: folder of the on-disk feature cache of the dataset helpers (``None``: no cache).
+        notes: where the small-object messages go (e.g. a command's list of warnings in words);
+            ``None``: Python warnings (:class:`SmallObjectWarning`).
     """
 
-    def __init__(self, source: EncoderSource, *, batch_size: int = 8, progress: bool = False, cache_dir: str | os.PathLike | None = None) -> None:
+    def __init__(self, source: EncoderSource, *, batch_size: int = 8, progress: bool = False, cache_dir: str | os.PathLike | None = None,
+                 notes: Callable[[str], None] | None = None) -> None:
         if not isinstance(source, EncoderSource):
             raise ValueError(f"source: expected an EncoderSource, got {type(source).__name__}")
         if int(batch_size) < 1:
@@ -71,6 +74,7 @@ class SourceExtractor:
         self.batch_size = int(batch_size)
         self.progress = progress
         self.cache = FeatureCache(cache_dir) if cache_dir is not None else None
+        self.notes = notes
         self._infos = {info.name: info for info in source.layers()}
 
     @property
@@ -266,7 +270,10 @@ class SourceExtractor:
         if grid is None or not len(table):
             return
         for message in small_objects_message(table["coverage"], grid=grid, what=f"{self.name} {layer}"):
-            warnings.warn(message, SmallObjectWarning, stacklevel=3)
+            if self.notes is not None:
+                self.notes(message)
+            else:
+                warnings.warn(message, SmallObjectWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ datasets
     def dataset_object_features(self, source: SegmentationSource, *, layer: str | None = None, classes: Sequence[ClassId] | None = None,
