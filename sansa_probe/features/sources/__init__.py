@@ -28,8 +28,8 @@ from sansa_probe.features.sources.hub_source import HubSource
 from sansa_probe.features.sources.module_source import OUTPUT, ModuleSource
 from sansa_probe.features.sources.sansa_source import SANSA_SOURCES, SansaSource
 from sansa_probe.features.sources.spec import DEFAULT_ENCODERS, EncoderSpec, build_sources, parse_encoder, parse_encoders
-from sansa_probe.features.sources.timm_source import TimmSource, timm_layers
-from sansa_probe.features.sources.weights import EncoderWeightsNotFound, timm_plain_dir
+from sansa_probe.features.sources.timm_source import TimmSource, timm_layers, timm_plain_dir
+from sansa_probe.features.sources.weights import EncoderWeightsNotFound
 
 __all__ = [
     "DEFAULT_ENCODERS",

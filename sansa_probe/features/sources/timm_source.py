@@ -12,13 +12,15 @@ Layers: for vision transformers (``num_prefix_tokens``), ``patch_embed``, every 
 final ``norm``, their tokens put on the patch grid with the prefix tokens dropped; for other
 models (ConvNets, Swin, ...), the modules of timm's ``feature_info`` (channels-first, or
 channels-last where the model says ``output_fmt == "NHWC"``). Pretrained weights:
-:func:`~sansa_probe.features.sources.weights.timm_weights_file` (recorded with their SHA-256).
+:func:`timm_weights_file` (recorded with their SHA-256).
 ``random=True`` draws the weights from timm's own initialisation under a fixed seed.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -26,17 +28,84 @@ from torch import nn
 
 from sansa_probe.features.layers import IMAGE_STAGE, LayerInfo
 from sansa_probe.features.sources.base import EncoderSource, Preprocess, random_weights_warning
-from sansa_probe.features.sources.weights import timm_weights_file
+from sansa_probe.features.sources.weights import EncoderWeightsNotFound, reachable
 from sansa_probe.utils.hashing import file_sha256
 
-__all__ = ["TimmSource", "timm_layers"]
+__all__ = ["TimmSource", "timm_layers", "timm_plain_dir", "timm_weights_file"]
 
 RANDOM_SEED = 0
 
 
-def _check_timm_name(model_name: str) -> None:
-    import timm  # deferred on purpose: timm is an optional dependency (the ``encoders`` extra)
+def _timm() -> ModuleType:
+    import timm  # deferred: timm is the optional [encoders] extra; only timm sources need it
 
+    return timm
+
+
+def _hf_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def timm_plain_dir(model_name: str) -> Path:
+    """``<torch hub dir>/checkpoints/timm/<model name>``: where a weights file put by hand is found."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / "timm" / model_name
+
+
+def _hf_candidates(cfg: Any) -> list[str]:
+    """The files timm loads for a Hugging Face hosted model, safetensors first."""
+    filename = getattr(cfg, "hf_hub_filename", None) or "pytorch_model.bin"
+    safe = {"pytorch_model.bin": ["model.safetensors"], "open_clip_pytorch_model.bin": ["open_clip_model.safetensors"]}.get(filename)
+    if safe is None:
+        safe = [filename[:-4] + ".safetensors"] if filename.endswith(".bin") else []
+    return [*safe, filename]
+
+
+def timm_weights_file(model_name: str) -> Path:
+    """The pretrained weights file of the timm model ``model_name`` (``arch.tag``): the file timm
+    would load from the Hugging Face hub (``model.safetensors``, or the model's own file name),
+    looked up first in a plain folder, :func:`timm_plain_dir` (where an offline user puts it by
+    hand), then in the Hugging Face cache (``~/.cache/huggingface/hub``, ``$HF_HOME``), else
+    downloaded into that cache. Offline (``HF_HUB_OFFLINE=1`` or the hub unreachable):
+    :class:`EncoderWeightsNotFound` naming the file to fetch and where to put it."""
+    timm = _timm()
+    from huggingface_hub import constants, errors, hf_hub_download, try_to_load_from_cache  # deferred: timm's dependency (the [encoders] extra)
+
+    cfg = timm.models.get_pretrained_cfg(model_name)
+    spec = f"timm:{model_name}"
+    if cfg is None or not getattr(cfg, "hf_hub_id", None):
+        raise EncoderWeightsNotFound(
+            f"{spec}: timm {timm.__version__} has no pretrained weights on the Hugging Face hub for this name "
+            f"(timm.list_pretrained() lists those that have); use {spec}:random for random weights"
+        )
+    repo = cfg.hf_hub_id
+    candidates = _hf_candidates(cfg)
+    plain = timm_plain_dir(model_name)
+    for filename in candidates:
+        if (plain / filename).is_file():
+            return plain / filename
+    for filename in candidates:
+        cached = try_to_load_from_cache(repo, filename)
+        if isinstance(cached, str) and Path(cached).is_file():
+            return Path(cached)
+    url = f"{constants.ENDPOINT}/{repo}/resolve/main/{candidates[0]}"
+    if _hf_offline() or not reachable(constants.ENDPOINT):
+        raise EncoderWeightsNotFound(
+            f"{spec}: its pretrained weights are not on disk and {constants.ENDPOINT} cannot be reached (offline?); "
+            f"download {url} and put it at {plain / candidates[0]} (or run once online to fill the Hugging Face cache "
+            f"{constants.HF_HUB_CACHE}), or use {spec}:random for a smoke test"
+        )
+    for filename in candidates:
+        try:
+            return Path(hf_hub_download(repo, filename))
+        except errors.EntryNotFoundError:
+            continue
+        except (errors.LocalEntryNotFoundError, OSError) as exc:
+            raise EncoderWeightsNotFound(f"{spec}: could not download {url} ({type(exc).__name__}); put that file at {plain / candidates[0]}") from None
+    raise EncoderWeightsNotFound(f"{spec}: {repo} on the Hugging Face hub holds none of {', '.join(candidates)}")
+
+
+def _check_timm_name(model_name: str) -> None:
+    timm = _timm()
     architecture = model_name.split(".", 1)[0]
     if not timm.is_model(architecture):
         close = timm.list_models(f"*{architecture.split('_')[0]}*")[:5]
@@ -86,7 +155,7 @@ class TimmSource(EncoderSource):
 
     def __init__(self, model_name: str, *, random: bool = False, device: str | torch.device = "cpu", name: str | None = None,
                  **create_kwargs: Any) -> None:
-        import timm  # deferred on purpose: timm is an optional dependency (the ``encoders`` extra)
+        timm = _timm()
 
         _check_timm_name(model_name)
         self.model_name = model_name
