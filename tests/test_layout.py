@@ -35,6 +35,8 @@ DEFERRED: dict[tuple[str, str], str] = {
     ("sansa_probe.probes.projection", "umap"): "umap-learn imports numba and compiles for seconds; only method='umap' needs it",
     ("sansa_probe.probes.plots", "plotly.express"): "plotly.express loads pandas plotting and templates; only the HTML figures need it",
     ("sansa_probe.training.trainer", "torch.utils.tensorboard"): "the optional [tensorboard] extra; only --tensorboard needs it",
+    ("sansa_probe.features.sources.timm_source", "timm"): "the optional [encoders] extra; only timm:<model> encoders need it",
+    ("sansa_probe.features.sources.timm_source", "huggingface_hub"): "timm's own dependency (the [encoders] extra): where timm weights are found",
 }
 
 

@@ -41,7 +41,7 @@ from sansa_probe.features.datasets import check_classes, select_images, source_c
 from sansa_probe.features.layers import LayerInfo, ReturnNodes
 from sansa_probe.features.pooling import as_object_list, check_object_mask, check_pooling, mask_coverage, pool_object, small_objects_message
 from sansa_probe.features.sources.base import EncoderSource
-from sansa_probe.images import ImageInput, load_rgb
+from sansa_probe.io.images import ImageInput, load_rgb
 
 __all__ = ["OBJECT_COLUMNS", "SmallObjectWarning", "SourceExtractor"]
 

@@ -24,7 +24,7 @@ import torch
 from sansa_probe.features.cache import ModelStateHasher
 from sansa_probe.features.layers import IMAGE_STAGE, LayerInfo, default_layer, layer_infos, to_map
 from sansa_probe.features.sources.base import EncoderSource
-from sansa_probe.identity import model_identity
+from sansa_probe.reporting.identity import model_identity
 from sansa_probe.inference.protocol import Protocol, ReleaseProtocol
 from sansa_probe.model.sansa import SansaModel
 
