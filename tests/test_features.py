@@ -11,6 +11,7 @@ import torch
 from conftest import blob_image, randomized_adapters
 
 from sansa_probe.data import Instance, get_dataset
+from sansa_probe.features.source_extractor import SourceExtractor
 from sansa_probe.features import (
     FeatureCache,
     FeatureExtractor,
@@ -277,13 +278,13 @@ def test_dataset_object_features_walk_load_instances(fx, tiny_source):
 def test_feature_cache_hit_miss_and_invalidation(tiny_model, tiny_source, tmp_path, monkeypatch):
     fx = FeatureExtractor(tiny_model, cache_dir=tmp_path)
     calls = []
-    original = FeatureExtractor.object_features
+    original = SourceExtractor._object_features  # what the dataset walk computes per chunk of images
 
     def counting(self, *args, **kwargs):
         calls.append(kwargs.get("pooling"))
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(FeatureExtractor, "object_features", counting)
+    monkeypatch.setattr(SourceExtractor, "_object_features", counting)
     first, X1 = fx.dataset_object_features(tiny_source, adapters=False, classes=[0])
     assert len(calls) == 1
     state = fx.model_state(False)["id"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -28,8 +29,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sansa_probe.data.base import ClassId
+from sansa_probe.features.cache import ModelStateHasher
 from sansa_probe.features.layers import FEW_SHOT_STAGE, IMAGE_STAGE, LayerInfo, ReturnNodes, default_layer, layer_infos, to_map
-from sansa_probe.features.pooling import as_object_list, check_object_mask, check_pooling, mask_coverage, pool_object
+from sansa_probe.features.source_extractor import SourceExtractor
+from sansa_probe.features.sources.sansa_source import SansaSource
 from sansa_probe.inference import FewShotInference, Protocol, References, prepare_references
 from sansa_probe.io.images import ImageInput, load_rgb
 from sansa_probe.model.prompting import PromptInputs
@@ -80,6 +83,25 @@ class HookExtractor:
         # the few-shot forward is the one inference path, in float32 (features are not autocast)
         # (protocol: how images enter the model; default the release's, as every command)
         self._path = FewShotInference(model, autocast=False, protocol=protocol)
+        self._state = ModelStateHasher(model)  # content hashes of both adapter states, shared by the sources it makes
+        self.cache_dir: str | os.PathLike | None = None
+
+    @property
+    def protocol(self) -> Protocol:
+        """How images enter the model."""
+        return self._path.protocol
+
+    def source(self, adapters: bool, *, name: str | None = None, notes: Callable[[str], None] | None = None) -> SourceExtractor:
+        """This model with its adapters fixed on (SANSA) or off (frozen SAM2) as an encoder source,
+        for the image-stage features (the same forward as :meth:`extract`, the same cache): a
+        :class:`~sansa_probe.features.source_extractor.SourceExtractor` named ``name`` (default
+        ``"sansa"`` / ``"sam2"``), to run beside other encoders."""
+        source = SansaSource(self.model, adapters=bool(adapters), protocol=self.protocol, name=name, hasher=self._state)
+        return SourceExtractor(source, batch_size=self.batch_size, progress=self.progress, cache_dir=self.cache_dir, notes=notes)
+
+    def _switch(self, adapters: bool | None) -> bool:
+        """``adapters``, or the model's current switch for ``None``."""
+        return self.model.adapters_enabled if adapters is None else bool(adapters)
 
     # ------------------------------------------------------------------ names
     def available_layers(self, stage: str | None = None) -> list[str]:
@@ -332,37 +354,6 @@ class HookExtractor:
             instance_id, class_id, area, coverage`` (+ ``class_name``); ``coverage`` is the mask
             area in feature cells (sum of the cell coverages). ``X`` float32 ``(N_objects, C)``.
         """
-        check_pooling(pooling)
         layer = self._image_layer(layer, use="object features")
-        images = list(images)
-        masks = list(masks)
-        if len(masks) != len(images):
-            raise ValueError(f"masks: expected one entry per image ({len(images)}), got {len(masks)}")
-        if labels is not None and len(labels) != len(images):
-            raise ValueError(f"labels: expected one entry per image ({len(images)}), got {len(labels)}")
-        if image_ids is not None and len(image_ids) != len(images):
-            raise ValueError(f"image_ids: expected {len(images)} ids, got {len(image_ids)}")
-        arrays = [load_rgb(image, name=f"images[{i}]") for i, image in enumerate(images)]
-        objects = []
-        for i, entry in enumerate(masks):
-            instances = as_object_list(entry, None if labels is None else labels[i], index=i)
-            checked = [(inst, check_object_mask(inst.mask, arrays[i].shape[:2], name=f"masks[{i}][{k}]")) for k, inst in enumerate(instances)]
-            objects.append([(inst, m) for inst, m in checked if m.any() and int(m.sum()) >= int(min_area)])
-        rows, vectors = [], []
-        for part in self._batches(len(arrays), desc=f"objects {layer}"):
-            if not any(objects[i] for i in range(part.start, part.stop)):
-                continue
-            fmap = self.extract(arrays[part], layer, adapters=adapters)[layer]
-            for offset, i in enumerate(range(part.start, part.stop)):
-                for inst, mask in objects[i]:
-                    coverage = mask_coverage(mask, fmap.shape[-2:])
-                    vectors.append(pool_object(fmap[offset], coverage, pooling=pooling, threshold=threshold).cpu())
-                    row = {"image_index": i, "image_id": image_ids[i] if image_ids is not None else i, "instance_id": inst.instance_id,
-                           "class_id": inst.class_id, "area": int(mask.sum()), "coverage": float(coverage.sum())}
-                    if class_names is not None:
-                        row["class_name"] = class_names(inst.class_id)
-                    rows.append(row)
-        columns = ["image_index", "image_id", "instance_id", "class_id", "area", "coverage"] + (["class_name"] if class_names else [])
-        table = pd.DataFrame(rows, columns=columns)
-        X = torch.stack(vectors).numpy().astype(np.float32) if vectors else np.zeros((0, 0), np.float32)
-        return table, X
+        return self.source(self._switch(adapters)).object_features(images, masks, labels=labels, image_ids=image_ids, layer=layer, pooling=pooling,
+                                                                   threshold=threshold, min_area=min_area, class_names=class_names)
