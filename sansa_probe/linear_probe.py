@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 def _body(run: ProbeRun) -> None:
     args = run.args
     splits = run.splits()
-    tables = compute(run.extractor(), splits, models=run.models, layer=args.layer, images_per_class=args.images_per_class or None,
+    tables = compute(run.encoders(), splits, layer=args.layer, images_per_class=args.images_per_class or None,
                      max_images=args.max_images, seed=args.seed, label_size=args.label_size, epochs=args.epochs,
                      batch_size=args.probe_batch_size, lr=args.lr, weight_decay=args.weight_decay)
     run.write(tables, figures, train_fold=splits.train_fold, classes=[str(c) for c in splits.classes])

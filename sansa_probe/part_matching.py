@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 def _body(run: ProbeRun) -> None:
     args = run.args
     pairs = dataset_pairs(run.dataset(args.split), max_pairs=args.max_pairs, pairs_per_class=args.pairs_per_class, seed=args.seed)
-    tables = compute(run.extractor(), pairs, models=run.models, layer=args.layer, feature_size=args.feature_size, n_clusters=args.clusters,
+    tables = compute(run.encoders(), pairs, layer=args.layer, feature_size=args.feature_size, n_clusters=args.clusters,
                      seed=args.seed)
     images = {image_id: image for pair in pairs for image_id, image in zip(pair.image_ids, pair.images)}
     run.write(tables, lambda t, i: figures(t, i, max_rows=args.figure_pairs), images=images, pairs=[list(p.image_ids) for p in pairs])

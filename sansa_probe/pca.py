@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 def _body(run: ProbeRun) -> None:
     args = run.args
     splits = run.splits()
-    tables = compute(run.extractor(), splits, models=run.models, layer=args.layer, images_per_class=args.images_per_class or None,
+    tables = compute(run.encoders(), splits, layer=args.layer, images_per_class=args.images_per_class or None,
                      max_images=args.max_images, seed=args.seed, pooling=args.pooling, n_grid=args.n_grid, variance=args.variance,
                      centroids=args.centroids, average=args.average)
     run.write(tables, figures, train_fold=splits.train_fold, classes=[str(c) for c in splits.classes])

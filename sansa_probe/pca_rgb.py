@@ -63,7 +63,7 @@ def _body(run: ProbeRun) -> None:
         ids = [Path(p).stem for p in args.image]
     else:
         ids, images, masks = dataset_images(run.dataset(args.split), n_images=args.n_images, seed=args.seed)
-    tables = compute(run.extractor(), images, masks, models=run.models, image_ids=ids, layer=args.layer, feature_size=args.feature_size,
+    tables = compute(run.encoders(), images, masks, image_ids=ids, layer=args.layer, feature_size=args.feature_size,
                      quantile=args.quantile)
     run.write(tables, figures, images=dict(zip(ids, images)), image_ids=list(ids))
 

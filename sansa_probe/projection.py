@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 def _body(run: ProbeRun) -> None:
     args = run.args
     source = run.dataset(args.split)
-    tables = compute(run.extractor(), source, models=run.models, layer=args.layer, method=args.method, images_per_class=args.images_per_class or None,
+    tables = compute(run.encoders(), source, layer=args.layer, method=args.method, images_per_class=args.images_per_class or None,
                      max_images=args.max_images, seed=args.seed, pooling=args.pooling, n_neighbors=args.n_neighbors, min_dist=args.min_dist)
     run.write(tables, figures)
     write_html(tables, run.out)

@@ -81,8 +81,7 @@ def _body(run: ProbeRun) -> None:
                                    stride=args.stride, max_pairs=args.max_pairs)
     if "independent" not in pair_set.pairs:
         print("note: one video and no --independent folder: the 'independent' setting is left out", file=sys.stderr)
-    extractor = run.extractor()
-    tables = compute(extractor, pair_set, models=run.models, layer=args.layer, restrict_to_target_mask=args.restrict_to_target_mask,
+    tables = compute(run.encoders(), pair_set, layer=args.layer, restrict_to_target_mask=args.restrict_to_target_mask,
                      outside=args.outside)
     run.write(tables, figures)
     print(tables["table12"].to_string(index=False), file=sys.stderr)

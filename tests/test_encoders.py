@@ -414,3 +414,94 @@ def test_cache_keys_differ_per_encoder_and_layer(tiny_model, tiny_vit, tmp_path,
             assert len(small) == (2 if name == tiny_vit.name else 0)
     assert len(paths) == 6
     assert X.shape[1] == 192  # the timm ViT's own width, pooled on its own 4x4 grid
+
+
+# ============================================================================ the probes over several encoders
+
+THREE = "sam2,sansa,timm:test_vit:random"  # timm's 0.3 M-parameter test ViT at 160 px: a 10x10 patch grid
+TINY_ARGS = ["--backbone", "hiera_t", "--image-size", "256", "--sam2-checkpoint", "none", "--device", "cpu", "--checkpoint", "none", "--no-progress"]
+SYNTHETIC = ["--dataset", "synthetic", "--dataset-option", "image_size=64", "--dataset-option", "n_classes=8",
+             "--dataset-option", "images_per_class=2", "--images-per-class", "2"]
+
+
+@pytest.fixture
+def commands_on_tiny(tiny_model, monkeypatch):
+    """The probe commands build the session's tiny SAM2, with random adapters so that SANSA differs from SAM2."""
+    from sansa_probe import linear_probe, pca
+
+    for command in (pca, linear_probe):
+        monkeypatch.setattr(command, "model_from_args", lambda args, **overrides: tiny_model)
+    with randomized_adapters(tiny_model, seed=1):
+        yield pca, linear_probe
+
+
+def test_pca_command_with_three_encoders(commands_on_tiny, tmp_path, capsys):
+    from sansa_probe.pipelines import pca as pipeline
+    from sansa_probe.probes import encoder_colours
+
+    pca, _ = commands_on_tiny
+    out = tmp_path / "out"
+    assert pca.main([*SYNTHETIC, *TINY_ARGS, "--encoders", THREE, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "model: timm:test_vit:random | timm 1.0" in err and "weights: RANDOM | @160x160px" in err
+    assert "warning: timm:test_vit:random has RANDOM weights: a smoke test, meaningless for results" in err
+    names = THREE.split(",")
+    curve = pd.read_csv(out / "pca_concentration.csv")
+    assert list(dict.fromkeys(curve["model"])) == names  # one row set per encoder, in order
+    assert curve.groupby("model")["layer"].unique().map(list).to_dict() == {"sam2": ["image_encoder.neck[2]"], "sansa": ["image_encoder.neck[2]"],
+                                                                             "timm:test_vit:random": ["norm"]}
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.groupby("model")["metric"].apply(set).map(lambda m: "auc_relative_accuracy" in m).all() and summary["model"].nunique() == 3
+    identity = summary.set_index("model")["identity"].drop_duplicates()
+    assert identity["timm:test_vit:random"].startswith("timm:test_vit:random | timm") and "RANDOM" in identity["timm:test_vit:random"]
+    assert identity["sam2"].startswith("frozen SAM2 (adapters off) | hiera_t")
+    config = json.loads((out / "config.json").read_text())
+    assert list(config["identity"]) == names and config["identity"]["timm:test_vit:random"]["weights"] == "random"
+    assert config["encoders"] == THREE and any("test_vit:random has RANDOM weights" in w for w in config["warnings"])
+    # the figure: three curves, each in its encoder's colour (the same colours in every figure)
+    tables = {name: pd.read_csv(out / f"{name}.csv", dtype={"image_id": str}) for name in pipeline.TABLES}
+    figure = pipeline.figures(tables)["fig8"]
+    curves = [line for line in figure.axes[0].get_lines() if line.get_label() in names]
+    assert [line.get_label() for line in curves] == names
+    colours = encoder_colours(names)
+    assert [line.get_color() for line in curves] == [colours[n] for n in names] and len(set(map(str, colours.values()))) == 3
+    assert [ax.get_title() for ax in figure.axes[1:4]] == ["(b) sam2: PC1 vs PC2", "(c) sansa: PC1 vs PC2", "(d) timm:test_vit:random: PC1 vs PC2"]
+    # features cached per encoder and layer: one file per encoder and split
+    cached = sorted(p.relative_to(out / "feature_cache") for p in (out / "feature_cache").rglob("*.objects.pt"))
+    assert len(cached) == 6 and {p.parts[2] for p in cached} == {"image_encoder.neck-2", "norm"}
+    assert_redraw = pca.main(["--redraw", str(out)])
+    assert assert_redraw == 0 and (out / "fig8.png").is_file()
+
+
+def test_every_pipeline_takes_other_encoders_beside_sam2_and_sansa(tiny_model, tmp_path):
+    from sansa_probe.features import FeatureExtractor, probe_splits
+    from sansa_probe.pipelines import linear_probe, part_matching, pca_rgb, projection, spatial_coherence
+    from sansa_probe.probes.frame_pairs import synthetic_pairs
+    from sansa_probe.probes.object_pairs import dataset_pairs
+
+    fx = FeatureExtractor(tiny_model, cache_dir=tmp_path)
+    vit = TimmSource("test_vit", random=True)
+    models = {"sam2": False, "sansa": True, "vit": vit}  # the pipelines' Python form: adapter states and other encoders
+    splits = probe_splits("synthetic", 0, image_size=64, images_per_class=2, n_classes=8)
+    tables = linear_probe.compute(fx, splits, models=models, images_per_class=2, epochs=1, layer="vit=blocks.2")
+    summary = tables["summary"].query("metric == 'miou_percent'")
+    assert summary["model"].tolist() == ["sam2", "sansa", "vit"] and summary["layer"].tolist()[2] == "blocks.2"
+    bars = linear_probe.figures(tables)["linear_probe"].axes[0].patches
+    assert len(bars) == 3  # one bar per encoder (no grouping by layer: the layers differ)
+    pairs = synthetic_pairs(n_videos=2, n_frames=3, image_size=64, max_pairs=2)
+    coherence = spatial_coherence.compute(fx, pairs, models=models)
+    assert list(coherence["table12"].columns[3:]) == ["sam2", "sansa", "vit"]  # one column of table 12 per encoder
+    assert coherence["spatial_coherence"].groupby("model")["value"].count().to_dict() == {"sam2": 6, "sansa": 6, "vit": 6}
+    source = get_dataset("synthetic", fold=0, split="val", image_size=64, images_per_class=2, n_classes=8)
+    matched = part_matching.compute(fx, dataset_pairs(source, max_pairs=1), models=models, feature_size=32, n_clusters=2)
+    assert matched["summary"]["model"].unique().tolist() == ["sam2", "sansa", "vit"]
+    images = [source.load_image(i) for i in source.image_ids()[:2]]
+    colours = pca_rgb.compute(fx, images, None, models=models)
+    grids = colours["pca_rgb"].groupby("model")[["row", "col"]].max().to_dict("index")
+    assert grids["vit"] == {"row": 9, "col": 9} and grids["sam2"] == {"row": 15, "col": 15}  # each encoder on its own grid
+    projected = projection.compute(fx, source, models=models, images_per_class=2)
+    written = projection.write_html(projected, tmp_path)
+    assert [p.name for p in written] == ["projection_sam2.html", "projection_sansa.html", "projection_vit.html"]
+    assert projected["scores"].query("metric == 'n_objects'")["value"].nunique() == 1  # the same objects, each encoder's vectors
+    with pytest.raises(ValueError, match="models\\['bad'\\]: expected True / False"):
+        linear_probe.compute(fx, splits, models={"bad": "timm:test_vit"})

@@ -269,6 +269,10 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert "unrecognized arguments: --images-per-class 2" in capsys.readouterr().err
     assert part_matching.main([*SYNTHETIC, *TINY, "--clusters", "0"]) == 2
     assert "argument --clusters: expected an integer >= 1, got '0'" in capsys.readouterr().err
+    assert pca.main([*SYNTHETIC, *TINY, "--encoders", "sam2,dino"]) == 2  # checked while parsing, before any model
+    assert "argument --encoders: 'dino' is not an encoder; expected sam2, sansa, timm:" in capsys.readouterr().err
+    assert pca.main([*SYNTHETIC, *TINY, "--layer", "sam3=norm", "--out", str(tmp_path / "o")]) == 2
+    assert "layer sam3=norm: 'sam3' is not one of the encoders (sam2, sansa)" in capsys.readouterr().err
 
 
 def test_list_layers(capsys):
@@ -277,13 +281,17 @@ def test_list_layers(capsys):
     assert "image_encoder.trunk.blocks.11" in out and "memory_attention.layers.3" in out
 
 
-def test_models_to_run():
-    from sansa_probe.commands.probe import models_to_run
+def test_encoder_specs():
+    from sansa_probe.commands.probe import encoder_specs
 
     parser = pca.build_parser()
-    assert models_to_run(parser.parse_args([])) == {"sam2": False, "sansa": True}
-    assert models_to_run(parser.parse_args(["--adapters", "off"])) == {"sam2": False}
-    assert models_to_run(parser.parse_args(["--adapters", "on"])) == {"sansa": True}
+    names = lambda *argv: [s.name for s in encoder_specs(parser.parse_args(list(argv)))]  # noqa: E731
+    assert names() == ["sam2", "sansa"]
+    assert names("--adapters", "off") == ["sam2"] and names("--adapters", "on") == ["sansa"]
+    assert names("--encoders", "sansa, timm:vit_small_patch14_dinov2.lvd142m:random") == ["sansa", "timm:vit_small_patch14_dinov2.lvd142m:random"]
+    assert parser.parse_args(["--encoders", "sam2, sansa"]).encoders == "sam2,sansa"  # written back in one form (config.json)
+    with pytest.raises(ValueError, match="--adapters off: with --encoders"):
+        encoder_specs(parser.parse_args(["--adapters", "off", "--encoders", "sam2"]))
 
 
 def test_redraw_names_what_is_missing(tmp_path):

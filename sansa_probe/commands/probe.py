@@ -4,15 +4,16 @@ Every probe command is a thin shell: its parser is :func:`probe_parser` (the sha
 :mod:`sansa_probe.commands.grammar` plus the probes' ``features`` group) and its own ``probe`` options, its
 ``main`` is :func:`run_probe`, and its body gets a :class:`ProbeRun` that does the steps all of
 them share, in the same order: read the inputs (:meth:`ProbeRun.dataset`, :meth:`ProbeRun.splits`),
-build the model (:meth:`ProbeRun.extractor`), then write tables, figures and ``config.json``
-(:meth:`ProbeRun.write`)::
+build the encoders of ``--encoders`` (:meth:`ProbeRun.encoders`: frozen SAM2 and SANSA over one
+model by default, any timm or torch.hub model beside them), then write tables, figures and
+``config.json`` (:meth:`ProbeRun.write`)::
 
     def main(argv=None):
         return run_probe(build_parser(), argv, prog=PROG, build=model_from_args, body=_body)
 
     def _body(run: ProbeRun) -> None:
         splits = run.splits()
-        tables = compute(run.extractor(), splits, models=run.models, ...)
+        tables = compute(run.encoders(), splits, layer=run.args.layer, ...)
         run.write(tables, figures, train_fold=splits.train_fold)
 
 ``--list-layers`` and ``--redraw RUN_DIR`` (the figures of an earlier run, drawn again from its
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -49,22 +51,24 @@ from sansa_probe.commands.grammar import (
     run_command,
 )
 from sansa_probe.data import DatasetNotFoundError, SegmentationSource, get_dataset
-from sansa_probe.features import MODELS, FeatureExtractor, ProbeSplits, probe_splits
+from sansa_probe.features import FeatureExtractor, ProbeSplits, SourceExtractor, probe_splits
+from sansa_probe.features.sources import DEFAULT_ENCODERS, SANSA_SOURCES, EncoderSpec, build_sources, parse_encoders
 from sansa_probe.inference.protocol import get_protocol
 from sansa_probe.io.atomic import atomic_write_json, atomic_write_text, check_output_folder
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.pipelines import redraw, write_images
 from sansa_probe.pipelines.redraw import pipeline_of
 from sansa_probe.probes.plots import add_footnote, save_figure
-from sansa_probe.reporting.identity import identity_footnote, identity_line, model_identity, said_in_words
+from sansa_probe.reporting.identity import identity_footnote, identity_line, said_in_words
 from sansa_probe.reporting.sanity import report
 
 __all__ = [
     "ProbeRun",
     "add_sample_arguments",
     "data_hint",
+    "encoder_list",
+    "encoder_specs",
     "extractor_from_args",
-    "models_to_run",
     "print_layers",
     "probe_parser",
     "run_probe",
@@ -88,7 +92,13 @@ def probe_parser(prog: str, description: str | None, *, data: bool = True) -> ar
     if data:
         add_data_group(parser)
     feats = parser.add_argument_group("features")
-    feats.add_argument("--layer", default=None, help="hook name (default: image_encoder.neck[2], the image encoder's output used for memory); see --list-layers")
+    feats.add_argument("--encoders", type=encoder_list, default=None, metavar="ENCODER[,ENCODER...]",
+                       help=f"encoders probed side by side: sam2 (adapters off), sansa (adapters on), timm:<model name>[:random], "
+                            f"hub:<owner/repo>:<entry>[:random] (default {DEFAULT_ENCODERS}, or the one --adapters names); "
+                            "e.g. sam2,sansa,timm:vit_small_patch14_dinov2.lvd142m")
+    feats.add_argument("--layer", default=None, metavar="[ENCODER=]LAYER[,...]",
+                       help="hook name for every encoder that has it, or ENCODER=LAYER, comma-separated (default: each encoder's output: "
+                            "image_encoder.neck[2] for SAM2/SANSA, the final norm of a ViT); see --list-layers")
     feats.add_argument("--list-layers", action="store_true", help="print the hookable layers and exit")
     feats.add_argument("--redraw", default=None, metavar="RUN_DIR", help="draw the figures of an earlier run again from its CSVs and exit")
     feats.add_argument("--batch-size", type=positive_int, default=8, help="images per forward (default 8)")
@@ -135,21 +145,22 @@ class ProbeRun:
     Attributes:
         args: the parsed arguments.
         prog: the command's module (``sansa_probe.pca``), for error hints.
-        models: ``{table name: adapters on}`` to run (:func:`models_to_run`).
+        specs: the encoders to run, in order (:func:`encoder_specs`).
         out: the output folder.
         checkpoint: the adapter checkpoint (``None``: fresh adapters, i.e. frozen SAM2).
-        identities: ``{model run: model_identity}`` (:mod:`sansa_probe.reporting.identity`), set by
-            :meth:`extractor`.
+        identities: ``{encoder: identity}`` (:mod:`sansa_probe.reporting.identity`), set by :meth:`encoders`.
+        notes: what the encoders said while measuring (objects smaller than a feature cell), in words.
     """
 
     def __init__(self, args: argparse.Namespace, *, prog: str, build: ModelBuilder) -> None:
         self.args = args
         self.prog = prog
-        self.models = models_to_run(args)
+        self.specs = encoder_specs(args)
         self.out = check_output_folder(Path(args.out), name="--out")  # before any work: not after it
         check_model_args(args)
         self.checkpoint: str | None = args.checkpoint
-        self.identities: dict[str, dict[str, Any]] = {}  # model run -> model_identity, once the model is built
+        self.identities: dict[str, dict[str, Any]] = {}  # encoder -> its identity, once built
+        self.notes: list[str] = []
         self._build = build
 
     def dataset(self, split: str) -> SegmentationSource:
@@ -166,19 +177,32 @@ class ProbeRun:
         with data_hint(self.prog, args):
             return probe_splits(args.dataset, args.fold, root=args.data_root, train_fold=args.train_fold, **dataset_options(args))
 
-    def extractor(self) -> FeatureExtractor:
-        """Build the model (``--checkpoint``'s adapters), print its identity (one line per model
-        run, then random or fresh weights in words) and wrap it in a feature extractor."""
-        with said_in_words():
-            model = self._build(self.args)
-        self.identities = {name: model_identity(model, adapters_enabled=on) for name, on in self.models.items()}
+    def encoders(self) -> dict[str, SourceExtractor]:
+        """Build the encoders in order: ``sam2`` / ``sansa`` as one model with its adapters off / on
+        (built only when one of them is asked for, with ``--checkpoint``'s adapters), the others on
+        ``--device`` (their weights found or downloaded, else one line saying what to fetch); print
+        each identity (one line each, then random weights or fresh adapters in words)."""
+        args = self.args
+        extractor = None
+        if any(spec.uses_sansa_model for spec in self.specs):
+            with said_in_words():
+                extractor = extractor_from_args(self._build(args), args)
+        encoders: dict[str, SourceExtractor] = {}
+        for spec in self.specs:
+            if spec.uses_sansa_model:
+                encoders[spec.name] = extractor.source(SANSA_SOURCES[spec.kind], notes=self.notes.append)
+            else:
+                source = build_sources([spec], device=args.device)[spec.name]
+                encoders[spec.name] = SourceExtractor(source, batch_size=args.batch_size, progress=not args.no_progress,
+                                                      cache_dir=_cache_dir(args), notes=self.notes.append)
+        self.identities = {name: encoder.identity() for name, encoder in encoders.items()}
         for identity in self.identities.values():
             print(identity_line(identity), file=sys.stderr, flush=True)
         report(self.identity_warnings())
-        return extractor_from_args(model, self.args)
+        return encoders
 
     def identity_warnings(self) -> list[str]:
-        """The identities' flags (random SAM2 weights, fresh adapters), each once."""
+        """The identities' flags (random SAM2 or encoder weights, fresh adapters), each once."""
         return list(dict.fromkeys(w for identity in self.identities.values() for w in identity["warnings"]))
 
     def write(self, tables: Tables, figures: Callable[..., Mapping[str, Figure]], *, images: Mapping[str, np.ndarray] | None = None,
@@ -187,13 +211,13 @@ class ProbeRun:
         column (:func:`with_identity`), the ``images`` a figure shows (``{image id: HxWx3}``,
         :func:`~sansa_probe.pipelines.write_images`), each figure of ``figures(tables, images)`` as
         ``<out>/<name>.{png,pdf}`` with the identity as footnote, then ``config.json``: the
-        command, its arguments, the checkpoint, ``config``, ``identity`` (per model run) and
-        ``warnings`` (the identity's flags and the pipeline's sanity checks, also printed):
-        :func:`~sansa_probe.pipelines.redraw` needs nothing else."""
+        command, its arguments, the checkpoint, ``config``, ``identity`` (per encoder) and
+        ``warnings`` (the identities' flags, the encoders' notes and the pipeline's sanity checks,
+        also printed): :func:`~sansa_probe.pipelines.redraw` needs nothing else."""
         identities = self.identities
         tables = {name: with_identity(table, identities) for name, table in tables.items()}
         checks = getattr(pipeline_of(self.prog), "check", None)
-        measured = report(checks(tables)) if checks is not None else []
+        measured = (report(checks(tables)) if checks is not None else []) + report(dict.fromkeys(self.notes))
         for name, table in tables.items():
             write_table(table, self.out / name)
         if images is not None:
@@ -235,28 +259,55 @@ def data_hint(prog: str, args: argparse.Namespace) -> Iterator[None]:
         ) from None
 
 
-def models_to_run(args: argparse.Namespace) -> dict[str, bool]:
-    """``{"sam2": False, "sansa": True}`` for ``--adapters both``, or one of them with ``on|off``."""
+def encoder_list(text: str) -> str:
+    """``--encoders``: checked while parsing; the specs written back in one form, comma-separated."""
+    try:
+        return ",".join(spec.name for spec in parse_encoders(text, name="encoders"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("encoders: ")) from None
+
+
+def encoder_specs(args: argparse.Namespace) -> list[EncoderSpec]:
+    """The encoders to run: ``--encoders``, else ``sam2,sansa`` for ``--adapters both`` (its
+    default), ``sansa`` for ``on``, ``sam2`` for ``off``; both options at once is an error."""
     choice = getattr(args, "adapters", "both")
-    if choice == "both":
-        return dict(MODELS)
-    return {"sansa": True} if choice == "on" else {"sam2": False}
+    text = getattr(args, "encoders", None)
+    if text is None:
+        return parse_encoders({"both": DEFAULT_ENCODERS, "on": "sansa", "off": "sam2"}[choice])
+    if choice != "both":
+        raise ValueError(f"--adapters {choice}: with --encoders, name SAM2 (adapters off) as sam2 and SANSA (on) as sansa there instead")
+    return parse_encoders(text)
+
+
+def _cache_dir(args: argparse.Namespace) -> str | None:
+    return None if args.no_cache else (args.cache_dir or str(Path(args.out) / "feature_cache"))
 
 
 def extractor_from_args(model: SansaModel, args: argparse.Namespace) -> FeatureExtractor:
-    cache = None if args.no_cache else (args.cache_dir or str(Path(args.out) / "feature_cache"))
     # images enter as the release does for this dataset (its square; the procedural images: their own size)
     protocol = get_protocol("release", image_size=model.image_size, dataset=getattr(args, "dataset", None), output="image")
-    return FeatureExtractor(model, batch_size=args.batch_size, progress=not args.no_progress, cache_dir=cache, protocol=protocol)
+    return FeatureExtractor(model, batch_size=args.batch_size, progress=not args.no_progress, cache_dir=_cache_dir(args), protocol=protocol)
 
 
 def print_layers(build: Callable[..., SansaModel], args: argparse.Namespace) -> int:
-    """``--list-layers``: build the model the arguments describe, without weights (layer names do
-    not depend on them), and print its hookable layers."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        model = build(args, adapters=None, sam2_checkpoint=None)
-    print(FeatureExtractor(model).describe_layers().to_string(index=False))
+    """``--list-layers``: the hookable layers of each encoder, built without weights (layer names
+    do not depend on them): SAM2 / SANSA's model once, each other encoder under its name."""
+    specs = encoder_specs(args)
+    blocks = []
+    if any(spec.uses_sansa_model for spec in specs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model = build(args, adapters=None, sam2_checkpoint=None)
+        blocks.append((", ".join(s.name for s in specs if s.uses_sansa_model), FeatureExtractor(model).describe_layers()))
+    for spec in specs:
+        if not spec.uses_sansa_model:
+            weightless = dataclasses.replace(spec, random=True)
+            source = build_sources([weightless])[weightless.name]
+            blocks.append((spec.name, SourceExtractor(source).describe_layers().drop(columns="encoder")))
+    for title, table in blocks:
+        if len(blocks) > 1:
+            print(f"{title}:")
+        print(table.to_string(index=False))
     return 0
 
 

@@ -2,12 +2,13 @@
 
 Each object's dense features (inside its mask at feature resolution, coverage >= 0.5) are
 clustered with K-means and the clusters matched across the pair by the Hungarian algorithm
-(:func:`~sansa_probe.probes.match_parts`), for each model (frozen SAM2 and SANSA, the same model
-with adapters off / on). Where instances carry part masks (``pascal_part``, ``paco_part``), each
-cluster is named by its majority part and ``part_agreement`` is the fraction of matched pairs
-whose names agree; elsewhere it is NaN. A pair whose object covers fewer feature cells than
-``n_clusters`` is skipped (counted in the summary, listed with the reason in the ``skipped``
-table; :func:`check` says how many and why). Pairs: :func:`sansa_probe.probes.object_pairs.dataset_pairs`.
+(:func:`~sansa_probe.probes.match_parts`), for each encoder (frozen SAM2 and SANSA, the same
+model with adapters off / on; any other encoder beside them, on its own feature grid). Where
+instances carry part masks (``pascal_part``, ``paco_part``), each cluster is named by its
+majority part and ``part_agreement`` is the fraction of matched pairs whose names agree;
+elsewhere it is NaN. A pair whose object covers fewer feature cells than ``n_clusters`` is
+skipped (counted in the summary, listed with the reason in the ``skipped`` table; :func:`check`
+says how many and why). Pairs: :func:`sansa_probe.probes.object_pairs.dataset_pairs`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sansa_probe.features import FeatureExtractor, masks_to_grid
+from sansa_probe.features import as_encoders, encoder_layers, masks_to_grid
+from sansa_probe.features.encoders import Encoder, Encoders, Layers
 from sansa_probe.probes import match_parts, plot_part_matching
 from sansa_probe.probes.object_pairs import ObjectPair, grid_parts
 from sansa_probe.reporting.sanity import check_skipped
@@ -37,21 +39,24 @@ def _prefixed(frame: pd.DataFrame, **labels: Any) -> pd.DataFrame:
 
 
 def compute(
-    extractor: FeatureExtractor,
+    extractor: Encoders,
     pairs: Sequence[ObjectPair],
     *,
-    models: Mapping[str, bool],
-    layer: str | None = None,
+    models: Mapping[str, Encoder] | None = None,
+    layer: Layers = None,
     feature_size: int | None = None,
     n_clusters: int = 5,
     seed: int = 0,
 ) -> dict[str, pd.DataFrame]:
-    """``part_matching`` (matched clusters and scores per pair), ``pixels`` and ``summary`` tables."""
-    layer = layer or extractor.default_layer()
+    """``part_matching`` (matched clusters and scores per pair), ``pixels`` and ``summary`` tables
+    (encoders and layers as :func:`sansa_probe.pipelines.pca.compute`)."""
+    encoders = as_encoders(extractor, models)
+    layers = encoder_layers(encoders, layer)
     images = [image for pair in pairs for image in pair.images]
     results, pixels, summary, left_out = [], [], [], []
-    for name, adapters in models.items():
-        X = extractor.dense_features(images, layer=layer, adapters=adapters, size=feature_size)
+    for name, fx in encoders.items():
+        layer = layers[name]
+        X = fx.dense_features(images, layer=layer, size=feature_size)
         grid = tuple(X.shape[-2:])
         skipped = 0
         for p, pair in enumerate(pairs):

@@ -1,12 +1,13 @@
 """Fig. 8 (appendix B.1): is class information concentrated in the leading principal components?
 
-Object features of the fold's *evaluation* classes (unseen by the fold's strict SANSA),
-training embeddings from training images of those classes (:func:`sansa_probe.features.probe_splits`),
-test embeddings from the fold's val split. For each model (frozen SAM2 and SANSA: the same model,
-adapters off / on) :func:`compute` fits :class:`~sansa_probe.probes.PCAConcentration` (nearest
-class centroid vs number of principal components) and a 2-D PCA of the test objects;
-:func:`figures` draws fig. 8 from the tables alone; :func:`check` warns in words when a
-model's full-dimension accuracy is near chance (its relative-accuracy curve then means little).
+Object features of the fold's *evaluation* classes (unseen by the fold's strict SANSA), training
+embeddings from training images of those classes (:func:`sansa_probe.features.probe_splits`),
+test embeddings from the fold's val split. For each encoder (frozen SAM2 and SANSA: the same
+model, adapters off / on; any other encoder beside them, each pooled on its own feature grid)
+:func:`compute` fits :class:`~sansa_probe.probes.PCAConcentration` (nearest class centroid vs
+number of principal components) and a 2-D PCA of the test objects; :func:`figures` draws fig. 8
+from the tables alone; :func:`check` warns in words when a model's full-dimension accuracy is
+near chance (its relative-accuracy curve then means little).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from collections.abc import Mapping
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sansa_probe.features import FeatureExtractor, ProbeSplits
-from sansa_probe.probes import PCAConcentration, Projection2D, plot_pca_concentration, plot_projection
+from sansa_probe.features import ProbeSplits, as_encoders, encoder_layers
+from sansa_probe.features.encoders import Encoder, Encoders, Layers
+from sansa_probe.probes import PCAConcentration, Projection2D, encoder_colours, plot_pca_concentration, plot_projection
 from sansa_probe.reporting.sanity import check_chance_accuracy
 
 __all__ = ["TABLES", "check", "compute", "figures"]
@@ -26,11 +28,11 @@ TABLES = ("pca_concentration", "projection", "summary", "objects_train", "object
 
 
 def compute(
-    extractor: FeatureExtractor,
+    extractor: Encoders,
     splits: ProbeSplits,
     *,
-    models: Mapping[str, bool],
-    layer: str | None = None,
+    models: Mapping[str, Encoder] | None = None,
+    layer: Layers = None,
     images_per_class: int | None = 50,
     max_images: int | None = None,
     seed: int = 0,
@@ -40,15 +42,17 @@ def compute(
     centroids: str = "mean",
     average: str = "macro",
 ) -> dict[str, pd.DataFrame]:
-    """Fig. 8 tables for each ``models`` entry (name -> adapters on): ``pca_concentration``,
-    ``projection``, ``summary``, ``objects_train``, ``objects_test``."""
-    layer = layer or extractor.default_layer()
+    """Fig. 8 tables for each encoder (:func:`~sansa_probe.features.as_encoders`: ``models`` name ->
+    adapters on, or another encoder; ``layer`` as :func:`~sansa_probe.features.encoder_layers`):
+    ``pca_concentration``, ``projection``, ``summary``, ``objects_train``, ``objects_test``."""
+    encoders = as_encoders(extractor, models)
+    layers = encoder_layers(encoders, layer)
     curves, projections, summary, objects = [], [], [], {"train": [], "test": []}
-    for name, adapters in models.items():
-        common = dict(layer=layer, adapters=adapters, classes=splits.classes, images_per_class=images_per_class,
-                      max_images=max_images, seed=seed, pooling=pooling)
-        train, X_train = extractor.dataset_object_features(splits.train, **common)
-        test, X_test = extractor.dataset_object_features(splits.test, **common)
+    for name, fx in encoders.items():
+        layer = layers[name]
+        common = dict(layer=layer, classes=splits.classes, images_per_class=images_per_class, max_images=max_images, seed=seed, pooling=pooling)
+        train, X_train = fx.dataset_object_features(splits.train, **common)
+        test, X_test = fx.dataset_object_features(splits.test, **common)
         estimator = PCAConcentration(n_grid=n_grid, variance=variance, centroids=centroids, average=average, random_state=seed)
         estimator.fit(X_train, train["class_id"].to_numpy())
         curves.append(estimator.accuracy_curve(X_test, test["class_id"].to_numpy(), model=name, layer=layer))
@@ -86,12 +90,13 @@ def check(tables: Mapping[str, pd.DataFrame]) -> list[str]:
 
 
 def figures(tables: Mapping[str, pd.DataFrame], images: Mapping[str, object] | None = None) -> dict[str, Figure]:
-    """Fig. 8: (a) relative accuracy vs components, then one 2-D PCA panel per model."""
+    """Fig. 8: (a) relative accuracy vs components (one curve per encoder, in its colour:
+    :func:`~sansa_probe.probes.encoder_colours`), then one 2-D PCA panel per encoder."""
     projection = tables["projection"]
     names = list(dict.fromkeys(projection["model"]))
     figure = Figure(figsize=(5.2 * (1 + len(names)), 3.8), layout="constrained")
     axes = figure.subplots(1, 1 + len(names), squeeze=False)[0]
-    plot_pca_concentration(tables["pca_concentration"], ax=axes[0])
+    plot_pca_concentration(tables["pca_concentration"], ax=axes[0], colors=encoder_colours(names))
     axes[0].set_title("(a) semantics across PCs")
     for ax, name, letter in zip(axes[1:], names, "bcdefg"):
         plot_projection(projection[projection["model"] == name], ax=ax)

@@ -1,10 +1,11 @@
 """Figs. 2, 4b: dense features as colours, 3 principal components -> RGB.
 
-One PCA is fitted jointly on the pixels of all images (inside the object masks), per model
-(frozen SAM2 and SANSA, the same model with adapters off / on), so one colour means one feature
-direction in every image (:class:`~sansa_probe.probes.PCARGB`). Masks are brought to the
-feature grid by coverage >= 0.5 (:func:`sansa_probe.features.masks_to_grid`). Images of a split
-with their objects as masks: :func:`sansa_probe.features.dataset_images`.
+One PCA is fitted jointly on the pixels of all images (inside the object masks), per encoder
+(frozen SAM2 and SANSA, the same model with adapters off / on; any other encoder, on its own
+grid), so one colour means one feature direction in every image
+(:class:`~sansa_probe.probes.PCARGB`). Masks are brought to the feature grid by coverage >= 0.5
+(:func:`sansa_probe.features.masks_to_grid`). Images of a split with their objects as masks:
+:func:`sansa_probe.features.dataset_images`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sansa_probe.features import FeatureExtractor, masks_to_grid
+from sansa_probe.features import as_encoders, encoder_layers, masks_to_grid
+from sansa_probe.features.encoders import Encoder, Encoders, Layers
 from sansa_probe.probes import PCARGB, plot_pca_rgb
 
 __all__ = ["TABLES", "compute", "figures"]
@@ -24,25 +26,28 @@ TABLES = ("pca_rgb", "scores")
 
 
 def compute(
-    extractor: FeatureExtractor,
+    extractor: Encoders,
     images: Sequence[np.ndarray],
     masks: Sequence[np.ndarray] | None,
     *,
-    models: Mapping[str, bool],
+    models: Mapping[str, Encoder] | None = None,
     image_ids: Sequence[str] | None = None,
-    layer: str | None = None,
+    layer: Layers = None,
     feature_size: int | None = None,
     quantile: float = 0.01,
 ) -> dict[str, pd.DataFrame]:
-    """``pca_rgb`` (one row per feature cell, image and model) and ``scores`` tables."""
-    layer = layer or extractor.default_layer()
+    """``pca_rgb`` (one row per feature cell, image and encoder) and ``scores`` tables (encoders and
+    layers as :func:`sansa_probe.pipelines.pca.compute`)."""
+    encoders = as_encoders(extractor, models)
+    layers = encoder_layers(encoders, layer)
     ids = list(image_ids) if image_ids is not None else [str(i) for i in range(len(images))]
     frames, scores = [], []
-    for name, adapters in models.items():
-        X = extractor.dense_features(images, layer=layer, adapters=adapters, size=feature_size)
+    for name, fx in encoders.items():
+        layer = layers[name]
+        X = fx.dense_features(images, layer=layer, size=feature_size)
         grid = masks_to_grid(masks, tuple(X.shape[-2:])) if masks is not None else None
         if grid is not None and not any(m.any() for m in grid):
-            raise ValueError("masks: no mask covers half of a feature cell; pass larger objects, --feature-size, or no masks")
+            raise ValueError(f"masks: no mask covers half of a feature cell of {name}; pass larger objects, --feature-size, or no masks")
         estimator = PCARGB(fit_on_masks=grid is not None, quantile=quantile).fit(X, grid)
         frame = estimator.to_frame(X, grid, model=name, layer=layer)
         frame.insert(3, "image_id", [ids[i] for i in frame["image"]])

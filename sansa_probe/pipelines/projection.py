@@ -1,11 +1,13 @@
 """Figs. 4a, 8b-c: 2-D PCA / UMAP of object features coloured by class.
 
-Object features of one split for each model (frozen SAM2 and SANSA: the same model, adapters
-off / on), each projected to 2-D on its own (:class:`~sansa_probe.probes.Projection2D`).
+Object features of one split for each encoder (frozen SAM2 and SANSA: the same model, adapters
+off / on; any other encoder beside them, pooled on its own grid), each projected to 2-D on its
+own (:class:`~sansa_probe.probes.Projection2D`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,7 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sansa_probe.data import SegmentationSource
-from sansa_probe.features import FeatureExtractor
+from sansa_probe.features import as_encoders, encoder_layers
+from sansa_probe.features.encoders import Encoder, Encoders, Layers
 from sansa_probe.probes import Projection2D, plot_projection, write_projection_html
 
 __all__ = ["TABLES", "compute", "figures", "write_html"]
@@ -22,11 +25,11 @@ TABLES = ("projection", "scores")
 
 
 def compute(
-    extractor: FeatureExtractor,
+    extractor: Encoders,
     source: SegmentationSource,
     *,
-    models: Mapping[str, bool],
-    layer: str | None = None,
+    models: Mapping[str, Encoder] | None = None,
+    layer: Layers = None,
     method: str = "pca",
     images_per_class: int | None = 50,
     max_images: int | None = None,
@@ -35,12 +38,15 @@ def compute(
     n_neighbors: int = 15,
     min_dist: float = 0.1,
 ) -> dict[str, pd.DataFrame]:
-    """``projection`` (one row per object and model) and ``scores`` tables."""
-    layer = layer or extractor.default_layer()
+    """``projection`` (one row per object and encoder) and ``scores`` tables (encoders and layers as
+    :func:`sansa_probe.pipelines.pca.compute`)."""
+    encoders = as_encoders(extractor, models)
+    layers = encoder_layers(encoders, layer)
     frames, scores = [], []
-    for name, adapters in models.items():
-        table, X = extractor.dataset_object_features(source, layer=layer, adapters=adapters, images_per_class=images_per_class,
-                                                     max_images=max_images, seed=seed, pooling=pooling)
+    for name, fx in encoders.items():
+        layer = layers[name]
+        table, X = fx.dataset_object_features(source, layer=layer, images_per_class=images_per_class, max_images=max_images, seed=seed,
+                                              pooling=pooling)
         estimator = Projection2D(method=method, n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed)
         estimator.fit(X, table["class_name"].to_numpy(), image_ids=table["image_id"].to_numpy(), instance_ids=table["instance_id"].to_numpy())
         frames.append(estimator.to_frame(model=name, layer=layer, method=method).assign(class_id=table["class_id"].to_numpy()))
@@ -62,7 +68,10 @@ def figures(tables: Mapping[str, pd.DataFrame], images: Mapping[str, object] | N
 
 
 def write_html(tables: Mapping[str, pd.DataFrame], out: str | Path) -> list[Path]:
-    """``projection_<model>.html`` per model (interactive, hover: image id, class, instance)."""
+    """``projection_<encoder>.html`` per encoder (interactive, hover: image id, class, instance); in
+    the file name, characters other than letters, digits, ``.``, ``_`` and ``-`` become ``-``
+    (``timm:vit_small_patch14_dinov2.lvd142m`` -> ``projection_timm-vit_small_patch14_dinov2.lvd142m.html``)."""
     projection = tables["projection"]
-    return [write_projection_html(part, Path(out) / f"projection_{name}.html", title=f"{name}: {part['layer'].iloc[0]}")
+    return [write_projection_html(part, Path(out) / f"projection_{re.sub(r'[^A-Za-z0-9._-]+', '-', str(name))}.html",
+                                  title=f"{name}: {part['layer'].iloc[0]}")
             for name, part in projection.groupby("model", sort=False)]

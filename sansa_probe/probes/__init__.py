@@ -25,6 +25,7 @@ from sansa_probe.probes.part_matching import match_parts
 from sansa_probe.probes.pca_concentration import PCAConcentration
 from sansa_probe.probes.pca_rgb import PCARGB
 from sansa_probe.probes.plots import (
+    encoder_colours,
     plot_linear_probe,
     plot_part_matching,
     plot_pca_concentration,
@@ -48,6 +49,7 @@ __all__ = [
     "nearest_neighbour_flow",
     "confusion_iou",
     "save_figure",
+    "encoder_colours",
     "plot_pca_concentration",
     "plot_projection",
     "write_projection_html",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from sansa_probe.io.atomic import atomic_path, atomic_write_text
 
 __all__ = [
+    "encoder_colours",
     "add_footnote",
     "save_figure",
     "plot_pca_concentration",
@@ -66,6 +67,21 @@ def _groups(df: pd.DataFrame, hue: str | None):
         yield from df.groupby(hue, sort=False)
 
 
+FIXED_COLOURS = {"sam2": 0, "sansa": 1}  # frozen SAM2 and SANSA keep the first two colours of the palette in every figure
+
+
+def encoder_colours(names: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
+    """One colour per encoder, the same in every figure of a run: ``sam2`` and ``sansa`` always
+    the first two colours of ``tab10`` (matplotlib's default cycle, so a SAM2 / SANSA figure looks as
+    it always did), every other encoder the next free colour in the order given."""
+    palette = matplotlib.colormaps["tab10"]
+    colours: dict[str, tuple[float, float, float, float]] = {}
+    free = (k for k in range(len(FIXED_COLOURS), 10_000) if k not in FIXED_COLOURS.values())
+    for name in dict.fromkeys(str(n) for n in names):
+        colours[name] = palette(FIXED_COLOURS[name] if name in FIXED_COLOURS else next(free) % palette.N)
+    return colours
+
+
 def add_footnote(fig: Figure, text: str, *, fontsize: float = 6.0) -> Figure:
     """Write ``text`` under ``fig`` in small grey type, wrapped to the figure's width; a
     constrained layout keeps the axes clear of it. Returns ``fig``."""
@@ -96,15 +112,17 @@ def save_figure(fig: Figure, path_stem: str | os.PathLike, *, dpi: int = 200) ->
     return paths
 
 
-def plot_pca_concentration(df: pd.DataFrame, ax: Axes | None = None, *, hue: str | None = "model") -> Axes:
+def plot_pca_concentration(df: pd.DataFrame, ax: Axes | None = None, *, hue: str | None = "model",
+                           colors: Mapping[str, Any] | None = None) -> Axes:
     """Relative accuracy vs number of principal components (fig. 8a), one line per ``hue``
-    value, from :meth:`PCAConcentration.accuracy_curve` tables (concatenated)."""
+    value (coloured by ``colors[value]`` where given, e.g. :func:`encoder_colours`), from
+    :meth:`PCAConcentration.accuracy_curve` tables (concatenated)."""
     _require(df, ["n_components", "metric", "value"])
     ax = _new_axes(ax)
     curve = df[df["metric"] == "relative_accuracy"]
     for key, part in _groups(curve, hue):
         part = part.sort_values("n_components")
-        ax.plot(part["n_components"], part["value"], label=None if key is None else str(key))
+        ax.plot(part["n_components"], part["value"], label=None if key is None else str(key), color=(colors or {}).get(str(key)))
     ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle="--", label="full dimension")
     ax.set_xlabel("number of principal components")
     ax.set_ylabel("relative accuracy (k PCs / full dimension)")
@@ -206,7 +224,7 @@ def plot_part_matching(
     return grid
 
 
-def _grouped_bars(ax: Axes, df: pd.DataFrame, x: str | None, hue: str | None, ylabel: str) -> Axes:
+def _grouped_bars(ax: Axes, df: pd.DataFrame, x: str | None, hue: str | None, ylabel: str, colors: Mapping[str, Any] | None = None) -> Axes:
     """Mean ``value`` per ``x`` (ticks) and ``hue`` (colours, in the legend); where a bar averages
     several rows, an error bar of +-1 standard deviation over them (the spread the table holds)."""
     x = x if x is not None and x in df.columns else None
@@ -228,6 +246,7 @@ def _grouped_bars(ax: Axes, df: pd.DataFrame, x: str | None, hue: str | None, yl
         has_error = not all(np.isnan(errors))
         spread |= has_error
         ax.bar(np.arange(len(xs)) + (j - (len(hs) - 1) / 2) * width, heights, width, label=None if h is None else str(h),
+               color=(colors or {}).get(str(h)),
                yerr=np.nan_to_num(errors) if has_error else None, capsize=3 if has_error else 0, error_kw={"linewidth": 0.8})
     ax.set_xticks(np.arange(len(xs)), [str(v) for v in xs])
     if x:
@@ -238,19 +257,21 @@ def _grouped_bars(ax: Axes, df: pd.DataFrame, x: str | None, hue: str | None, yl
     return ax
 
 
-def plot_linear_probe(df: pd.DataFrame, ax: Axes | None = None, *, x: str | None = "layer", hue: str | None = "model") -> Axes:
-    """Linear-probe mIoU bars in % (fig. 9 left), one colour per model (in the legend), from
-    :meth:`LinearProbe.to_frame` tables (IoU as fractions)."""
+def plot_linear_probe(df: pd.DataFrame, ax: Axes | None = None, *, x: str | None = "layer", hue: str | None = "model",
+                      colors: Mapping[str, Any] | None = None) -> Axes:
+    """Linear-probe mIoU bars in % (fig. 9 left), one colour per model (in the legend; ``colors``
+    where given), from :meth:`LinearProbe.to_frame` tables (IoU as fractions)."""
     _require(df, ["metric", "value"])
     ax = _new_axes(ax)
     data = df[df["metric"] == "miou"].assign(value=lambda d: 100.0 * d["value"])
-    return _grouped_bars(ax, data, x, hue, "mIoU (%)")
+    return _grouped_bars(ax, data, x, hue, "mIoU (%)", colors)
 
 
-def plot_spatial_coherence(df: pd.DataFrame, ax: Axes | None = None, *, x: str | None = "setting", hue: str | None = "model") -> Axes:
-    """Mean smoothness (table 12; lower is better) per ``x`` and ``hue`` from
+def plot_spatial_coherence(df: pd.DataFrame, ax: Axes | None = None, *, x: str | None = "setting", hue: str | None = "model",
+                           colors: Mapping[str, Any] | None = None) -> Axes:
+    """Mean smoothness (table 12; lower is better) per ``x`` and ``hue`` (``colors`` where given) from
     :func:`~sansa_probe.probes.pair_smoothness` tables (with model and setting columns)."""
     _require(df, ["metric", "value"])
     ax = _new_axes(ax)
     data = df[df["metric"] == "smoothness"]
-    return _grouped_bars(ax, data, x, hue, "spatial coherence (px, lower is better)")
+    return _grouped_bars(ax, data, x, hue, "spatial coherence (px, lower is better)", colors)

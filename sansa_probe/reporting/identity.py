@@ -116,8 +116,39 @@ def _describe(record: Any, default: str) -> str:
     return f"{name} (sha256 {sha})" if sha else name
 
 
+def _is_encoder(identity: dict[str, Any]) -> bool:
+    """An encoder other than SAM2 / SANSA (``EncoderSource.identity()``: a timm, torch.hub or user's model)."""
+    return "encoder" in identity and "model_run" not in identity
+
+
+def _weights(identity: dict[str, Any], random: str) -> str:
+    """An encoder's weights in words: files with their SHA-256, ``random``, or what the source says."""
+    weights = identity.get("weights")
+    if weights == "random":
+        return random
+    if isinstance(weights, dict):
+        return _describe(weights, random)
+    if isinstance(weights, list):
+        return ", ".join(_describe(record, random) for record in weights) or "none"
+    return str(weights)
+
+
+def _encoder_line(identity: dict[str, Any]) -> str:
+    """``model: timm:vit_small_patch14_dinov2.lvd142m | timm 1.0.31 | weights: model.safetensors (sha256 ...) | @518x518px``."""
+    parts = [identity["encoder"], f"{identity.get('library')} {identity.get('library_version', '')}".strip(),
+             f"weights: {_weights(identity, 'RANDOM')}"]
+    preprocess = identity.get("preprocess")
+    size = preprocess.get("size") if isinstance(preprocess, dict) else None  # a user's preprocessing function has no size
+    if size:
+        parts.append(f"@{size[0]}x{size[1]}px")
+    return "model: " + " | ".join(parts)
+
+
 def identity_line(identity: dict[str, Any]) -> str:
-    """One readable line, e.g. ``model: SANSA (adapters on) | hiera_t SAM2 2.1 @256 | SAM2 weights: ... | adapters: ...``."""
+    """One readable line, e.g. ``model: SANSA (adapters on) | hiera_t SAM2 2.1 @256 | SAM2 weights: ... | adapters: ...``
+    (for another encoder: its name, library, weights and input size)."""
+    if _is_encoder(identity):
+        return _encoder_line(identity)
     parts = [
         identity["model_run"],
         f"{identity.get('backbone')} SAM2 {identity.get('sam2_version')} @{identity.get('image_size')}px",
@@ -135,14 +166,17 @@ def identity_line(identity: dict[str, Any]) -> str:
 def identity_footnote(identities: Any) -> str:
     """The weights behind a figure in one line, for one identity or several of one model object
     (``{"sam2": ..., "sansa": ...}``): e.g. ``hiera_t SAM2 2.1 @256px | SAM2: RANDOM weights
-    (results meaningless) | adapters: fresh = frozen SAM2 | float32``."""
-    if isinstance(identities, dict) and "model_run" in identities:
+    (results meaningless) | adapters: fresh = frozen SAM2 | float32``; other encoders follow, each
+    as ``<name>: <weights>``."""
+    if isinstance(identities, dict) and ("model_run" in identities or "encoder" in identities):
         identities = [identities]
     elif isinstance(identities, dict):
         identities = list(identities.values())
     identities = [i for i in identities if i]
+    others = [f"{i['encoder']}: {_weights(i, 'RANDOM weights (results meaningless)')}" for i in identities if _is_encoder(i)]
+    identities = [i for i in identities if not _is_encoder(i)]
     if not identities:
-        return ""
+        return " | ".join(others)
     first = identities[0]
     weights = _describe(first.get("sam2_weights"), "RANDOM weights (results meaningless)")
     if any(i.get("adapters_enabled") for i in identities):
@@ -151,7 +185,7 @@ def identity_footnote(identities: Any) -> str:
         adapters = "off (frozen SAM2)"
     parts = [f"{first.get('backbone')} SAM2 {first.get('sam2_version')} @{first.get('image_size')}px", f"SAM2: {weights}",
              f"adapters: {adapters}", str(first.get("precision", "float32"))]
-    return " | ".join(parts)
+    return " | ".join(parts + others)
 
 
 @contextlib.contextmanager
