@@ -224,6 +224,54 @@ SPATIAL_COHERENCE = notebook(
     setup=PROBE_SETUP.replace("dataset=DATASET", "dataset=None if FRAMES else \"synthetic\""),
 )
 
+ENCODERS = notebook(
+    "SAM2, SANSA and DINOv2 (or any encoder) on the paper's probes",
+    "Where do semantics live? The paper argues that SAM2 holds latent semantics that SANSA's adapters "
+    "make explicit, and contrasts it with DINOv2 (strong semantics, sparse matches). Here the same "
+    "objects go through the same probes for every encoder in `ENCODERS`: frozen SAM2 and SANSA (one "
+    "model, adapters off / on) and DINOv2 ViT-S/14 (or any `timm:<model name>` or "
+    "`hub:<owner/repo>:<entry>`), each pooled on its own feature grid at its own output layer. "
+    "Offline, DINOv2's weights are not on disk: its architecture runs with RANDOM weights instead, "
+    "said below and in every table row (`identity`) and figure footnote, so its numbers are a smoke "
+    "test. The same as `python -m sansa_probe.<probe> --encoders ...` and "
+    "`experiments/encoders_sam2_sansa_dinov2.py`.",
+    '''\
+# Encoders, comma-separated: sam2, sansa, timm:<model name>[:random], hub:<owner/repo>:<entry>[:random]
+# (e.g. timm:vit_base_patch16_clip_224.openai, hub:facebookresearch/dinov2:dinov2_vitb14).
+ENCODERS = "sam2,sansa,timm:vit_small_patch14_dinov2.lvd142m"
+LAYER = None  # None: each encoder's output; or "ENCODER=LAYER,..." (names: encoders[name].available_layers())
+''' + DATA + "SPLIT = \"val\"\nN_IMAGES = 3\nEPOCHS = 5\nVIDEOS = 2\nFRAMES_PER_VIDEO = 4\nVIDEO_SIZE = 128\nMAX_PAIRS = 8\n" + PROBE_RUN + MODEL,
+    [
+        ("code", "from sansa_probe.data import get_dataset\nfrom sansa_probe.features import dataset_images, probe_splits\n"
+                 "from sansa_probe.notebook_support.encoders import notebook_encoders\n"
+                 "from sansa_probe.pipelines import linear_probe, pca, pca_rgb, projection, spatial_coherence\n"
+                 "from sansa_probe.pipelines.encoders import encoder_summary\n"
+                 "from sansa_probe.probes.frame_pairs import synthetic_pairs\n\n"
+                 "encoders = notebook_encoders(ENCODERS, extractor)\n"
+                 "splits = probe_splits(DATASET, FOLD, root=DATA_ROOT, **DATASET_OPTIONS)\n"
+                 "source = get_dataset(DATASET, fold=FOLD, split=SPLIT, root=DATA_ROOT, **DATASET_OPTIONS)"),
+        ("md", "## (a) Semantic information across principal components (fig. 8), one curve per encoder"),
+        ("code", "concentration = pca.compute(encoders, splits, layer=LAYER, images_per_class=IMAGES_PER_CLASS)\n"
+                 "display(concentration['summary'])\npca.figures(concentration)['fig8']"),
+        ("md", "## (b) Linear probing for semantic segmentation (fig. 9 left)"),
+        ("code", "probed = linear_probe.compute(encoders, splits, layer=LAYER, images_per_class=IMAGES_PER_CLASS, epochs=EPOCHS)\n"
+                 "display(probed['summary'])\nlinear_probe.figures(probed)['linear_probe']"),
+        ("md", "## (c) Object features, first two principal components (fig. 4a), one panel per encoder"),
+        ("code", "projected = projection.compute(encoders, source, layer=LAYER, images_per_class=IMAGES_PER_CLASS)\n"
+                 "projection.figures(projected)['projection']"),
+        ("md", "## (d) PCA to RGB (figs. 2, 4b), one row per encoder, each on its own grid"),
+        ("code", "ids, images, masks = dataset_images(source, n_images=N_IMAGES)\n"
+                 "colours = pca_rgb.compute(encoders, images, masks, layer=LAYER, image_ids=ids)\n"
+                 "pca_rgb.figures(colours, dict(zip(ids, images)))['pca_rgb']"),
+        ("md", "## (e) Spatial coherence of feature matches (table 12; lower is smoother)"),
+        ("code", "pairs = synthetic_pairs(n_videos=VIDEOS, n_frames=FRAMES_PER_VIDEO, image_size=VIDEO_SIZE, max_pairs=MAX_PAIRS)\n"
+                 "coherence = spatial_coherence.compute(encoders, pairs, layer=LAYER)\ndisplay(coherence['table12'])"),
+        ("md", "## Every probe's headline number, one column per encoder"),
+        ("code", "results = {'pca': concentration, 'linear_probe': probed, 'projection': projected, 'pca_rgb': colours,\n"
+                 "           'spatial_coherence': coherence}\nencoder_summary(results, wide=True)"),
+    ],
+)
+
 REPRODUCE = notebook(
     "Reproduce the paper's tables: our numbers beside the paper's",
     "`sansa_probe.paper` holds the paper's printed numbers; `side_by_side` puts ours beside them "
@@ -263,6 +311,7 @@ NOTEBOOKS = {
     "linear_probe.ipynb": LINEAR_PROBE,
     "part_matching.ipynb": PART_MATCHING,
     "spatial_coherence.ipynb": SPATIAL_COHERENCE,
+    "encoders.ipynb": ENCODERS,
     "reproduce_tables.ipynb": REPRODUCE,
 }
 

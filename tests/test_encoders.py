@@ -505,3 +505,72 @@ def test_every_pipeline_takes_other_encoders_beside_sam2_and_sansa(tiny_model, t
     assert projected["scores"].query("metric == 'n_objects'")["value"].nunique() == 1  # the same objects, each encoder's vectors
     with pytest.raises(ValueError, match="models\\['bad'\\]: expected True / False"):
         linear_probe.compute(fx, splits, models={"bad": "timm:test_vit"})
+
+
+def test_command_offline_without_weights_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    import huggingface_hub.constants as hf
+
+    from sansa_probe import pca
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(pca, "model_from_args", lambda *a, **k: pytest.fail("no sam2/sansa encoder: no SAM2 model is built"))
+    previous = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    try:
+        code = pca.main([*SYNTHETIC, "--encoders", "timm:vit_small_patch14_dinov2.lvd142m", "--out", str(tmp_path / "o"), "--no-progress"])
+    finally:
+        torch.hub.set_dir(previous)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1
+    assert lines[0].startswith("sansa_probe.pca: error: timm:vit_small_patch14_dinov2.lvd142m: its pretrained weights are not on disk")
+    assert "model.safetensors and put it at" in lines[0]
+
+
+def test_offline_twins_with_random_weights_for_the_notebook_and_script(tmp_path, monkeypatch):
+    import huggingface_hub.constants as hf
+
+    from sansa_probe.features.sources import random_where_missing
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    specs, notes = random_where_missing(parse_encoders("sam2,timm:vit_small_patch14_dinov2.lvd142m,timm:test_vit:random"))
+    assert [s.name for s in specs] == ["sam2", "timm:vit_small_patch14_dinov2.lvd142m:random", "timm:test_vit:random"]
+    assert notes == ["timm:vit_small_patch14_dinov2.lvd142m: its weights are not on disk and cannot be downloaded (offline); "
+                     "timm:vit_small_patch14_dinov2.lvd142m:random runs instead, with RANDOM weights: a smoke test, meaningless for results"]
+
+
+def test_list_layers_of_every_encoder(tiny_model, monkeypatch, capsys):
+    from sansa_probe import pca
+
+    monkeypatch.setattr(pca, "model_from_args", lambda args, **overrides: tiny_model)
+    assert pca.main(["--list-layers", "--encoders", "sansa,timm:test_vit"]) == 0  # no weights needed for the names
+    out = capsys.readouterr().out
+    assert out.startswith("sansa:\n") and "\ntimm:test_vit:\n" in out
+    assert "image_encoder.neck[2]" in out and "blocks.5" in out and "final norm" in out
+    assert pca.main(["--list-layers"]) == 0
+    assert not capsys.readouterr().out.startswith("sam2")  # SAM2 / SANSA alone: the table as it always was
+
+
+def test_experiment_script_compares_encoders_on_every_probe(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / "encoders_sam2_sansa_dinov2.py"
+    spec = importlib.util.spec_from_file_location("encoders_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "encoders"
+    assert module.main(["--small", "--no-progress", "--out", str(out), "--encoders", "sam2,sansa,timm:test_vit:random"]) == 0
+    summary = pd.read_csv(out / "encoders.csv")
+    assert list(dict.fromkeys(summary["model"])) == ["sam2", "sansa", "timm:test_vit:random"]
+    assert set(summary["probe"]) == {"pca", "projection", "pca_rgb", "linear_probe", "part_matching", "spatial_coherence"}
+    assert summary.groupby("probe")["model"].nunique().eq(3).all()  # every probe, every encoder
+    vit = summary[summary["model"] == "timm:test_vit:random"]
+    assert vit["layer"].eq("norm").all() and vit["identity"].str.contains("RANDOM").all()
+    assert summary[summary["model"] == "sam2"]["identity"].str.contains("the miniature SAM2 pretrained here").all()  # offline: the miniature
+    printed = capsys.readouterr().out
+    assert "timm:test_vit:random" in printed.splitlines()[0] and "fig. 8" not in printed  # the wide table: one column per encoder
+    config = json.loads((out / "spatial_coherence" / "config.json").read_text())
+    assert config["encoders"] == "sam2,sansa,timm:test_vit:random" and list(config["identity"]) == ["sam2", "sansa", "timm:test_vit:random"]

@@ -28,6 +28,7 @@ SMALL = {
     "VIDEO_SIZE": "96",
     "TARGETS_SHOWN": "2",
     "TABLES": '["table1"]',
+    "ENCODERS": "sam2,sansa,timm:test_vit",  # timm's 0.3 M-parameter test ViT; offline (as here) with random weights
 }
 
 
@@ -92,6 +93,10 @@ def test_notebook_executes_on_the_embedded_default(name, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     _environment(monkeypatch)
+    if name == "encoders.ipynb":  # offline for certain: no timm weights on disk or on the network
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     nb = nbformat.read(FOLDER / name, as_version=4)
     NotebookClient(nb, kernel_name="python3", timeout=240, resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = _outputs(nb)
@@ -99,7 +104,12 @@ def test_notebook_executes_on_the_embedded_default(name, tmp_path, monkeypatch):
     stdout, stderr = _text(outputs, "stdout"), _text(outputs, "stderr")
     assert "parameters from the environment:" in stdout  # the SANSA_NB_ overrides reached the kernel
     assert "the miniature SAM2 pretrained here" in stdout  # the embedded default, named in the identity line
-    assert "RANDOM" not in stdout
+    if name == "encoders.ipynb":  # the timm encoder without its weights runs with random ones, and says so
+        assert "note: timm:test_vit: its weights are not on disk" in stdout and "timm:test_vit:random runs instead" in stdout
+        assert "warning: timm:test_vit:random has RANDOM weights: a smoke test, meaningless for results" in stdout
+        assert "SAM2 has RANDOM weights" not in stdout
+    else:
+        assert "RANDOM" not in stdout
     assert any("image/png" in o.get("data", {}) for o in outputs)  # a figure is shown
     assert "%|" not in stderr and "it/s]" not in stderr, "progress bars printed to stderr"
 

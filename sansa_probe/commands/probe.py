@@ -52,7 +52,8 @@ from sansa_probe.commands.grammar import (
 )
 from sansa_probe.data import DatasetNotFoundError, SegmentationSource, get_dataset
 from sansa_probe.features import FeatureExtractor, ProbeSplits, SourceExtractor, probe_splits
-from sansa_probe.features.sources import DEFAULT_ENCODERS, SANSA_SOURCES, EncoderSpec, build_sources, parse_encoders
+from sansa_probe.features.encoders import encoders_from_specs
+from sansa_probe.features.sources import DEFAULT_ENCODERS, EncoderSpec, build_sources, parse_encoders
 from sansa_probe.inference.protocol import get_protocol
 from sansa_probe.io.atomic import atomic_write_json, atomic_write_text, check_output_folder
 from sansa_probe.model.sansa import SansaModel
@@ -187,14 +188,8 @@ class ProbeRun:
         if any(spec.uses_sansa_model for spec in self.specs):
             with said_in_words():
                 extractor = extractor_from_args(self._build(args), args)
-        encoders: dict[str, SourceExtractor] = {}
-        for spec in self.specs:
-            if spec.uses_sansa_model:
-                encoders[spec.name] = extractor.source(SANSA_SOURCES[spec.kind], notes=self.notes.append)
-            else:
-                source = build_sources([spec], device=args.device)[spec.name]
-                encoders[spec.name] = SourceExtractor(source, batch_size=args.batch_size, progress=not args.no_progress,
-                                                      cache_dir=_cache_dir(args), notes=self.notes.append)
+        encoders = encoders_from_specs(self.specs, extractor=extractor, device=args.device, batch_size=args.batch_size,
+                                       progress=not args.no_progress, cache_dir=_cache_dir(args), notes=self.notes.append)
         self.identities = {name: encoder.identity() for name, encoder in encoders.items()}
         for identity in self.identities.values():
             print(identity_line(identity), file=sys.stderr, flush=True)

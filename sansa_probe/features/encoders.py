@@ -15,14 +15,19 @@ encoders (what the probe commands build from ``--encoders``).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
 from typing import Union
+
+import torch
 
 from sansa_probe.features.hooks import HookExtractor
 from sansa_probe.features.source_extractor import SourceExtractor
 from sansa_probe.features.sources.base import EncoderSource
+from sansa_probe.features.sources.sansa_source import SANSA_SOURCES
+from sansa_probe.features.sources.spec import EncoderSpec, build_sources
 
-__all__ = ["Encoders", "Layers", "as_encoders", "encoder_layers"]
+__all__ = ["Encoders", "Layers", "as_encoders", "encoder_layers", "encoders_from_specs"]
 
 Encoder = Union[bool, EncoderSource, SourceExtractor]
 Encoders = Union[HookExtractor, Mapping[str, Union[EncoderSource, SourceExtractor]]]
@@ -61,6 +66,25 @@ def as_encoders(extractor: Encoders | None, models: Mapping[str, Encoder] | None
         else:
             raise ValueError(f"models[{name!r}]: expected True / False (adapters of the model), an EncoderSource or a SourceExtractor, "
                              f"got {type(encoder).__name__}")
+    return encoders
+
+
+def encoders_from_specs(specs: Sequence[EncoderSpec], *, extractor: HookExtractor | None, device: str | torch.device = "cpu",
+                        batch_size: int = 8, progress: bool = False, cache_dir: str | os.PathLike | None = None,
+                        notes: Callable[[str], None] | None = None) -> dict[str, SourceExtractor]:
+    """``{name: SourceExtractor}`` for parsed specs, in order: ``sam2`` / ``sansa`` as
+    ``extractor``'s model with its adapters off / on (its batch size, progress and cache), the
+    others built on ``device`` with the given batch size, progress and cache folder. ``notes``
+    receives the encoders' messages in words (objects smaller than a feature cell)."""
+    encoders: dict[str, SourceExtractor] = {}
+    for spec in specs:
+        if spec.uses_sansa_model:
+            if extractor is None:
+                raise ValueError(f"encoder {spec.name!r}: needs the SAM2 / SANSA model (a FeatureExtractor)")
+            encoders[spec.name] = extractor.source(SANSA_SOURCES[spec.kind], notes=notes)
+        else:
+            source = build_sources([spec], device=device)[spec.name]
+            encoders[spec.name] = SourceExtractor(source, batch_size=batch_size, progress=progress, cache_dir=cache_dir, notes=notes)
     return encoders
 
 

@@ -171,10 +171,11 @@ def _options_for(command, argv: list[str], commands: list) -> list[str]:
     return kept
 
 
-def run_probe_script(table: str, steps: list[tuple], argv: list[str], *, ours=None) -> int:
+def run_probe_script(table: str, steps: list[tuple], argv: list[str], *, ours=None, after=None) -> int:
     """The body of a probe figure script: run each ``(command, paper options, subfolder, kind)``
     step (``kind``: "probe", "evaluate", or "frames" for commands without a dataset) into ``<out>/<subfolder>``, then print the paper beside
-    ours (``ours(out, ours_dataset) -> rows``) and write the table and figure into ``--out``.
+    ours (``ours(out, ours_dataset) -> rows``) and write the table and figure into ``--out``;
+    ``after(out)``, when given, runs once every step has succeeded (a script's own summary).
 
     With no dataset (``--data-root``/``--frames``/``--dataset``, ``$SANSA_DATA``) the steps run on
     the procedural benchmark with the shipped miniature (:func:`probe_defaults`); ``--small``
@@ -195,6 +196,8 @@ def run_probe_script(table: str, steps: list[tuple], argv: list[str], *, ours=No
         codes.append(command.main([*paper, *defaults, *sizes, *_options_for(command, rest, commands), "--out", str(out / subfolder)]))
     if max(codes) != 0:
         return max(codes)
+    if after is not None:
+        after(out)
     if ours is None:
         print(f"{table}: the paper prints no numbers for this figure; ours are in {out}", file=sys.stderr)
         return 0

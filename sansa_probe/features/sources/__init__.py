@@ -27,7 +27,7 @@ from sansa_probe.features.sources.base import EncoderSource, ModuleDigest, Prepr
 from sansa_probe.features.sources.hub_source import HubSource
 from sansa_probe.features.sources.module_source import OUTPUT, ModuleSource
 from sansa_probe.features.sources.sansa_source import SANSA_SOURCES, SansaSource
-from sansa_probe.features.sources.spec import DEFAULT_ENCODERS, EncoderSpec, build_sources, parse_encoder, parse_encoders
+from sansa_probe.features.sources.spec import DEFAULT_ENCODERS, EncoderSpec, build_sources, parse_encoder, parse_encoders, random_where_missing
 from sansa_probe.features.sources.timm_source import TimmSource, timm_layers, timm_plain_dir
 from sansa_probe.features.sources.weights import EncoderWeightsNotFound
 
@@ -48,6 +48,7 @@ __all__ = [
     "parse_encoder",
     "parse_encoders",
     "random_weights_warning",
+    "random_where_missing",
     "timm_layers",
     "timm_plain_dir",
     "tokens_to_grid",

@@ -17,6 +17,7 @@ output). A user's own module has no spec string: pass a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,11 +27,12 @@ from sansa_probe.features.cache import ModelStateHasher
 from sansa_probe.features.sources.base import EncoderSource
 from sansa_probe.features.sources.hub_source import HubSource
 from sansa_probe.features.sources.sansa_source import SANSA_SOURCES, SansaSource
-from sansa_probe.features.sources.timm_source import TimmSource
+from sansa_probe.features.sources.timm_source import TimmSource, timm_weights_file
+from sansa_probe.features.sources.weights import EncoderWeightsNotFound
 from sansa_probe.inference.protocol import Protocol
 from sansa_probe.model.sansa import SansaModel
 
-__all__ = ["DEFAULT_ENCODERS", "EncoderSpec", "build_sources", "parse_encoder", "parse_encoders"]
+__all__ = ["DEFAULT_ENCODERS", "EncoderSpec", "build_sources", "parse_encoder", "parse_encoders", "random_where_missing"]
 
 DEFAULT_ENCODERS = "sam2,sansa"
 GRAMMAR = "sam2, sansa, timm:<model name>[:random] or hub:<owner/repo>:<entry>[:random]"
@@ -109,3 +111,22 @@ def build_sources(specs: Sequence[EncoderSpec | str], *, model: SansaModel | Non
         else:
             sources[spec.name] = HubSource(spec.repo, spec.model, random=spec.random, device=device)
     return sources
+
+
+def random_where_missing(specs: Sequence[EncoderSpec]) -> tuple[list[EncoderSpec], list[str]]:
+    """``specs`` with every pretrained timm encoder whose weights cannot be had (offline, not on
+    disk: :class:`~sansa_probe.features.sources.EncoderWeightsNotFound`) replaced by its
+    ``:random`` twin, and one note in words per replacement. For the offline runs of the notebook
+    and the experiment script; the commands themselves never swap weights silently."""
+    out, notes = [], []
+    for spec in specs:
+        if spec.kind == "timm" and not spec.random:
+            try:
+                timm_weights_file(spec.model)
+            except EncoderWeightsNotFound:
+                twin = dataclasses.replace(spec, random=True)
+                notes.append(f"{spec.name}: its weights are not on disk and cannot be downloaded (offline); {twin.name} runs instead, "
+                             "with RANDOM weights: a smoke test, meaningless for results")
+                spec = twin
+        out.append(spec)
+    return out, notes
