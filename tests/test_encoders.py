@@ -15,7 +15,6 @@ from conftest import blob_image, randomized_adapters
 from sansa_probe.data import get_dataset
 from sansa_probe.features import FeatureCache, FeatureExtractor, mask_coverage
 from sansa_probe.features.source_extractor import SmallObjectWarning, SourceExtractor
-from sansa_probe.utils.hashing import file_sha256
 from sansa_probe.features.sources import (
     EncoderWeightsNotFound,
     HubSource,
@@ -28,6 +27,8 @@ from sansa_probe.features.sources import (
     timm_plain_dir,
     tokens_to_grid,
 )
+from sansa_probe.miniature import WEIGHTS_DIR
+from sansa_probe.utils.hashing import file_sha256
 
 pytest.importorskip("timm")
 
@@ -569,7 +570,8 @@ def test_experiment_script_compares_encoders_on_every_probe(tmp_path, capsys):
     assert summary.groupby("probe")["model"].nunique().eq(3).all()  # every probe, every encoder
     vit = summary[summary["model"] == "timm:test_vit:random"]
     assert vit["layer"].eq("norm").all() and vit["identity"].str.contains("RANDOM").all()
-    assert summary[summary["model"] == "sam2"]["identity"].str.contains("the miniature SAM2 pretrained here").all()  # offline: the miniature
+    miniature = file_sha256(WEIGHTS_DIR / "sam2.pt")[:12]
+    assert summary[summary["model"] == "sam2"]["identity"].str.contains(f"sha256 {miniature}").all()  # offline: the miniature's SAM2
     printed = capsys.readouterr().out
     assert "timm:test_vit:random" in printed.splitlines()[0] and "fig. 8" not in printed  # the wide table: one column per encoder
     config = json.loads((out / "spatial_coherence" / "config.json").read_text())
