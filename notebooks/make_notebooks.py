@@ -239,7 +239,7 @@ ENCODERS = notebook(
 # Encoders, comma-separated: sam2, sansa, timm:<model name>[:random], hub:<owner/repo>:<entry>[:random]
 # (e.g. timm:vit_base_patch16_clip_224.openai, hub:facebookresearch/dinov2:dinov2_vitb14).
 ENCODERS = "sam2,sansa,timm:vit_small_patch14_dinov2.lvd142m"
-LAYER = None  # None: each encoder's output; or "ENCODER=LAYER,..." (names: encoders[name].available_layers())
+LAYER = None  # None: the output layer of every encoder; other values as the --layer option of the probe commands
 ''' + DATA + "SPLIT = \"val\"\nN_IMAGES = 3\nEPOCHS = 5\nVIDEOS = 2\nFRAMES_PER_VIDEO = 4\nVIDEO_SIZE = 128\nMAX_PAIRS = 8\n" + PROBE_RUN + MODEL,
     [
         ("code", "from sansa_probe.data import get_dataset\nfrom sansa_probe.features import dataset_images, probe_splits\n"
