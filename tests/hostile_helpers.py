@@ -105,7 +105,7 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def png_claiming(width: int, height: int, *, rows: int = 64) -> bytes:
+def png_claiming(width: int, height: int, *, rows: int = 8) -> bytes:
     """A small PNG (RGB, 8 bit) whose header claims ``width x height``: a few hundred bytes of
     zero rows, the rest missing (what a decoder would allocate in full before noticing)."""
     row = b"\0" * (1 + 3 * width)
