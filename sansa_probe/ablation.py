@@ -36,6 +36,7 @@ from sansa_probe.commands.grammar import (
     add_output_group,
     add_run_group,
     command_parser,
+    data_inputs,
     dataset_options,
     model_from_args,
     non_negative_int,
@@ -44,6 +45,7 @@ from sansa_probe.commands.grammar import (
 )
 from sansa_probe.evaluation.ablation import ablate_behaviour
 from sansa_probe.io.atomic import atomic_write_json, atomic_write_text
+from sansa_probe.io.manifest import RunFolder
 from sansa_probe.reporting.identity import identity_line, model_identity
 
 PROG = "sansa_probe.ablation"
@@ -63,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    folder = RunFolder.open(args.out, command=PROG, inputs=data_inputs(args))  # before the model: refuses what no ablation run wrote
     model = model_from_args(args)
     identity = model_identity(model)
     print(identity_line(identity), file=sys.stderr)
@@ -71,9 +74,11 @@ def _run(args: argparse.Namespace) -> int:
                              progress=not args.no_progress)  # fmt: skip
     table.insert(0, "model", identity_line(identity).removeprefix("model: "))
     out = Path(args.out)
+    folder.claim("ablation.csv", "summary.json")
     atomic_write_text(out / "ablation.csv", table.to_csv(index=False))
     atomic_write_json(out / "summary.json", {"command": PROG, "config": vars(args), "identity": identity,
                                              "warnings": identity["warnings"], "rows": table.to_dict(orient="records")})
+    folder.finish()
     print(table.drop(columns="model").to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"wrote {out / 'ablation.csv'} and {out / 'summary.json'}", file=sys.stderr)
     return 0

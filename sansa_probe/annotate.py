@@ -63,7 +63,9 @@ Resuming: rerun the same command. Finished chunks are kept, the rest is computed
 final merge gives the same file as an unbroken run (annotation ids are given at the merge in
 chunk, image, class order). A rerun with other result-changing settings is refused unless
 ``--overwrite``, which first removes the previous run's chunks, ``annotations.json``,
-``skipped.json``, ``masks/`` and ``overlays/``. Ctrl-C keeps the finished chunks and says how
+``skipped.json``, ``masks/`` and ``overlays/`` -- the files its ``sansa-manifest.json`` lists, nothing
+else: a folder holding files no annotate run wrote, or lying inside a ``--targets`` folder, is
+refused (:mod:`sansa_probe.io.manifest`). Ctrl-C keeps the finished chunks and says how
 many (exit code 130). Under ``torchrun`` the pending chunks are shared among the ranks (all ranks
 must see the same ``--out``) and rank 0 merges.
 """
@@ -77,6 +79,7 @@ import sys
 from pathlib import Path
 
 from sansa_probe.annotation import AnnotateOptions, annotate, collect_targets, load_references
+from sansa_probe.annotation.run import open_output
 from sansa_probe.commands.grammar import (
     add_model_group,
     add_output_group,
@@ -89,7 +92,6 @@ from sansa_probe.commands.grammar import (
     run_command,
 )
 from sansa_probe.inference import PROTOCOLS
-from sansa_probe.io.atomic import check_output_folder
 from sansa_probe.reporting.identity import identity_line, model_identity, said_in_words
 from sansa_probe.reporting.sanity import report
 from sansa_probe.utils.distributed import distributed
@@ -145,18 +147,18 @@ def _run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
-    check_output_folder(Path(args.out), name="--out")
     check_model_args(args)
     classes = load_references(args.references)  # fail on a bad file before building the model
     targets = collect_targets(args.targets, args.target_list)
     with distributed(args.device) as (info, device):
+        folder = open_output(args.out, info=info, inputs={"--targets": [t for t in args.targets if Path(t).is_dir()]})
         with said_in_words():
             model = model_from_args(argparse.Namespace(**{**vars(args), "device": str(device)}))
         if info.is_main:
             identity = model_identity(model, precision=inference_precision(device, model.autocast), protocol=args.protocol)
             print(identity_line(identity), file=sys.stderr, flush=True)
             report(identity["warnings"])
-        result = annotate(model, classes, targets, args.out, options=options, info=info)
+        result = annotate(model, classes, targets, folder, options=options, info=info)
     if info.is_main:
         print(
             f"annotated {result.num_images} images ({result.num_skipped} skipped), {result.num_annotations} annotations "

@@ -11,7 +11,8 @@ per class: both IoUs, the difference, its interval, a one-sided bootstrap p-valu
     python -m sansa_probe.compare --from-runs runs/eval_frozen runs/eval_adapted --out cmp/
 
 ``--from-runs FROZEN ADAPTED`` compares two existing ``evaluate`` folders instead (their
-``episodes.csv`` must hold the same episodes).
+``episodes.csv`` must hold the same episodes). A folder holding a finished comparison is refused
+unless ``--overwrite``; files no compare run wrote are never replaced.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from sansa_probe.commands.benchmark import add_benchmark_groups, run_benchmark
+from sansa_probe.commands.benchmark import add_benchmark_groups, open_output, run_benchmark
+from sansa_probe.evaluation.comparison import COMPARISON_FILES
 from sansa_probe.commands.grammar import command_parser, run_command
 from sansa_probe.evaluation.comparison import compare_evaluations, write_comparison
 from sansa_probe.reporting.sanity import report
@@ -49,13 +51,16 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if any(a == "--adapters" or a.startswith("--adapters=") for a in argv):
         raise ValueError("--adapters: compare runs both (off = frozen SAM2, on = SANSA); do not set it")
     out = Path(args.out)
+    folder = open_output(args, prog=PROG)
     runs = [Path(p) for p in args.from_runs] if args.from_runs else [out / "frozen", out / "adapted"]
-    if not args.from_runs and run_benchmark(args, argv, prog=PROG, outs=dict(zip((False, True), runs))) is None:
+    if not args.from_runs and run_benchmark(args, argv, prog=PROG, folder=folder, outs=dict(zip((False, True), runs))) is None:
         return 0  # another torchrun rank: rank 0 compares
     comparison = compare_evaluations(*runs, n_boot=args.bootstrap, confidence=args.confidence, seed=args.seed)
+    folder.claim(*COMPARISON_FILES)
     write_comparison(out, comparison, command=PROG, argv=argv, bootstrap={
         "replicates": args.bootstrap, "confidence": args.confidence, "seed": args.seed,
         "resampling": "episodes within each class, the same draw for both models"})  # fmt: skip
+    folder.finish()
     report([*comparison.inherited, *comparison.warnings] if args.from_runs else comparison.warnings)  # the evaluations printed theirs
     print(comparison.line, file=sys.stderr)
     print(f"wrote {out / 'comparison.csv'}, {out / 'comparison.png'} and {out / 'summary.json'}", file=sys.stderr)

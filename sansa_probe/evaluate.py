@@ -24,7 +24,8 @@ with an empty mask.
 Writes into ``--out``: ``results.csv`` (tidy: one row per measurement, per-class IoU rows,
 and the mean over folds with ``--all-folds``), ``episodes.csv`` (one row per episode) and
 ``summary.json`` (configuration, checkpoint SHA-256, versions, device, timing, results).
-``--adapters off`` evaluates frozen SAM2 through the same code path.
+``--adapters off`` evaluates frozen SAM2 through the same code path. A folder holding a finished
+evaluation is refused unless ``--overwrite``; files no evaluate run wrote are never replaced.
 """
 
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sansa_probe.commands.benchmark import add_benchmark_groups, run_benchmark
+from sansa_probe.commands.benchmark import add_benchmark_groups, open_output, run_benchmark
 from sansa_probe.commands.grammar import command_parser, run_command
 
 __all__ = ["build_parser", "main"]
@@ -52,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
-    run_benchmark(args, argv, prog=PROG, outs={args.adapters != "off": Path(args.out)})
+    folder = open_output(args, prog=PROG)
+    if run_benchmark(args, argv, prog=PROG, folder=folder, outs={args.adapters != "off": Path(args.out)}) is not None:
+        folder.finish()
     return 0
 
 

@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from sansa_probe.annotation.segment import segment_targets
+from sansa_probe.io.manifest import RunFolder
 from sansa_probe.commands.grammar import (
     add_model_group,
     add_output_group,
@@ -42,7 +43,6 @@ from sansa_probe.commands.grammar import (
 )
 from sansa_probe.inference import PROTOCOLS
 from sansa_probe.inference.predictor import SansaPredictor
-from sansa_probe.io.atomic import check_output_folder
 from sansa_probe.io.images import check_image_header, collect_images, load_rgb
 from sansa_probe.prompts.text import parse_box, parse_points
 from sansa_probe.prompts.types import Mask, Prompt, Scribble
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     prompts = _reference_prompts(args)
     out = Path(args.out)
-    check_output_folder(out, name="--out")
+    folder = RunFolder.open(out, command=PROG, inputs={"--target": [t for t in args.target if Path(t).is_dir()]})
     check_model_args(args)
     references = [load_rgb(path, name=f"--reference {path}") for path in args.reference]
     reference_prompts = [_prompt_from(kind, value, i) for i, (kind, value) in enumerate(prompts)]
@@ -146,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     predictor = SansaPredictor(model, threshold=args.threshold, batch_size=args.batch_size, protocol=args.protocol)
     predictor.set_references(references, reference_prompts, negative_images=args.negative_reference)
     results = segment_targets(
-        predictor, targets, out, roots=[Path(t) for t in args.target], references=references, prompts=reference_prompts,
+        predictor, targets, folder, roots=[Path(t) for t in args.target], references=references, prompts=reference_prompts,
         identity=identity, category_id=args.category_id, overlays=not args.no_overlays, progress=not args.no_progress,
         record={"command": PROG, "references": [{"image": str(path), "prompt": kind} for path, (kind, _) in zip(args.reference, prompts)],
                 "negative_references": [str(p) for p in args.negative_reference], "threshold": args.threshold},

@@ -42,6 +42,7 @@ from sansa_probe.commands.grammar import (
     add_run_group,
     check_model_args,
     command_parser,
+    data_inputs,
     dataset_name,
     dataset_options,
     model_from_args,
@@ -176,7 +177,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("--adapters off: training updates adapters or SAM2 weights; use --finetune for baselines")
     check_model_args(args)
     settings = run_settings(args)
-    check_run_folder(args.out, resume=args.resume, overwrite=args.overwrite, settings=settings)
+    folder = check_run_folder(args.out, resume=args.resume, overwrite=args.overwrite, settings=settings, inputs=data_inputs(args))
     sources, weights = clip_sources(setting=args.setting, dataset=args.dataset, fold=args.fold, datasets=args.datasets,
                                     weights=args.weights, root=args.data_root, options=dataset_options(args))  # fmt: skip
     per_epoch = clips_per_epoch(sources, targets=args.targets, seed=args.seed)  # also checks every source can give clips
@@ -186,7 +187,7 @@ def _run(args: argparse.Namespace) -> int:
         config.accumulation(info.world_size)  # fail early on an indivisible batch
         model, identity = _model(args, config.finetune, device, info)
         try:
-            trainer = train_clips(model, sources, weights, config, args.out, prompt=args.prompt, seed=args.seed, settings=settings,
+            trainer = train_clips(model, sources, weights, config, folder, prompt=args.prompt, seed=args.seed, settings=settings,
                                   identity=identity, command=PROG, info=info, device=device, resume=args.resume,
                                   overwrite=args.overwrite, num_workers=args.num_workers, progress=not args.no_progress,
                                   max_steps=args.max_steps)  # fmt: skip

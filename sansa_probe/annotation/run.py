@@ -8,7 +8,6 @@ import logging
 import math
 import os
 import re
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from sansa_probe.model.memory import MemoryEntry
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.utils.distributed import DistInfo, barrier, shard_indices
 from sansa_probe.io.atomic import atomic_path, atomic_write_json
+from sansa_probe.io.manifest import RunFolder
 from sansa_probe.io.masks import encode_rle, overlay, rle_area, rle_bbox, save_png
 from sansa_probe.reporting.identity import identity_line, model_identity
 from sansa_probe.utils.precision import inference_precision
@@ -33,6 +33,8 @@ from sansa_probe.annotation.references import ClassReferences
 from sansa_probe.annotation.targets import TargetImages, TargetTable, collate_targets
 
 log = logging.getLogger("sansa_probe.annotate")
+
+COMMAND = "sansa_probe.annotate"  # the command recorded in the output folder's manifest
 
 _FORMAT_VERSION = 1
 _PALETTE = ((30, 144, 255), (255, 99, 71), (60, 179, 113), (238, 130, 238), (255, 215, 0), (0, 206, 209), (244, 164, 96), (147, 112, 219))
@@ -135,8 +137,11 @@ def _class_folder(c: ClassReferences) -> str:
     return f"{c.category_id}_{re.sub(r'[^A-Za-z0-9._-]+', '_', c.name)}"
 
 
-def _prepare_out(out: Path, settings: dict, num_chunks: int, info: DistInfo, overwrite: bool) -> None:
-    """Check ``out/parts/manifest.json`` against this run's settings (every rank), then (rank 0) write it."""
+def _prepare_out(folder: RunFolder, settings: dict, num_chunks: int, info: DistInfo, overwrite: bool) -> None:
+    """Check ``out/parts/manifest.json`` against this run's settings (every rank), then (rank 0)
+    remove a previous run's files when it is replaced (those the folder's manifest lists, nothing
+    else), claim this run's and write the parts manifest."""
+    out = folder.path
     manifest_path = out / "parts" / "manifest.json"
     fingerprint = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
     stale = False
@@ -157,20 +162,35 @@ def _prepare_out(out: Path, settings: dict, num_chunks: int, info: DistInfo, ove
         stale = overwrite
     barrier()  # every rank has read the manifest before rank 0 touches it
     if info.is_main:
+        if stale:  # the previous run's outputs go (only what its manifest lists), so none is left beside this run's
+            folder.remove_previous()
+        folder.claim("parts/", "annotations.json", "skipped.json", *(["masks/"] if settings["save_masks"] else []),
+                     *(["overlays/"] if settings["save_overlays"] else []))
         parts = out / "parts"
         parts.mkdir(parents=True, exist_ok=True)
-        for leftover in parts.glob(".*.tmp"):  # temporary files of a killed run
+        for leftover in parts.glob(".*.tmp"):  # temporary files of a killed run (parts/ is claimed: ours)
             leftover.unlink(missing_ok=True)
-        if stale:  # the previous run's outputs go, so none is left beside this run's
-            for old in parts.glob("chunk-*.json"):
-                old.unlink()
-            for name in ("annotations.json", "skipped.json"):
-                (out / name).unlink(missing_ok=True)
-            for folder in ("masks", "overlays"):
-                if (out / folder).is_dir():
-                    shutil.rmtree(out / folder)
         atomic_write_json(manifest_path, {"fingerprint": fingerprint, "num_chunks": num_chunks, "settings": settings})
     barrier()
+
+
+def open_output(out: str | os.PathLike, *, info: DistInfo = DistInfo(), inputs: dict | None = None) -> RunFolder:
+    """``out`` opened for an annotate run (before any work): refused when it holds files no annotate
+    run wrote or lies inside one of ``inputs`` (option -> target folders)."""
+    return RunFolder.open(out, command=COMMAND, inputs=inputs, legacy=legacy_outputs, writer=info.is_main)
+
+
+def legacy_outputs(out: Path) -> dict[str, None] | None:
+    """What an annotate run of a version without ``sansa-manifest.json`` wrote in ``out``: ``parts/``,
+    ``annotations.json``, ``skipped.json``, and ``masks/``/``overlays/`` only where its recorded
+    settings saved them (read from ``parts/manifest.json``); ``None`` when there is no such run."""
+    try:
+        settings = json.loads((out / "parts" / "manifest.json").read_text())["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    names = ["parts/", "annotations.json", "skipped.json", *(["masks/"] if settings.get("save_masks") else []),
+             *(["overlays/"] if settings.get("save_overlays") else [])]
+    return {name: None for name in names}
 
 
 def _annotations_of_image(
@@ -311,23 +331,26 @@ def annotate(
     model: SansaModel,
     classes: Sequence[ClassReferences],
     targets: TargetTable,
-    out: str | os.PathLike,
+    out: str | os.PathLike | RunFolder,
     *,
     options: AnnotateOptions = AnnotateOptions(),
     info: DistInfo = DistInfo(),
 ) -> AnnotateResult:
     """Annotate ``targets`` for every class into ``out`` (resuming what is there); rank 0 merges.
 
-    Under a process group every rank calls this with the same arguments; each annotates its
-    share of the pending chunks.
+    ``out``: a folder, or the :class:`~sansa_probe.io.manifest.RunFolder` the command opened (:func:`open_output`):
+    a folder holding anything no annotate run wrote is refused, and ``--overwrite`` removes only
+    what an earlier annotate run recorded there. Under a process group every rank calls this with
+    the same arguments; each annotates its share of the pending chunks.
     """
     if not classes:
         raise ValueError("classes: at least one class with references is needed")
-    out = Path(out)
+    folder = out if isinstance(out, RunFolder) else open_output(out, info=info)
+    out = folder.path
     device = model.device
     num_chunks = -(-len(targets) // options.chunk_size)
     settings = _settings(model, classes, targets, options, device)
-    _prepare_out(out, settings, num_chunks, info, options.overwrite)
+    _prepare_out(folder, settings, num_chunks, info, options.overwrite)
     fingerprint = json.loads((out / "parts" / "manifest.json").read_text())["fingerprint"]
     pending = [c for c in range(num_chunks) if not _chunk_path(out, c).is_file()]
     barrier()  # every rank sees the same pending list before any writes a chunk
@@ -356,4 +379,5 @@ def annotate(
         "fingerprint": fingerprint,
     }
     num_images, num_annotations, num_skipped = _merge(out, classes, targets, num_chunks, fingerprint, info_fields)
+    folder.finish()
     return AnnotateResult(out / "annotations.json", processed, seconds, num_images, num_annotations, num_skipped)

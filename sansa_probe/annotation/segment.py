@@ -5,7 +5,8 @@ The library side of ``python -m sansa_probe.segment``: every target through
 ``masks/<target>.png``, ``overlays/<target>.png``, ``predictions.json`` (COCO results, RLE),
 ``preview.{png,pdf}`` and ``summary.json``. ``<target>`` is the target's path in the folder it came
 from with its suffix (``sub/a.jpg`` -> ``masks/sub/a.jpg.png``). Everything is written into a
-staging folder and replaces the previous outputs only when every target succeeded.
+staging folder and replaces the previous outputs only when every target succeeded; only files an
+earlier segment run recorded in the folder's manifest are replaced (:mod:`sansa_probe.io.manifest`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sansa_probe.inference.predictor import SansaPredictor
-from sansa_probe.io.atomic import atomic_write_json, staged_outputs
+from sansa_probe.io.atomic import atomic_write_json
+from sansa_probe.io.manifest import RunFolder
 from sansa_probe.io.images import load_rgb
 from sansa_probe.probes.plots import add_footnote, save_figure
 from sansa_probe.prompts import Prompt
@@ -28,8 +30,9 @@ from sansa_probe.reporting.preview import plot_segmentation
 from sansa_probe.reporting.sanity import check_mask_areas, report
 from sansa_probe.io.masks import encode_rle, mask_bbox, overlay, save_png
 
-__all__ = ["OUTPUTS", "output_stem", "segment_targets", "unique_output_name"]
+__all__ = ["COMMAND", "OUTPUTS", "output_stem", "segment_targets", "unique_output_name"]
 
+COMMAND = "sansa_probe.segment"  # the command recorded in the output folder's manifest
 OUTPUTS = ("masks", "overlays", "predictions.json", "preview.png", "preview.pdf", "summary.json")
 PREVIEW_TARGETS = 4  # targets drawn in preview.png
 
@@ -56,7 +59,7 @@ def unique_output_name(name: str, used: set[str]) -> str:
     return candidate
 
 
-def segment_targets(predictor: SansaPredictor, targets: Sequence[Path], out: str | Path, *, roots: Sequence[Path],
+def segment_targets(predictor: SansaPredictor, targets: Sequence[Path], out: str | Path | RunFolder, *, roots: Sequence[Path],
                     references: Sequence[np.ndarray], prompts: Sequence[Prompt], identity: Mapping[str, Any],
                     record: Mapping[str, Any] | None = None, category_id: int = 1, overlays: bool = True,
                     progress: bool = True) -> list[dict[str, Any]]:  # fmt: skip
@@ -66,10 +69,13 @@ def segment_targets(predictor: SansaPredictor, targets: Sequence[Path], out: str
     ``references``/``prompts``: the reference images and their prompts, drawn in the preview;
     ``identity``: the model's (:func:`~sansa_probe.reporting.identity.model_identity`), written in
     the summary with its warnings and the masks' sanity checks; ``record``: what else the summary
-    holds (the command, the references' files, the threshold...). Returns the predictions.
+    holds (the command, the references' files, the threshold...). ``out``: a folder, or the
+    :class:`~sansa_probe.io.manifest.RunFolder` the command opened: a folder holding anything an
+    earlier segment run did not write, or lying inside a target folder, is refused. Returns the
+    predictions.
     """
-    out = Path(out)
-    with staged_outputs(out, OUTPUTS) as staging:  # complete or absent: moved into place only when every target is done
+    folder = out if isinstance(out, RunFolder) else RunFolder.open(out, command=COMMAND, inputs={"--target": [r for r in roots if r.is_dir()]})
+    with folder.staged(OUTPUTS) as staging:  # complete or absent: moved into place only when every target is done
         results, image_areas, shown = _segment_all(predictor, targets, staging, roots=roots, category_id=category_id,
                                                    overlays=overlays, progress=progress)  # fmt: skip
         atomic_write_json(staging / "predictions.json", results)
@@ -86,6 +92,7 @@ def segment_targets(predictor: SansaPredictor, targets: Sequence[Path], out: str
             "files": {"predictions": "predictions.json", "masks": "masks/", "overlays": "overlays/" if overlays else None,
                       "preview": "preview.png"},
         })  # fmt: skip
+    folder.finish()
     return results
 
 

@@ -3,7 +3,8 @@
 Both read a benchmark's folds with the same options (:func:`add_benchmark_groups`) and run the
 same evaluation (:func:`run_benchmark`): one model, built once, evaluated with its adapters in
 each asked state (``evaluate``: the one ``--adapters`` says; ``compare``: off, then on), each
-state's results written as an evaluate output folder.
+state's results written as an evaluate output folder. Both refuse a folder holding a finished run
+unless ``--overwrite`` (:func:`open_output`), and anything a run of theirs did not write.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import torch
 from sansa_probe.commands.grammar import (
     add_data_group,
     add_model_group,
+    add_overwrite_option,
     add_output_group,
     add_run_group,
     check_model_args,
+    data_inputs,
     dataset_options,
     model_from_args,
     non_negative_int,
@@ -34,14 +37,16 @@ from sansa_probe.data import get_spec
 from sansa_probe.evaluation.benchmark import Benchmark, evaluate_folds, evaluation_summary, mask_warnings, write_evaluation
 from sansa_probe.evaluation.tables import FoldResult
 from sansa_probe.inference import PROTOCOLS
-from sansa_probe.io.atomic import check_output_folder
+from sansa_probe.io.manifest import RunFolder
 from sansa_probe.prompts import PROMPT_TYPES
 from sansa_probe.reporting.identity import identity_line, model_identity, said_in_words
 from sansa_probe.reporting.sanity import report
 from sansa_probe.utils.distributed import distributed
 from sansa_probe.utils.precision import inference_precision
 
-__all__ = ["add_benchmark_groups", "benchmark_from_args", "checkpoint_for", "run_benchmark"]
+__all__ = ["EVALUATION_FILES", "add_benchmark_groups", "benchmark_from_args", "checkpoint_for", "open_output", "run_benchmark"]
+
+EVALUATION_FILES = ("results.csv", "episodes.csv", "summary.json")  # an evaluate output folder
 
 
 def add_benchmark_groups(parser: argparse.ArgumentParser, *, writes: str) -> None:
@@ -65,8 +70,14 @@ def add_benchmark_groups(parser: argparse.ArgumentParser, *, writes: str) -> Non
                             help="images of other classes added to memory with an empty mask (appendix F)")
     evaluation.add_argument("--num-workers", type=non_negative_int, default=2, help="DataLoader workers loading episodes (default 2)")
     add_model_group(parser, checkpoint_help="with --all-folds it may contain {fold}, formatted per fold")
-    add_output_group(parser, writes=writes)
+    add_overwrite_option(add_output_group(parser, writes=writes), what="the finished run")
     add_run_group(parser)
+
+
+def open_output(args: argparse.Namespace, *, prog: str) -> RunFolder:
+    """``--out`` checked before any work: a finished run of ``prog`` there is refused unless
+    ``--overwrite``, and so is anything no run of ``prog`` wrote, or ``--out`` inside the data root."""
+    return RunFolder.open(args.out, command=prog, finished="refuse", overwrite=args.overwrite, inputs=data_inputs(args))
 
 
 def checkpoint_for(template: str | None, fold: int) -> str | None:
@@ -93,15 +104,13 @@ def benchmark_from_args(args: argparse.Namespace) -> tuple[Benchmark, list[str |
     return benchmark, checkpoints
 
 
-def run_benchmark(args: argparse.Namespace, argv: Sequence[str] | None, *, prog: str,
+def run_benchmark(args: argparse.Namespace, argv: Sequence[str] | None, *, prog: str, folder: RunFolder,
                   outs: Mapping[bool, Path]) -> dict[bool, list[FoldResult]] | None:  # fmt: skip
     """Evaluate the model the options describe with its adapters in each state of ``outs`` (off =
     frozen SAM2, on = SANSA) on the same episodes, write each state's evaluate folder into
-    ``outs[state]`` and print each fold's scores. Returns ``{state: results}`` on rank 0, ``None``
-    on the other torchrun ranks."""
+    ``outs[state]`` (``folder`` or folders inside it, :func:`open_output`) and print each fold's
+    scores. Returns ``{state: results}`` on rank 0, ``None`` on the other torchrun ranks."""
     started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
-    for out in outs.values():
-        check_output_folder(out, name="--out")  # an unwritable or file --out fails now, not after the work
     check_model_args(args)
     benchmark, checkpoints = benchmark_from_args(args)
     first = benchmark.sampler(benchmark.folds[0])  # data errors surface before the model is built
@@ -120,6 +129,7 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str] | None, *, prog:
         if not info.is_main:
             return None
         seconds = time.perf_counter() - clock
+        folder.claim(*(Path(out) / name for out in outs.values() for name in EVALUATION_FILES))
         for state, out in outs.items():
             labels = {**benchmark.labels(adapters=state), "model": identity_line(identities[state]).removeprefix("model: ")}
             summary = evaluation_summary(benchmark, results[state], model, labels, device=device, world_size=info.world_size, command=prog,

@@ -42,11 +42,13 @@ __all__ = [
     "add_data_group",
     "add_model_group",
     "add_output_group",
+    "add_overwrite_option",
     "add_run_group",
     "check_device",
     "check_model_args",
     "checkpoint_arg",
     "command_parser",
+    "data_inputs",
     "dataset_name",
     "dataset_option",
     "dataset_options",
@@ -208,6 +210,23 @@ def add_output_group(parser: argparse.ArgumentParser, *, writes: str) -> argpars
     group.add_argument("--out", default=None, metavar="DIR",
                        help=f"output folder for {writes} (default: a new runs/<command>-<date>-<time> folder, printed first)")
     return group
+
+
+def add_overwrite_option(group: argparse._ArgumentGroup, *, what: str) -> argparse._ArgumentGroup:
+    """``--overwrite``: replace ``what`` a run of this command left in ``--out`` (never files it did not write)."""
+    group.add_argument("--overwrite", action="store_true",
+                       help=f"replace {what} in --out (default: refuse); files no run of this command wrote are never touched")
+    return group
+
+
+def data_inputs(args: argparse.Namespace) -> dict[str, list[str]]:
+    """The input folders of the ``data`` group that ``--out`` may not be inside: the data root of a
+    dataset read from disk (``--data-root``, else ``$SANSA_DATA``)."""
+    names = {getattr(args, "dataset", "synthetic"), *(getattr(args, "datasets", None) or [])}
+    if names <= {"synthetic", None} and getattr(args, "setting", "strict") != "generalist":
+        return {}
+    root = getattr(args, "data_root", None) or os.environ.get("SANSA_DATA")
+    return {"--data-root": [root]} if root else {}
 
 
 def add_run_group(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:

@@ -45,6 +45,7 @@ from sansa_probe.commands.grammar import (
     add_run_group,
     check_model_args,
     command_parser,
+    data_inputs,
     dataset_options,
     non_negative_int,
     positive_int,
@@ -55,7 +56,8 @@ from sansa_probe.features import FeatureExtractor, ProbeSplits, SourceExtractor,
 from sansa_probe.features.encoders import encoders_from_specs
 from sansa_probe.features.sources import DEFAULT_ENCODERS, EncoderSpec, build_sources, parse_encoders
 from sansa_probe.inference.protocol import get_protocol
-from sansa_probe.io.atomic import atomic_write_json, atomic_write_text, check_output_folder
+from sansa_probe.io.atomic import atomic_write_json, atomic_write_text
+from sansa_probe.io.manifest import RunFolder
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.pipelines import redraw, write_images
 from sansa_probe.pipelines.redraw import pipeline_of
@@ -147,7 +149,8 @@ class ProbeRun:
         args: the parsed arguments.
         prog: the command's module (``sansa_probe.pca``), for error hints.
         specs: the encoders to run, in order (:func:`encoder_specs`).
-        out: the output folder.
+        out: the output folder; ``folder`` the :class:`~sansa_probe.io.manifest.RunFolder` opened on it
+            (a folder holding files no run of this command wrote is refused before any work).
         checkpoint: the adapter checkpoint (``None``: fresh adapters, i.e. frozen SAM2).
         identities: ``{encoder: identity}`` (:mod:`sansa_probe.reporting.identity`), set by :meth:`encoders`.
         notes: what the encoders said while measuring (objects smaller than a feature cell), in words.
@@ -157,7 +160,9 @@ class ProbeRun:
         self.args = args
         self.prog = prog
         self.specs = encoder_specs(args)
-        self.out = check_output_folder(Path(args.out), name="--out")  # before any work: not after it
+        inputs = {**data_inputs(args), **{"--frames": [f for f in getattr(args, "frames", None) or [] if Path(f).is_dir()]}}
+        self.folder = RunFolder.open(args.out, command=prog, inputs=inputs)  # before any work: not after it
+        self.out = self.folder.path
         check_model_args(args)
         self.checkpoint: str | None = args.checkpoint
         self.identities: dict[str, dict[str, Any]] = {}  # encoder -> its identity, once built
@@ -184,12 +189,15 @@ class ProbeRun:
         ``--device`` (their weights found or downloaded, else one line saying what to fetch); print
         each identity (one line each, then random weights or fresh adapters in words)."""
         args = self.args
+        cache = _cache_dir(args)
+        if cache is not None and self.out.resolve() in (Path(cache).resolve(), *Path(cache).resolve().parents):
+            self.folder.claim(Path(cache).resolve().relative_to(self.out.resolve()).as_posix() + "/")  # the cache in --out is ours
         extractor = None
         if any(spec.uses_sansa_model for spec in self.specs):
             with said_in_words():
                 extractor = extractor_from_args(self._build(args), args)
         encoders = encoders_from_specs(self.specs, extractor=extractor, device=args.device, batch_size=args.batch_size,
-                                       progress=not args.no_progress, cache_dir=_cache_dir(args), notes=self.notes.append)
+                                       progress=not args.no_progress, cache_dir=cache, notes=self.notes.append)
         self.identities = {name: encoder.identity() for name, encoder in encoders.items()}
         for identity in self.identities.values():
             print(identity_line(identity), file=sys.stderr, flush=True)
@@ -213,15 +221,17 @@ class ProbeRun:
         tables = {name: with_identity(table, identities) for name, table in tables.items()}
         checks = getattr(pipeline_of(self.prog), "check", None)
         measured = (report(checks(tables)) if checks is not None else []) + report(dict.fromkeys(self.notes))
-        for name, table in tables.items():
-            write_table(table, self.out / name)
-        if images is not None:
-            write_images(self.out, images)
-        footnote = identity_footnote(identities)
-        for name, figure in figures(tables, images).items():
-            save_figure(add_footnote(figure, footnote), self.out / name)
-        write_run_config(self.args, self.out, command=self.prog, checkpoint=self.checkpoint, **config, identity=identities,
-                         warnings=[*self.identity_warnings(), *measured])
+        with self.folder.staged() as staging:  # complete or absent; replaces only an earlier run's files
+            for name, table in tables.items():
+                write_table(table, staging / name)
+            if images is not None:
+                write_images(staging, images)
+            footnote = identity_footnote(identities)
+            for name, figure in figures(tables, images).items():
+                save_figure(add_footnote(figure, footnote), staging / name)
+            write_run_config(self.args, staging, command=self.prog, checkpoint=self.checkpoint, **config, identity=identities,
+                             warnings=[*self.identity_warnings(), *measured])
+        self.folder.finish()
 
 
 def with_identity(table: pd.DataFrame, identities: Mapping[str, dict[str, Any]]) -> pd.DataFrame:

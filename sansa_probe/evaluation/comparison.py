@@ -37,8 +37,10 @@ from sansa_probe.io.atomic import atomic_path, atomic_write_json, atomic_write_t
 from sansa_probe.reporting.identity import identity_footnote
 from sansa_probe.reporting.sanity import check_identical
 
-__all__ = ["COMPARISON_COLUMNS", "Comparison", "compare_evaluations", "comparison_summary", "paired_bootstrap", "plot_comparison",
+__all__ = ["COMPARISON_COLUMNS", "COMPARISON_FILES", "Comparison", "compare_evaluations", "comparison_summary", "paired_bootstrap", "plot_comparison",
            "read_evaluation", "write_comparison"]
+
+COMPARISON_FILES = ("comparison.csv", "comparison.png", "comparison.pdf", "summary.json")  # what write_comparison writes
 
 COMPARISON_COLUMNS = [
     "scope", "class_id", "class_name", "n_episodes", "frozen", "adapted", "difference", "ci_low", "ci_high",

@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
 
-__all__ = ["current_umask", "check_output_folder", "staged_outputs", "atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save"]
+__all__ = ["current_umask", "check_output_folder", "atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save"]
 
 
 def current_umask() -> int:
@@ -92,30 +91,3 @@ def check_output_folder(path: str | os.PathLike, *, name: str) -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PermissionError(f"{name} {path}: the folder {existing} is not writable; expected a writable output folder")
     return path
-
-
-@contextlib.contextmanager
-def staged_outputs(out: str | os.PathLike, names: tuple[str, ...]) -> Iterator[Path]:
-    """Write a run's outputs into a staging folder; they replace ``out/<name>`` (files or
-    folders) only when the block succeeds. On any error or Ctrl-C the staging folder is removed
-    and the previous outputs stay as they were: outputs are complete or absent, never mixed.
-    A name the run did not write is removed from ``out`` as well (it belonged to the old run)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    replaced = Path(tempfile.mkdtemp(prefix=".replaced-", dir=out))
-    try:
-        for name in names:
-            if (out / name).exists() or (out / name).is_symlink():
-                os.replace(out / name, replaced / name)
-        for name in names:
-            if (staging / name).exists():
-                os.replace(staging / name, out / name)
-    finally:
-        shutil.rmtree(replaced, ignore_errors=True)
-        shutil.rmtree(staging, ignore_errors=True)

@@ -193,7 +193,8 @@ def run_probe_script(table: str, steps: list[tuple], argv: list[str], *, ours=No
             sizes = ["--dataset", "synthetic", *(_PROBE_DATA if kind == "probe" else _EVALUATE_DATA)[small]]
             if kind == "probe" and "--images-per-class" in command.build_parser()._option_string_actions:
                 sizes += _PROBE_SAMPLE[small]
-        codes.append(command.main([*paper, *defaults, *sizes, *_options_for(command, rest, commands), "--out", str(out / subfolder)]))
+        again = ["--overwrite"] if kind == "evaluate" else []  # a rerun of the script measures again: its own evaluation is replaced
+        codes.append(command.main([*paper, *defaults, *sizes, *_options_for(command, rest, commands), *again, "--out", str(out / subfolder)]))
     if max(codes) != 0:
         return max(codes)
     if after is not None:

@@ -21,7 +21,8 @@ import pandas as pd
 
 from sansa_probe.io.atomic import atomic_write_json
 from sansa_probe.io.images import load_rgb
-from sansa_probe.probes.plots import add_footnote, save_figure
+from sansa_probe.io.manifest import MANIFEST, RunFolder
+from sansa_probe.probes.plots import FIGURE_SUFFIXES, add_footnote, save_figure
 from sansa_probe.reporting.identity import identity_footnote
 from sansa_probe.io.masks import save_png
 
@@ -71,7 +72,8 @@ def read_tables(run_dir: str | os.PathLike, names: tuple[str, ...]) -> dict[str,
 
 def redraw(run_dir: str | os.PathLike) -> list[Path]:
     """Draw the figures of a probe run again from its files and save them beside the tables
-    (PNG + PDF); returns the files written."""
+    (PNG + PDF); returns the files written. A run folder with a ``sansa-manifest.json`` must be the
+    command's own (its manifest then records the new figures, so a later run still knows them)."""
     run = Path(run_dir)
     config_path = run / "config.json"
     if not config_path.is_file():
@@ -81,6 +83,12 @@ def redraw(run_dir: str | os.PathLike) -> list[Path]:
         raise ValueError(f"{config_path}: names no 'command'; it was written by an older version")
     pipeline = pipeline_of(config["command"])
     options = {option: config[key] for option, key in getattr(pipeline, "FIGURE_OPTIONS", {}).items() if key in config}
+    folder = RunFolder.open(run, command=config["command"], name="--redraw") if (run / MANIFEST).is_file() else None
     figures = pipeline.figures(read_tables(run, pipeline.TABLES), read_images(run), **options)
     footnote = identity_footnote(config.get("identity") or {})
-    return [path for name, figure in figures.items() for path in save_figure(add_footnote(figure, footnote), run / name)]
+    if folder is not None:
+        folder.claim(*(f"{name}.{suffix}" for name in figures for suffix in FIGURE_SUFFIXES))
+    written = [path for name, figure in figures.items() for path in save_figure(add_footnote(figure, footnote), run / name)]
+    if folder is not None:
+        folder.finish(remove_stale=False)
+    return written

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from sansa_probe.io.atomic import atomic_path, atomic_write_text
 
 __all__ = [
+    "FIGURE_SUFFIXES",
     "encoder_colours",
     "add_footnote",
     "save_figure",
@@ -36,6 +37,8 @@ __all__ = [
     "plot_part_matching",
     "plot_spatial_coherence",
 ]
+
+FIGURE_SUFFIXES = ("png", "pdf")  # what save_figure writes of each figure
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
@@ -101,10 +104,11 @@ def add_footnote(fig: Figure, text: str, *, fontsize: float = 6.0) -> Figure:
 
 
 def save_figure(fig: Figure, path_stem: str | os.PathLike, *, dpi: int = 200) -> list[Path]:
-    """Write ``fig`` to ``<path_stem>.png`` and ``<path_stem>.pdf`` (atomic writes); returns both paths."""
+    """Write ``fig`` to ``<path_stem>.png`` and ``<path_stem>.pdf`` (:data:`FIGURE_SUFFIXES`; atomic
+    writes); returns both paths."""
     stem = Path(path_stem)
     paths = []
-    for suffix in (".png", ".pdf"):
+    for suffix in (f".{s}" for s in FIGURE_SUFFIXES):
         path = stem.with_name(stem.name + suffix)
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=suffix[1:], dpi=dpi)

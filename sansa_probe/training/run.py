@@ -3,11 +3,12 @@
 The library side of ``python -m sansa_probe.train``::
 
     sources, weights = clip_sources(setting="strict", dataset="coco20i", fold=0, root="/data")
-    check_run_folder(out, resume=None, overwrite=False, settings=settings)
-    trainer = train_clips(model, sources, weights, config, out, prompt="mask", seed=0, settings=settings)
+    folder = check_run_folder(out, resume=None, overwrite=False, settings=settings)
+    trainer = train_clips(model, sources, weights, config, folder, prompt="mask", seed=0, settings=settings)
 
 ``settings`` are the options that change the data or the model (``<out>/run.json``): a resume must
-match them (:mod:`sansa_probe.training.run_dir`).
+match them (:mod:`sansa_probe.training.run_dir`). The folder's ``sansa-manifest.json`` names every
+file a training run wrote there; nothing else is ever removed (:mod:`sansa_probe.io.manifest`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from sansa_probe.data.union import all_classes_source
 from sansa_probe.model.sam2_weights import existing_checkpoint_file
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.training.data import ClipDataset, MixedClips
-from sansa_probe.training.run_dir import check_new_run, check_resume_settings, clear_run, read_run_file, write_run_file
+from sansa_probe.io.manifest import RunFolder
+from sansa_probe.training.run_dir import RUN_CLAIMS, check_new_run, check_resume_settings, legacy_outputs, read_run_file, write_run_file
 from sansa_probe.training.trainer import TrainConfig, Trainer
 from sansa_probe.utils.distributed import DistInfo
 
@@ -55,39 +57,59 @@ def clips_per_epoch(sources: Sequence[SegmentationSource], *, targets: int, seed
     return sum(len(TrainingEpisodeSampler(source, targets=targets, seed=seed)) for source in sources)
 
 
-def check_run_folder(out: str | Path, *, resume: str | None, overwrite: bool, settings: Mapping[str, Any]) -> None:
-    """Refuse to mix runs, before any data is read or the model is built: a new run (``resume``
-    ``None``) needs a folder without another run unless ``overwrite``; a resume (``"auto"``: the
-    folder's ``checkpoints/last.pt``, or a checkpoint file) must match the folder's settings."""
+COMMAND = "sansa_probe.train"  # the command recorded in the output folder's manifest
+
+
+def check_run_folder(out: str | Path, *, resume: str | None, overwrite: bool, settings: Mapping[str, Any],
+                     inputs: Mapping[str, Sequence[str]] | None = None) -> RunFolder:  # fmt: skip
+    """Refuse to mix runs, before any data is read or the model is built; returns the opened folder.
+
+    A new run (``resume`` ``None``) needs a folder without another run unless ``overwrite``; a
+    resume (``"auto"``: the folder's ``checkpoints/last.pt``, or a checkpoint file) needs that
+    checkpoint and must match the folder's settings. Either way a folder holding files no training
+    run wrote, or lying inside one of ``inputs`` (option -> folders), is refused."""
     out = Path(out)
-    if resume is None:
-        check_new_run(out, overwrite=overwrite)
-        return
-    if overwrite:
+    if resume is not None and overwrite:
         raise ValueError("--resume and --overwrite exclude each other: --resume continues the run in --out, --overwrite replaces it")
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; expected the folder of the run to resume")
-    if resume != "auto":
+        raise ValueError(f"--out {out} is a file; expected the folder of the run{' to resume' if resume is not None else ''}")
+    if resume == "auto":
+        last = out / "checkpoints" / "last.pt"
+        if not last.is_file():
+            state = "does not exist" if not out.exists() else ("holds no training run" if read_run_file(out) is None else "holds a run without it")
+            raise FileNotFoundError(
+                f"--resume: {last} does not exist, so there is nothing to resume (--out {out} {state}); check --out, "
+                "or start a new run without --resume (--overwrite to replace a run there)"
+            )
+    elif resume is not None:
         existing_checkpoint_file(resume, name="--resume")  # a folder or a missing file: said now
+    folder = RunFolder.open(out, command=COMMAND, overwrite=overwrite, inputs=inputs, legacy=legacy_outputs)
+    if resume is None:
+        check_new_run(folder, overwrite=overwrite)
+        return folder
     recorded = read_run_file(out)
     if recorded is not None:
         check_resume_settings(recorded["settings"], settings, source=str(out))
+    return folder
 
 
 def train_clips(model: SansaModel, sources: Sequence[SegmentationSource], weights: Sequence[float], config: TrainConfig,
-                out: str | Path, *, prompt: str = "mask", seed: int = 0, settings: Mapping[str, Any],
+                out: str | Path | RunFolder, *, prompt: str = "mask", seed: int = 0, settings: Mapping[str, Any],
                 identity: Mapping[str, Any] | None = None, command: str = "sansa_probe.train", info: DistInfo | None = None,
                 device: torch.device | str = "cpu", resume: str | None = None, overwrite: bool = False, num_workers: int = 0,
                 progress: bool = True, max_steps: int | None = None) -> Trainer:  # fmt: skip
     """Train ``model`` on clips of ``sources`` (mixed by ``weights``) for ``config``'s schedule into ``out``.
 
-    Resumes from ``resume`` (``"auto"``: ``<out>/checkpoints/last.pt`` when it exists), clears the
-    folder's previous run when ``overwrite`` (only once the run has started), records ``run.json``
+    ``out``: the folder :func:`check_run_folder` opened (or a path, checked here). Resumes from
+    ``resume`` (``"auto"``: ``<out>/checkpoints/last.pt``), removes the folder's previous run when
+    ``overwrite`` (only the files its manifest lists, once the run has started), records ``run.json``
     (``command``, ``settings``, the starting model's ``identity``) and fits until ``max_steps``.
     Raises :class:`~sansa_probe.training.trainer.TrainingInterrupted` on Ctrl-C (``last.pt`` saved).
     """
     info = info or DistInfo()
-    out = Path(out)
+    folder = out if isinstance(out, RunFolder) else check_run_folder(out, resume=resume, overwrite=overwrite, settings=settings)
+    folder.writer = info.is_main
+    out = folder.path
     total_clips = config.total_steps * config.global_batch
     samplers = [TrainingEpisodeSampler(s, targets=config.targets, n_episodes=total_clips, seed=seed) for s in sources]
     clips = samplers[0] if len(samplers) == 1 else MixedClips(samplers, list(weights), seed=seed)
@@ -96,13 +118,15 @@ def train_clips(model: SansaModel, sources: Sequence[SegmentationSource], weight
                       num_workers=num_workers, progress=progress)  # fmt: skip
     if resume is not None:
         path = out / "checkpoints" / "last.pt" if resume == "auto" else Path(resume)
-        if path.is_file():
-            trainer.resume(path)
-            if info.is_main:
-                print(f"resumed from {path} at step {trainer.step}", file=sys.stderr)
+        trainer.resume(path)
+        if info.is_main:
+            print(f"resumed from {path} at step {trainer.step}", file=sys.stderr)
     if info.is_main:
         if overwrite:
-            clear_run(out)  # only now: a run that fails to start loses nothing
+            folder.remove_previous()  # only now: a run that fails to start loses nothing
+        folder.claim(*RUN_CLAIMS)
         write_run_file(out, command=command, settings=settings, identity=identity)
     trainer.fit(until=max_steps)
+    if info.is_main and trainer.step == config.total_steps:
+        folder.finish()
     return trainer

@@ -4,10 +4,11 @@
 (dataset, fold, prompt, recipe, model, initial checkpoint...). Before any work starts:
 
 * a new run refuses a folder that holds another run's files unless ``--overwrite`` is given
-  (then exactly those files are removed, just before training starts, so a run that fails
-  to start loses nothing);
-* ``--resume`` compares this run's settings with the recorded ones and names the first
-  setting that differs.
+  (then exactly the files that run recorded in ``sansa-manifest.json`` are removed, just before
+  training starts, so a run that fails to start loses nothing); a folder holding anything a
+  training run did not write is refused either way (:mod:`sansa_probe.io.manifest`);
+* ``--resume`` needs the checkpoint it continues from (``checkpoints/last.pt``), compares this
+  run's settings with the recorded ones and names the first setting that differs.
 
 Settings are stored under their command-line names (``--fold``), so a message names the
 option to change.
@@ -16,19 +17,21 @@ option to change.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
 from sansa_probe import __version__
 from sansa_probe.io.atomic import atomic_write_json
+from sansa_probe.io.manifest import RunFolder
 
-__all__ = ["RUN_FILE", "RUN_FILES", "RunDirectoryError", "existing_run_files", "check_new_run", "check_resume_settings",
-           "differing_setting", "clear_run", "write_run_file", "read_run_file"]
+__all__ = ["RUN_FILE", "RUN_FILES", "RUN_CLAIMS", "RunDirectoryError", "existing_run_files", "check_new_run", "check_resume_settings",
+           "differing_setting", "legacy_outputs", "write_run_file", "read_run_file"]
 
 RUN_FILE = "run.json"
 # Everything a training run writes into its --out folder.
 RUN_FILES = (RUN_FILE, "log.csv", "final.pt", "adapters.pt", "checkpoints", "tensorboard")
+# ... as claims in the folder's manifest (folders with a trailing slash)
+RUN_CLAIMS = (RUN_FILE, "log.csv", "final.pt", "adapters.pt", "checkpoints/", "tensorboard/")
 
 
 class RunDirectoryError(ValueError):
@@ -45,13 +48,20 @@ def existing_run_files(out: str | Path) -> list[str]:
     return sorted(name for name in RUN_FILES if (out / name).exists())
 
 
-def check_new_run(out: str | Path, *, overwrite: bool) -> None:
-    """A new run may use ``out`` when it is a folder (or absent) holding no run, or with ``overwrite``."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RunDirectoryError(f"--out {out} is a file; expected a folder for the run's checkpoints and log")
+def legacy_outputs(out: Path) -> dict[str, None] | None:
+    """What a training run of a version without ``sansa-manifest.json`` wrote in ``out``: the names of
+    :data:`RUN_FILES` present beside its ``run.json`` (``None`` when there is no such run)."""
+    recorded = read_run_file(out)
+    if recorded is None or recorded.get("command", "sansa_probe.train") != "sansa_probe.train":
+        return None
+    return {claim: None for name, claim in zip(RUN_FILES, RUN_CLAIMS) if (Path(out) / name).exists()}
+
+
+def check_new_run(folder: RunFolder, *, overwrite: bool) -> None:
+    """A new run may use the opened ``folder`` when it holds no run, or with ``overwrite``."""
+    out = folder.path
     found = existing_run_files(out)
-    if found and not overwrite:
+    if folder.previous is not None and found and not overwrite:
         raise RunDirectoryError(
             f"--out {out} already holds a training run ({', '.join(found)}); pass --resume to continue it, "
             "--overwrite to replace it, or choose another --out"
@@ -97,19 +107,6 @@ def check_resume_settings(recorded: Mapping[str, Any], current: Mapping[str, Any
             f"{key} {_shown(_normal(current.get(key)))}; resume with the same settings, or start a new run "
             "(another --out, or --overwrite)"
         )
-
-
-def clear_run(out: str | Path) -> list[str]:
-    """Remove the training-run files of ``out`` (and nothing else); returns what was removed."""
-    out = Path(out)
-    removed = existing_run_files(out)
-    for name in removed:
-        path = out / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    return removed
 
 
 def write_run_file(out: str | Path, *, command: str, settings: Mapping[str, Any], identity: Mapping[str, Any] | None = None) -> Path:
