@@ -147,7 +147,7 @@ def test_data_pickle_reader_bounds_what_a_tiny_pickle_may_ask_for(request_, tmp_
     path = plant_lvis(tmp_path, {1: {"x.jpg": {"annotations": [request_]}}})
     assert path.stat().st_size < 200
     run = run_child(lvis_classes_code(tmp_path), tmp_path, address_space_mb=6000)
-    assert run.outcome is not None and run.outcome.split(":")[0] in ("ValueError", "UnsafePickleError", "DataPickleError"), run.outcome
+    assert run.outcome is not None and run.outcome.split(":")[0] in ("ValueError", "UnsafePickleError", "DataPickleTooLarge"), run.outcome
     assert "lvis_val.pkl" in run.outcome, run.outcome
     assert run.rss_mb < 1500, run.rss_mb
 
@@ -161,7 +161,7 @@ def test_data_pickle_reader_bounds_the_expanded_size_of_shared_references(tmp_pa
     assert path.stat().st_size < 20_000
     run = run_child(lvis_classes_code(tmp_path), tmp_path, address_space_mb=6000, timeout=600)
     assert run.outcome is not None and "lvis_val.pkl" in run.outcome, run.outcome
-    assert run.outcome.split(":")[0] in ("ValueError", "DataPickleError"), run.outcome
+    assert run.outcome.split(":")[0] in ("ValueError", "DataPickleTooLarge"), run.outcome
 
 
 # ---------------------------------------------------------------------------------- counts and ranges

@@ -44,6 +44,7 @@ from sansa_probe.data.base import ClassId, SegmentationSource
 from sansa_probe.data.registry import DatasetSpec, get_dataset, get_spec
 
 __all__ = [
+    "MAX_EPISODES",
     "POLICIES",
     "Episode",
     "EpisodeData",
@@ -52,10 +53,21 @@ __all__ = [
     "TrainingEpisode",
     "TrainingEpisodeData",
     "TrainingEpisodeSampler",
+    "check_episode_count",
     "collate_episodes",
 ]
 
 POLICIES = ("random_class", "cycle_classes", "every_image", "list_order")
+# The one bound on an episode count (evaluation episodes per fold, training clips per epoch): the
+# paper's benchmarks use 1,000 episodes per fold; the largest training set has ~100k images.
+MAX_EPISODES = 1_000_000
+
+
+def check_episode_count(value: int, name: str) -> int:
+    """``value`` when at most :data:`MAX_EPISODES`, else a ``ValueError`` naming ``name``."""
+    if value > MAX_EPISODES:
+        raise ValueError(f"{name} {value}: expected at most {MAX_EPISODES:,} episodes (the paper's benchmarks use 1,000 per fold)")
+    return value
 
 DatasetLike = Union[str, SegmentationSource]
 
@@ -271,6 +283,8 @@ class EpisodeSampler(_Sampler):
     ) -> None:
         self.shots = _positive_int(shots, "shots")
         n_episodes = _positive_int(n_episodes, "n_episodes", allow_none=True)
+        if n_episodes is not None:
+            check_episode_count(n_episodes, "n_episodes")
         source, spec = _resolve(dataset, fold=fold, split=split, root=root, options=options, shots=self.shots)
         super().__init__(source=source, seed=seed)
         self.fold = fold

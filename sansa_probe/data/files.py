@@ -13,10 +13,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from sansa_probe.data.registry import DatasetNotFoundError
-from sansa_probe.io.images import decode_image_file
+from sansa_probe.io.images import check_image_header, decode_image_file, open_image_raw
 
 __all__ = ["read_rgb", "read_image_size", "read_label_png", "check_same_size"]
 
@@ -38,12 +37,7 @@ def read_image_size(path: str | os.PathLike, *, what: str = "image") -> tuple[in
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"{what} {path} does not exist")
-    try:
-        with Image.open(path) as pil:
-            width, height = pil.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"{what} {path} cannot be decoded ({exc}); expected a readable JPEG/PNG image") from None
-    return int(height), int(width)
+    return check_image_header(path, name=what)  # within the pixel limit, or refused naming the file
 
 
 def read_label_png(path: str | os.PathLike, *, what: str = "label map") -> np.ndarray:
@@ -51,14 +45,10 @@ def read_label_png(path: str | os.PathLike, *, what: str = "label map") -> np.nd
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"{what} {path} does not exist")
-    try:
-        with Image.open(path) as pil:
-            pil.load()
-            if pil.mode in ("RGBA", "LA", "PA"):
-                pil = pil.convert("RGB" if pil.mode == "RGBA" else "L")
-            array = np.asarray(pil)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"{what} {path} cannot be decoded ({exc}); expected a PNG mask") from None
+    pil = open_image_raw(path, name=what, expected="a PNG mask")  # the pixel limit checked from the header first
+    if pil.mode in ("RGBA", "LA", "PA"):
+        pil = pil.convert("RGB" if pil.mode == "RGBA" else "L")
+    array = np.asarray(pil)
     if array.ndim != 2:
         raise ValueError(f"{what} {path}: expected a single-channel (gray or palette) PNG, got shape {array.shape}")
     return array

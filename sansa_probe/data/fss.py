@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
 from sansa_probe.data.files import read_image_size, read_rgb
@@ -89,11 +88,7 @@ def read_grey_mask(path: Path) -> np.ndarray:
     """``HxW`` bool: the mask file converted to 8-bit grey (any mode), ``>= 128`` is foreground."""
     if not path.is_file():
         raise DatasetNotFoundError(f"fss1000 mask {path} does not exist")
-    try:
-        with Image.open(path) as image:
-            grey = np.asarray(image.convert("L"))
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"fss1000 mask {path} cannot be decoded ({exc}); expected a PNG mask") from None
+    grey = np.asarray(open_image_raw(path, name="fss1000 mask", expected="a PNG mask").convert("L"))
     return grey >= 128
 
 

@@ -9,8 +9,11 @@ Files are read as every image viewer shows them:
 * 16-bit images are scaled (``v * 255 / 65535``, so 8-bit content stored in 16 bits comes back
   exactly), never clipped; float images in ``[0, 1]`` are scaled by 255, other float ranges are
   stretched linearly from their minimum and maximum to ``0..255``; non-finite values are refused;
-* an image with more pixels than PIL's decompression-bomb limit
-  (``2 * PIL.Image.MAX_IMAGE_PIXELS``) is refused with a clear error before it is decoded.
+* an image with more pixels than the limit (:func:`max_image_pixels`, 100 Mpx unless set by
+  :func:`set_max_image_pixels` / every command's ``--max-image-pixels``) is refused with a clear
+  error from its header, before it is decoded: a file of a few hundred bytes may claim
+  12000 x 12000 pixels, which a decoder would allocate in full. Every reader of image and mask
+  files (:func:`open_image`, :func:`open_image_raw`, :func:`check_image_header`) checks it.
 
 SAM2's own frame loader resizes every frame to a square ``image_size`` with PIL's default
 (bicubic) filter and normalises with ImageNet statistics; :func:`to_model_input` does the same.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from pathlib import Path
 from typing import Iterator, Sequence, Union
 
@@ -27,7 +31,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageInput", "IMAGE_SUFFIXES", "open_image", "check_image_header", "pil_to_rgb", "decode_image_file", "load_rgb", "to_model_input", "pil_to_normalised", "batch_to_model_input", "list_images", "collect_images"]
+__all__ = ["ImageInput", "IMAGE_SUFFIXES", "DEFAULT_MAX_IMAGE_PIXELS", "ImageTooLargeError", "max_image_pixels", "set_max_image_pixels",
+           "image_pixel_limit", "check_image_size", "open_image", "open_image_raw", "check_image_header", "pil_to_rgb", "decode_image_file", "load_rgb", "to_model_input", "pil_to_normalised", "batch_to_model_input", "list_images", "collect_images"]
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
 
@@ -61,37 +66,99 @@ def load_rgb(image: ImageInput, *, name: str = "image") -> np.ndarray:
     return array
 
 
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000  # 100 Mpx: a 10000 x 10000 photograph; far above any dataset image
+_LIMIT = {"pixels": DEFAULT_MAX_IMAGE_PIXELS}  # process-wide (forked DataLoader workers inherit it)
+
+
+class ImageTooLargeError(ValueError):
+    """An image file's header claims more pixels than :func:`max_image_pixels`; it was not decoded."""
+
+
+def max_image_pixels() -> int:
+    """The most pixels an image file may have to be decoded (default :data:`DEFAULT_MAX_IMAGE_PIXELS`)."""
+    return _LIMIT["pixels"]
+
+
+def set_max_image_pixels(pixels: int) -> int:
+    """Set the pixel limit of every image reader (``--max-image-pixels``); returns the previous one.
+    PIL's own decompression-bomb limit is raised to match when the new limit is above it."""
+    pixels = int(pixels)
+    if pixels < 1:
+        raise ValueError(f"--max-image-pixels {pixels}: expected a positive number of pixels")
+    previous, _LIMIT["pixels"] = _LIMIT["pixels"], pixels
+    if Image.MAX_IMAGE_PIXELS is not None and pixels > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = pixels
+    return previous
+
+
 @contextlib.contextmanager
-def _decoding_errors(path: Path, *, name: str) -> Iterator[None]:
+def image_pixel_limit(pixels: int) -> Iterator[int]:
+    """The pixel limit set to ``pixels`` for the block (a command's run), then restored."""
+    previous = set_max_image_pixels(pixels)
+    try:
+        yield pixels
+    finally:
+        _LIMIT["pixels"] = previous
+
+
+def check_image_size(size: tuple[int, int], path: str | os.PathLike, *, name: str) -> None:
+    """Refuse a ``(W, H)`` read from ``path``'s header above :func:`max_image_pixels`, naming the file."""
+    width, height = (int(v) for v in size)
+    limit = max_image_pixels()
+    if width * height > limit:
+        raise ImageTooLargeError(
+            f"{name}: {path} is {width} x {height} pixels by its header ({width * height / 1e6:.0f} Mpx), above the limit of "
+            f"{limit} pixels; it was not decoded (raise the limit with --max-image-pixels if the image is genuine)"
+        )
+
+
+@contextlib.contextmanager
+def _decoding_errors(path: Path, *, name: str, expected: str = "a readable JPEG/PNG image") -> Iterator[None]:
     """PIL's failures on ``path`` as one ``ValueError`` naming the file and what was expected."""
     try:
-        yield
+        with warnings.catch_warnings():  # the size is checked against our limit instead of PIL's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    except ImageTooLargeError:
+        raise
     except Image.DecompressionBombError as exc:
         raise ValueError(
             f"{name}: {path} is refused as a possible decompression bomb ({exc}); "
             f"expected an image of at most {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"{name}: {path} cannot be decoded as an image ({exc}); expected a readable JPEG/PNG image") from None
+        raise ValueError(f"{name}: {path} cannot be decoded as an image ({exc}); expected {expected}") from None
+
+
+def open_image_raw(path: str | os.PathLike, *, name: str, expected: str = "a readable JPEG/PNG image") -> Image.Image:
+    """Decode an image file into memory as stored (no EXIF orientation: label maps), once its
+    header's size is within :func:`max_image_pixels`. ``ValueError`` names ``path``."""
+    path = Path(path)
+    with _decoding_errors(path, name=name, expected=expected), Image.open(path) as pil:
+        check_image_size(pil.size, path, name=name)
+        pil.load()
+        return pil
 
 
 def open_image(path: str | os.PathLike, *, name: str) -> Image.Image:
-    """Decode an image file into memory with its EXIF orientation applied.
+    """Decode an image file into memory with its EXIF orientation applied, once its header's size
+    is within :func:`max_image_pixels`.
 
-    ``ValueError`` names ``path`` when the file is not a readable image or is larger than PIL's
-    decompression-bomb limit.
+    ``ValueError`` names ``path`` when the file is not a readable image or is too large.
     """
     path = Path(path)
     with _decoding_errors(path, name=name), Image.open(path) as pil:
+        check_image_size(pil.size, path, name=name)
         pil.load()
         return ImageOps.exif_transpose(pil)
 
 
 def check_image_header(path: str | os.PathLike, *, name: str) -> tuple[int, int]:
     """``(H, W)`` stored in the file's header (no decoding): a cheap check that ``path`` is an
-    image of an acceptable size, made before any work. ``ValueError`` names the file."""
+    image within :func:`max_image_pixels`, made before any work. ``ValueError`` names the file."""
     path = Path(path)
     with _decoding_errors(path, name=name), Image.open(path) as pil:
+        check_image_size(pil.size, path, name=name)
         width, height = pil.size
     return int(height), int(width)
 

@@ -20,7 +20,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from sansa_probe.commands.grammar import BACKBONES, command_parser, default_device, non_negative_int, positive_int, run_main
+from sansa_probe.commands.grammar import BACKBONES, command_parser, default_device, episode_count, non_negative_int, positive_int, run_main
 from sansa_probe.inference import PROTOCOLS
 from sansa_probe.io.atomic import atomic_write_text
 from sansa_probe.paper.compare import format_side_by_side, plot_side_by_side, side_by_side
@@ -43,7 +43,7 @@ def experiment_parser(table: str, description: str | None = None) -> argparse.Ar
                       help="root of SANSA's adapters (<root>/<setting>/<dataset>/fold<f>.pt) or one .pt file ({fold} replaced); "
                            "default $SANSA_CHECKPOINTS; on the procedural benchmark adapters are trained here when not given")
     data.add_argument("--folds", type=non_negative_int, nargs="+", default=None, help="folds to run (default: all; fold 0 on the procedural benchmark)")
-    data.add_argument("--episodes", type=positive_int, default=None,
+    data.add_argument("--episodes", type=episode_count, default=None,
                       help="test episodes per fold (default: the literature's; offline 100 as the miniature's shipped measurement, 8 with --small)")
     model = parser.add_argument_group("model")
     model.add_argument("--backbone", choices=BACKBONES, default=None,
