@@ -38,6 +38,7 @@ from sansa_probe.commands.grammar import (
     command_parser,
     data_inputs,
     dataset_options,
+    episode_count,
     model_from_args,
     non_negative_int,
     positive_int,
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(PROG, __doc__)
     add_data_group(parser)
     group = parser.add_argument_group("ablation")
-    group.add_argument("--episodes", type=positive_int, default=40, help="episodes per row (default 40)")
+    group.add_argument("--episodes", type=episode_count, default=40, help="episodes per row (default 40)")
     group.add_argument("--seed", type=non_negative_int, default=0, help="seed of episodes and prompts (default 0)")
     add_model_group(parser)
     add_output_group(parser, writes="ablation.csv and summary.json")

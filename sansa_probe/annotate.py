@@ -86,6 +86,7 @@ from sansa_probe.commands.grammar import (
     add_run_group,
     check_model_args,
     command_parser,
+    finite_float,
     model_from_args,
     non_negative_int,
     positive_int,
@@ -111,9 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="target image files and/or folders (recursive)")
     images.add_argument("--target-list", action="append", default=[], help="text file listing target images, one per line (repeatable)")
     annotation = parser.add_argument_group("annotation")
-    annotation.add_argument("--min-score", type=float, default=0.0, help="drop predictions whose predicted IoU is below this (default 0)")
+    annotation.add_argument("--min-score", type=finite_float, default=0.0, help="drop predictions whose predicted IoU is below this (default 0)")
     annotation.add_argument("--min-area", type=non_negative_int, default=0, help="drop predictions with fewer pixels than this (empty ones are always dropped)")
-    annotation.add_argument("--threshold", type=float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
+    annotation.add_argument("--threshold", type=finite_float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
     annotation.add_argument("--batch-size", type=positive_int, default=8, help="targets per image-encoder forward (default 8)")
     annotation.add_argument("--num-workers", type=non_negative_int, default=min(4, os.cpu_count() or 1), help="DataLoader processes decoding and resizing targets")
     annotation.add_argument("--chunk-size", type=positive_int, default=128, help="targets per chunk file in out/parts (the unit of resuming; default 128)")

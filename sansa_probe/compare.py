@@ -23,12 +23,19 @@ from pathlib import Path
 
 from sansa_probe.commands.benchmark import add_benchmark_groups, open_output, run_benchmark
 from sansa_probe.evaluation.comparison import COMPARISON_FILES
-from sansa_probe.commands.grammar import command_parser, run_command
+from sansa_probe.commands.grammar import command_parser, number_in, positive_int, run_command
 from sansa_probe.evaluation.comparison import compare_evaluations, write_comparison
 from sansa_probe.reporting.sanity import report
 
 PROG = "sansa_probe.compare"
 __all__ = ["build_parser", "main"]
+
+
+def _replicates(text: str) -> int:
+    value = positive_int(text)
+    if value < 100:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 100, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,16 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     group = parser.add_argument_group("comparison")
     group.add_argument("--from-runs", nargs=2, metavar=("FROZEN", "ADAPTED"), default=None,
                        help="compare two existing evaluate output folders instead of running the evaluation")
-    group.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000, at least 100)")
-    group.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
+    group.add_argument("--bootstrap", type=_replicates, default=2000, help="bootstrap replicates (default 2000, at least 100)")
+    group.add_argument("--confidence", type=number_in(0, 1, low_open=True, high_open=True), default=0.95, help="interval coverage (default 0.95)")
     return parser
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
-    if args.bootstrap < 100:
-        raise ValueError(f"--bootstrap {args.bootstrap}: expected an integer >= 100")
-    if not 0.0 < args.confidence < 1.0:
-        raise ValueError(f"--confidence {args.confidence}: expected a number in (0, 1)")
     if any(a == "--adapters" or a.startswith("--adapters=") for a in argv):
         raise ValueError("--adapters: compare runs both (off = frozen SAM2, on = SANSA); do not set it")
     out = Path(args.out)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sansa_probe.commands.grammar import model_from_args, non_negative_int, positive_int
+from sansa_probe.commands.grammar import model_from_args, non_negative_float, non_negative_int, positive_float, positive_int
 from sansa_probe.commands.probe import ProbeRun, add_sample_arguments, probe_parser, run_probe
 from sansa_probe.pipelines.linear_probe import compute, figures
 
@@ -38,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--label-size", type=positive_int, default=None, help="side of the label maps (default: 4x the feature grid)")
     probe.add_argument("--epochs", type=positive_int, default=10, help="training epochs of the linear layer")
     probe.add_argument("--probe-batch-size", type=positive_int, default=8, help="images per optimisation step")
-    probe.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    probe.add_argument("--weight-decay", type=float, default=0.0)
+    probe.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    probe.add_argument("--weight-decay", type=non_negative_float, default=0.0)
     return parser
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sansa_probe.commands.grammar import model_from_args, non_negative_int, positive_int
+from sansa_probe.commands.grammar import model_from_args, non_negative_int, number_in, positive_int
 from sansa_probe.commands.probe import ProbeRun, add_sample_arguments, probe_parser, run_probe
 from sansa_probe.pipelines.pca import compute, figures
 
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--pooling", choices=["mask_mean", "mask_threshold", "mask_max"], default="mask_mean", help="object pooling on the feature grid")
     probe.add_argument("--train-fold", type=non_negative_int, default=None, help="fold whose training split gives the training images (default: the first that holds the classes)")
     probe.add_argument("--n-grid", type=positive_int, default=None, help="at most this many component counts on the curve (default: every count)")
-    probe.add_argument("--variance", type=float, default=0.99, help="variance fraction fixing the top of the component grid (0.99)")
+    probe.add_argument("--variance", type=number_in(0, 1, low_open=True), default=0.99, help="variance fraction fixing the top of the component grid (0.99)")
     probe.add_argument("--centroids", choices=["mean", "kmeans"], default="mean", help="class centroids: class means or matched k-means")
     probe.add_argument("--average", choices=["macro", "micro"], default="macro", help="per-class (macro) or overall (micro) accuracy")
     return parser

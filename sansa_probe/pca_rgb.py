@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sansa_probe.commands.grammar import model_from_args, positive_int
+from sansa_probe.commands.grammar import model_from_args, number_in, positive_int
 from sansa_probe.commands.probe import ProbeRun, probe_parser, run_probe
 from sansa_probe.features import dataset_images
 from sansa_probe.io.images import load_rgb
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--image", action="append", default=[], help="file mode: an image (repeat)")
     probe.add_argument("--mask", action="append", default=[], help="file mode: an object mask PNG per --image (optional; all or none)")
     probe.add_argument("--feature-size", type=positive_int, default=None, help="bilinearly resize feature maps to this grid (default: the layer's)")
-    probe.add_argument("--quantile", type=float, default=0.01, help="robust colour normalisation quantile (0 = min-max)")
+    probe.add_argument("--quantile", type=number_in(0, 0.5, high_open=True), default=0.01, help="robust colour normalisation quantile (0 = min-max)")
     return parser
 
 

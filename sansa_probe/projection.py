@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sansa_probe.commands.grammar import model_from_args, positive_int
+from sansa_probe.commands.grammar import model_from_args, number_in, positive_int
 from sansa_probe.commands.probe import ProbeRun, add_sample_arguments, probe_parser, run_probe
 from sansa_probe.pipelines.projection import compute, figures, write_html
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--method", choices=["pca", "umap"], default="pca", help="2-D projection (default pca, as the paper)")
     probe.add_argument("--pooling", choices=["mask_mean", "mask_threshold", "mask_max"], default="mask_mean", help="object pooling on the feature grid")
     probe.add_argument("--n-neighbors", type=positive_int, default=15, help="UMAP neighbourhood size")
-    probe.add_argument("--min-dist", type=float, default=0.1, help="UMAP minimum distance")
+    probe.add_argument("--min-dist", type=number_in(0, 1), default=0.1, help="UMAP minimum distance")
     return parser
 
 

@@ -37,6 +37,7 @@ from sansa_probe.commands.grammar import (
     add_run_group,
     check_model_args,
     command_parser,
+    finite_float,
     model_from_args,
     positive_int,
     run_command,
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     images.add_argument("--target", "--targets", dest="target", nargs="+", action="extend", required=True,
                         help="target image files and/or folders (recursive)")
     segmentation = parser.add_argument_group("segmentation")
-    segmentation.add_argument("--threshold", type=float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
+    segmentation.add_argument("--threshold", type=finite_float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
     segmentation.add_argument("--protocol", choices=list(PROTOCOLS), default="release",
                               help="how images and prompts enter the model: 'release' (default; the public SANSA release's: a 640 px "
                                    "square, then the model size) or 'hsnet' (straight to the model size); masks are at each image's size")

@@ -45,8 +45,12 @@ from sansa_probe.commands.grammar import (
     data_inputs,
     dataset_name,
     dataset_options,
+    episode_count,
     model_from_args,
+    non_negative_float,
     non_negative_int,
+    number_in,
+    positive_float,
     positive_int,
     run_command,
 )
@@ -70,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     clips = parser.add_argument_group("clips")
     clips.add_argument("--datasets", type=dataset_name, nargs="+", choices=list_datasets(), default=None, metavar="NAME",
                        help="datasets mixed in the generalist setting (default: coco20i ade20k); --fold is the strict setting's")
-    clips.add_argument("--weights", nargs="+", type=float, default=None,
+    clips.add_argument("--weights", nargs="+", type=non_negative_float, default=None,
                        help="sampling weight per --datasets entry (default equal; the public release used "
                             "lvis92i 0.4, coco20i 0.45, ade20k 0.1, paco_part 0.05)")
     clips.add_argument("--prompt", default="mask", choices=["mask", "point", "box", "scribble", "multi"], help="reference prompt during training")
@@ -80,23 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
     clips.add_argument("--num-workers", type=non_negative_int, default=2, help="data-loader worker processes")
     recipe = parser.add_argument_group("recipe")
     recipe.add_argument("--epochs", type=positive_int, default=None, help="default 5 (strict) or 20 (generalist)")
-    recipe.add_argument("--episodes-per-epoch", type=positive_int, default=None, help="clips per epoch (default: one per training image)")
+    recipe.add_argument("--episodes-per-epoch", type=episode_count, default=None, help="clips per epoch (default: one per training image)")
     recipe.add_argument("--batch-size", type=positive_int, default=32, help="global batch of clips per optimizer step (paper: 32)")
     recipe.add_argument("--micro-batch", type=positive_int, default=4, help="clips per forward on each process (gradient accumulation fills the rest)")
     recipe.add_argument("--targets", type=positive_int, default=3, help="J, unlabeled targets per clip (paper: 3; the release: 1)")
-    recipe.add_argument("--lr", type=float, default=1e-4)
-    recipe.add_argument("--weight-decay", type=float, default=0.0)
-    recipe.add_argument("--clip", type=float, default=1.0, help="gradient clipping max norm (paper 1.0, release 0.1; 0 disables)")
+    recipe.add_argument("--lr", type=positive_float, default=1e-4)
+    recipe.add_argument("--weight-decay", type=non_negative_float, default=0.0)
+    recipe.add_argument("--clip", type=non_negative_float, default=1.0, help="gradient clipping max norm (paper 1.0, release 0.1; 0 disables)")
     recipe.add_argument("--loss", choices=["bce_dice", "focal_dice"], default="bce_dice")
-    recipe.add_argument("--loss-weights", nargs=2, type=float, default=None, metavar=("PIXEL", "DICE"),
+    recipe.add_argument("--loss-weights", nargs=2, type=non_negative_float, default=None, metavar=("PIXEL", "DICE"),
                         help="weights of the pixel term and Dice (default 1 1 for bce_dice, 20 1 for focal_dice)")
     recipe.add_argument("--scheduler", choices=["constant", "cosine"], default="constant")
     recipe.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 on GPU, fp32 on CPU")
     recipe.add_argument("--seed", type=non_negative_int, default=0)
     ablation = parser.add_argument_group("ablations (paper Tables 3, 4, 9)")
     ablation.add_argument("--adapter", choices=["adaptformer", "houlsby", "lora", "mona"], default="adaptformer")
-    ablation.add_argument("--ratio", type=float, default=None, help="adapter bottleneck ratio (default by --setting: 0.3 / 0.8)")
-    ablation.add_argument("--stages", type=int, nargs="+", default=[2, 3], help="Hiera stages with adapters (default: the last two)")
+    ablation.add_argument("--ratio", type=number_in(0, 8, low_open=True), default=None, help="adapter bottleneck ratio (default by --setting: 0.3 / 0.8)")
+    ablation.add_argument("--stages", type=int, choices=range(4), nargs="+", default=[2, 3], help="Hiera stages with adapters (default: the last two)")
     ablation.add_argument("--finetune", choices=["decoder", "qkv", "backbone", "full"], default=None,
                           help="fine-tuning baseline instead of adapters (no adapters are built)")
     ablation.add_argument("--from-scratch", action="store_true", help="train every SAM2 weight from random initialisation")

@@ -23,12 +23,14 @@ import torch
 from sansa_probe.commands.grammar import (
     add_data_group,
     add_model_group,
-    add_overwrite_option,
     add_output_group,
+    add_overwrite_option,
     add_run_group,
     check_model_args,
     data_inputs,
     dataset_options,
+    episode_count,
+    finite_float,
     model_from_args,
     non_negative_int,
     positive_int,
@@ -57,14 +59,14 @@ def add_benchmark_groups(parser: argparse.ArgumentParser, *, writes: str) -> Non
     benchmark.add_argument("--shots", type=positive_int, default=1, help="annotated references per episode, k >= 1 (default 1)")
     benchmark.add_argument("--prompt", choices=PROMPT_TYPES, default="mask", help="reference annotation (default mask)")
     benchmark.add_argument("--split", choices=["test", "val", "train"], default="test", help="split to evaluate (default test)")
-    benchmark.add_argument("--episodes", type=positive_int, default=None, help="episodes per fold (default: the dataset's literature default)")
+    benchmark.add_argument("--episodes", type=episode_count, default=None, help="episodes per fold (default: the dataset's literature default)")
     benchmark.add_argument("--seed", type=non_negative_int, default=0, help="seed of episodes, prompts and semantic negatives (default 0)")
     evaluation = parser.add_argument_group("evaluation")
     evaluation.add_argument("--protocol", choices=list(PROTOCOLS), default="release",
                             help="preprocessing and scoring: 'release' (default; the public SANSA release's, which the paper's tables "
                                  "come from: a per-dataset square, 640 or 518 px, scored there) or 'hsnet' (straight to the model "
                                  "size, scored at each image's own resolution)")
-    evaluation.add_argument("--threshold", type=float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
+    evaluation.add_argument("--threshold", type=finite_float, default=0.0, help="logit threshold of the masks (default 0 = probability 0.5)")
     evaluation.add_argument("--negative-clicks", type=non_negative_int, default=0, help="simulated negative clicks on each target (appendix F)")
     evaluation.add_argument("--semantic-negatives", type=non_negative_int, default=0,
                             help="images of other classes added to memory with an empty mask (appendix F)")

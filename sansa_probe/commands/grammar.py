@@ -8,7 +8,8 @@ function so that an option added there reaches every command:
   ``--fold``, ``--data-root``, repeatable ``--dataset-option KEY=VALUE``;
 * ``output`` (:func:`add_output_group`): ``--out``, by default a new ``runs/<command>-<date>-<time>``
   folder (:func:`new_run_folder`);
-* ``run`` (:func:`add_run_group`): ``--device``, ``--no-progress``.
+* ``run`` (:func:`add_run_group`): ``--device``, ``--no-progress``, ``--max-image-pixels`` (the one
+  size limit of every image reader, checked from the file's header before decoding).
 
 The command's own options live in its own groups. ``main`` is :func:`run_command`, which parses
 (a bad option is one line and exit code 2, before any model is built), resolves ``--out`` and
@@ -22,6 +23,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -31,8 +33,11 @@ from typing import Any
 import torch
 
 from sansa_probe.data import list_datasets
+from sansa_probe.data.episodes import MAX_EPISODES
+from sansa_probe.io.images import DEFAULT_MAX_IMAGE_PIXELS, image_pixel_limit
 from sansa_probe.miniature.default import miniature_from_args, wants_miniature
 from sansa_probe.model import load_sansa
+from sansa_probe.model.build import NO_CHECKPOINT  # the one spelling of "no checkpoint", for --checkpoint and --sam2-checkpoint
 from sansa_probe.model.config import BEHAVIOURS
 
 __all__ = [
@@ -53,6 +58,11 @@ __all__ = [
     "dataset_option",
     "dataset_options",
     "default_device",
+    "episode_count",
+    "finite_float",
+    "non_negative_float",
+    "number_in",
+    "positive_float",
     "model_from_args",
     "new_run_folder",
     "non_negative_int",
@@ -63,7 +73,6 @@ __all__ = [
 ]
 
 BACKBONES = ("hiera_t", "hiera_s", "hiera_b+", "hiera_l")
-NO_CHECKPOINT = "none"  # the one spelling of "no checkpoint", for --checkpoint and --sam2-checkpoint
 RUNS = Path("runs")
 
 
@@ -93,6 +102,48 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
     return value
+
+
+def episode_count(text: str) -> int:
+    """An episode count: an integer from 1 to :data:`~sansa_probe.data.episodes.MAX_EPISODES`."""
+    value = positive_int(text)
+    if value > MAX_EPISODES:
+        raise argparse.ArgumentTypeError(f"{text}: expected at most {MAX_EPISODES:,} episodes (the paper's benchmarks use 1,000 per fold)")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """A finite number (NaN and infinities refused while parsing)."""
+    return _float(text)
+
+
+def number_in(low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False) -> Callable[[str], float]:
+    """The type function of a finite number in the interval ``low .. high`` (open or closed ends),
+    e.g. ``number_in(0, 1, low_open=True)`` for a fraction in ``(0, 1]``."""
+    shown = f"{'(' if low_open else '['}{low:g}, {'inf)' if high == math.inf else f'{high:g}' + (')' if high_open else ']')}"
+
+    def parse(text: str) -> float:
+        value = _float(text)
+        if value < low or value > high or (low_open and value == low) or (high_open and value == high):
+            raise argparse.ArgumentTypeError(f"expected a number in {shown}, got {text!r}")
+        return value
+
+    parse.__name__ = f"number in {shown}"
+    return parse
+
+
+positive_float = number_in(0, low_open=True)
+non_negative_float = number_in(0)
 
 
 def non_negative_int(text: str) -> int:
@@ -234,6 +285,9 @@ def add_run_group(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     group = parser.add_argument_group("run")
     group.add_argument("--device", default=default_device(), help="torch device (default: cuda if available, else cpu)")
     group.add_argument("--no-progress", action="store_true", help="no progress bars")
+    group.add_argument("--max-image-pixels", type=positive_int, default=DEFAULT_MAX_IMAGE_PIXELS, metavar="N",
+                       help=f"refuse image and mask files whose header claims more than N pixels, before decoding them "
+                            f"(default {DEFAULT_MAX_IMAGE_PIXELS:,}: 100 Mpx)")
     return group
 
 
@@ -331,7 +385,8 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, bod
             made.append(new_run_folder(prog.rsplit(".", 1)[-1]))
             args.out = str(made[0])
             print(f"out: {args.out}", file=sys.stderr, flush=True)
-        return body(args)
+        with image_pixel_limit(getattr(args, "max_image_pixels", None) or DEFAULT_MAX_IMAGE_PIXELS):  # every image reader of the run
+            return body(args)
 
     code = 2
     try:
