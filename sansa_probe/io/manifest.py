@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sansa_probe.io.atomic import atomic_write_json, check_output_folder
+from sansa_probe.io.atomic import atomic_write_bytes, atomic_write_json, check_output_folder
 
 __all__ = ["MANIFEST", "FORMAT", "OutputFolderError", "RunFolder", "file_record", "check_not_inside"]
 
@@ -290,6 +290,8 @@ class RunFolder:
         moved in, so outputs are complete or absent, never a mix. On any error or Ctrl-C the
         staging folder goes and nothing else changes."""
         self.path.mkdir(parents=True, exist_ok=True)
+        manifest = self.path / MANIFEST
+        before = (dict(self._files), set(self._claimed), manifest.read_bytes() if manifest.is_file() else None)
         staging_name = f".staging-{os.getpid()}-{datetime.datetime.now().strftime('%H%M%S%f')}"
         self.claim(staging_name + "/")
         staging = self.path / staging_name
@@ -298,9 +300,12 @@ class RunFolder:
             yield staging
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)  # ours: created and claimed above
-            self._files.pop(staging_name + "/", None)
-            self._claimed.discard(staging_name + "/")
-            self._write("running")
+            self._files, self._claimed, saved = before  # the folder exactly as it was, its manifest included
+            if self.writer:
+                if saved is None:
+                    manifest.unlink(missing_ok=True)
+                else:
+                    atomic_write_bytes(manifest, saved)
             raise
         self.remove_previous()
         written = sorted(p.name for p in staging.iterdir()) if names is None else [n for n in names if (staging / n).exists()]
