@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import pickle
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,18 +26,19 @@ import torch
 from sansa_probe.io.atomic import atomic_torch_save, atomic_write_text
 from sansa_probe.model.sansa import SansaModel
 
-__all__ = ["CACHE_FORMAT", "CACHE_VERSION", "FeatureCache", "ModelStateHasher"]
+__all__ = ["CACHE_FORMAT", "CACHE_VERSION", "FeatureCache", "ModelStateHasher", "payload_checksum"]
 
 CACHE_FORMAT = "sansa-probe/features"
-CACHE_VERSION = 2  # 2: images enter through the release protocol (640 px square first)
+CACHE_VERSION = 3  # 2: images enter through the release protocol (640 px square first); 3: a checksum of the arrays
 
 
 class FeatureCache:
     """Feature sets on disk: ``<root>/<dataset>/fold<f>-<split>/<layer>/<model state>.<kind>.pt``
     plus ``.json`` with the config (also stored inside the ``.pt``). :meth:`load` returns
-    ``None`` (recompute) when either is missing, truncated or the config differs; a ``.pt`` file
-    holding objects that ``weights_only`` loading refuses (not written by the cache: tampered
-    with) is a ``ValueError`` naming it, never loaded."""
+    ``None`` (recompute) when either is missing, truncated or the config differs, when the
+    checksum of its arrays (:func:`payload_checksum`, written inside it) does not match, or when a
+    feature is NaN or infinite; a ``.pt`` file holding objects that ``weights_only`` loading refuses
+    (not written by the cache: tampered with) is a ``ValueError`` naming it, never loaded."""
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
@@ -71,13 +73,38 @@ class FeatureCache:
             return None
         if not isinstance(payload, dict) or json.loads(payload.get("config", "null")) != expected:
             return None
+        if payload.get("checksum") != payload_checksum(payload) or not _finite(payload):
+            warnings.warn(f"feature cache file {path} does not match its checksum or holds non-finite features: recomputed", stacklevel=2)
+            return None
         return payload
 
     def save(self, path: Path, payload: Mapping[str, Any], config: Mapping[str, Any]) -> Path:
         text = json.dumps(self._normal(config), sort_keys=True)
-        atomic_torch_save(path, {**payload, "config": text})
+        payload = {**payload, "config": text}
+        atomic_torch_save(path, {**payload, "checksum": payload_checksum(payload)})
         atomic_write_text(path.with_suffix(".json"), json.dumps(self._normal(config), indent=2, sort_keys=True) + "\n")
         return path
+
+
+def payload_checksum(payload: Mapping[str, Any]) -> str:
+    """BLAKE2b of a cache payload (every entry but ``checksum``): tensors by dtype, shape and bytes,
+    everything else as JSON; a file whose arrays were changed after it was written no longer matches."""
+    digest = hashlib.blake2b(digest_size=20)
+    for key in sorted(k for k in payload if k != "checksum"):
+        value = payload[key]
+        digest.update(key.encode())
+        if isinstance(value, torch.Tensor):
+            data = value.detach().contiguous().cpu()
+            digest.update(f"{data.dtype}{tuple(data.shape)}".encode())
+            if data.numel():
+                digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+        else:
+            digest.update(json.dumps(value, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _finite(payload: Mapping[str, Any]) -> bool:
+    return all(bool(torch.isfinite(v).all()) for v in payload.values() if isinstance(v, torch.Tensor) and v.is_floating_point())
 
 
 class ModelStateHasher:

@@ -14,10 +14,12 @@ the user-facing shell of the one inference path, :class:`~sansa_probe.inference.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
+from PIL import Image
 
 from sansa_probe.inference import FewShotInference, Protocol, References, get_protocol, prepare_references
 from sansa_probe.io.images import ImageInput, load_rgb
@@ -37,6 +39,18 @@ class Prediction:
     mask: np.ndarray
     logits: np.ndarray
     score: float
+
+
+def _single_image(targets: object) -> str | None:
+    """What ``targets`` is when it is one image rather than a collection of them, else ``None``."""
+    if isinstance(targets, (str, bytes, os.PathLike)):
+        return f"a single path ({os.fspath(targets)!r})" if not isinstance(targets, bytes) else "bytes"
+    if isinstance(targets, Image.Image):
+        return "a single PIL image"
+    shape = getattr(targets, "shape", None)
+    if shape is not None and len(shape) != 4:
+        return f"a single array of shape {tuple(shape)} (a batch of arrays is BxHxWx3)"
+    return None
 
 
 class SansaPredictor:
@@ -109,7 +123,13 @@ class SansaPredictor:
         return self._predict_arrays([load_rgb(target, name="target")], negative_points=negative_points)[0]
 
     def predict_batch(self, targets: Iterable[ImageInput]) -> list[Prediction]:
-        """Segment many targets with the cached reference memory, ``batch_size`` per encoder forward."""
+        """Segment many targets (a list of paths, PIL images or ``HxWx3`` arrays, or one
+        ``BxHxWx3`` array) with the cached reference memory, ``batch_size`` per encoder forward.
+        One image (a path, a PIL image, an ``HxWx3`` array) is a ``TypeError``: use :meth:`predict`."""
+        single = _single_image(targets)
+        if single is not None:
+            raise TypeError(f"predict_batch takes a list of images, got {single}; use predict(image) for one image "
+                            "or predict_batch([image, ...]) for several")
         results: list[Prediction] = []
         chunk: list[np.ndarray] = []
         for i, target in enumerate(targets):

@@ -20,7 +20,7 @@ from sansa_probe.model.release_checkpoint import ReleaseCheckpoint, release_stag
 from sansa_probe.model.sam2_weights import CheckpointError, load_sam2_weights, read_sam2_state_dict, resolve_sam2_checkpoint
 from sansa_probe.model.sansa import SansaModel
 
-__all__ = ["build_sam2_base", "load_sansa", "given_fields"]
+__all__ = ["NO_CHECKPOINT", "build_sam2_base", "load_sansa", "given_fields", "spelled_none"]
 
 
 def build_sam2_base(config: SansaConfig) -> torch.nn.Module:
@@ -62,12 +62,14 @@ def load_sansa(
     Args:
         config_or_name: a :class:`SansaConfig`, a backbone (``"hiera_t" | "hiera_s" | "hiera_b+" |
             "hiera_l"``), or ``None`` (``hiera_l``, or the checkpoint's).
-        adapters: a checkpoint to load strictly: adapters saved by sansa-probe, a training checkpoint
+        adapters: ``None`` (or ``"none"``, as on the command line: fresh adapters) or a checkpoint to
+            load strictly: adapters saved by sansa-probe, a training checkpoint
             (adapters or a fine-tuning baseline), or a checkpoint of the public SANSA release (its
             adapter layout is read from the built trunk; SAM2 ``"2"`` and no object-score heads).
         device: where the model lives.
         sam2_checkpoint: a path to Meta's SAM2 checkpoint, ``"auto"`` (download Meta's file into the
-            torch hub cache when missing), or ``None`` for random SAM2 weights (tests; warns).
+            torch hub cache when missing), or ``None`` (also spelled ``"none"``, as on the command
+            line) for random SAM2 weights (tests; warns).
         setting: ``"strict"`` (bottleneck ratio 0.3) or ``"generalist"`` (0.8): the ratio when
             neither ``ratio=`` nor the checkpoint gives one.
         seed: seed of every random initialisation (SAM2 weights when ``sam2_checkpoint=None``, fresh
@@ -80,6 +82,7 @@ def load_sansa(
     """
     if setting not in SETTING_RATIOS:
         raise ValueError(f"setting {setting!r} is unknown; expected 'strict' or 'generalist'")
+    adapters, sam2_checkpoint = spelled_none(adapters), spelled_none(sam2_checkpoint)  # "none" means None, as on the command line
     given = given_fields(config_or_name, overrides)
     ckpt = read_adapter_checkpoint(adapters) if adapters is not None else None
     source = f"adapters: {adapters}"
@@ -104,6 +107,14 @@ def load_sansa(
     # what built this model, for the identity every output carries (sansa_probe.reporting.identity)
     model.provenance = {"sam2_checkpoint": None if sam2_path is None else str(sam2_path), "adapters": None if adapters is None else str(adapters)}
     return model.to(device)
+
+
+NO_CHECKPOINT = "none"  # the one spelling of "no checkpoint" shared by the Python API and the commands
+
+
+def spelled_none(value: str | os.PathLike | None) -> str | os.PathLike | None:
+    """``None`` for ``"none"`` (the command line's spelling of no checkpoint), else ``value``."""
+    return None if isinstance(value, str) and value == NO_CHECKPOINT else value
 
 
 def given_fields(config_or_name: SansaConfig | str | None, overrides: Mapping[str, Any]) -> dict[str, Any]:

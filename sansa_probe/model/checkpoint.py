@@ -17,6 +17,7 @@ key. There is never a silent fall-back to frozen SAM2.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,7 +27,7 @@ import torch
 from sansa_probe.model.config import ARCHITECTURE, SansaConfig
 from sansa_probe.model.finetune import finetune_parameter_names
 from sansa_probe.model.release_checkpoint import ReleaseCheckpoint, load_weights_only, parse_release_checkpoint, release_stages_and_ratio
-from sansa_probe.model.sam2_weights import CheckpointError, check_finite, existing_checkpoint_file
+from sansa_probe.model.sam2_weights import CheckpointError, check_finite, check_tensor, existing_checkpoint_file
 from sansa_probe.io.atomic import atomic_torch_save
 
 __all__ = [
@@ -38,6 +39,10 @@ __all__ = [
     "AdapterCheckpoint",
     "check_compatible",
     "assign_trained_state",
+    "ABSURD_ADAPTERS",
+    "ADAPTER_WEIGHT_LIMIT",
+    "largest_adapter_weight",
+    "absurd_adapters_message",
 ]
 
 FORMAT = "sansa-probe/adapters"
@@ -147,15 +152,14 @@ def assign_adapter_state(model, state: dict[str, torch.Tensor], *, source: str, 
 def _assign(state: dict[str, torch.Tensor], params: dict[str, torch.nn.Parameter], *, source: str, strict: bool) -> None:
     missing = sorted(set(params) - set(state))
     unexpected = sorted(set(state) - set(params))
-    if strict and missing:
-        raise CheckpointError(f"{source}: missing adapter key {missing[0]!r} ({len(missing)} missing)")
-    if strict and unexpected:
-        raise CheckpointError(f"{source}: unexpected key {unexpected[0]!r} ({len(unexpected)} unexpected)")
+    if strict and (missing or unexpected):
+        parts = [f"missing adapter key {missing[0]!r} ({len(missing)} missing)"] if missing else []
+        parts += [f"unexpected key {unexpected[0]!r} ({len(unexpected)} unexpected)"] if unexpected else []
+        raise CheckpointError(f"{source}: {'; '.join(parts)}")
     for key, tensor in state.items():
         if key not in params:
             continue
-        if not isinstance(tensor, torch.Tensor):
-            raise CheckpointError(f"{source}: key {key!r} is not a tensor")
+        check_tensor(key, tensor, params[key], source=source)
         if tuple(tensor.shape) != tuple(params[key].shape):
             raise CheckpointError(f"{source}: key {key!r} has shape {tuple(tensor.shape)}, the model expects {tuple(params[key].shape)}")
     check_finite({k: v for k, v in state.items() if k in params}, source=source)
@@ -163,3 +167,28 @@ def _assign(state: dict[str, torch.Tensor], params: dict[str, torch.nn.Parameter
         for key, tensor in state.items():
             if key in params:
                 params[key].copy_(tensor.to(params[key].dtype))
+    largest = largest_adapter_weight({k: v for k, v in state.items() if k in params})
+    if largest is not None and largest[1] > ADAPTER_WEIGHT_LIMIT:
+        warnings.warn(absurd_adapters_message(*largest, source=source), UserWarning, stacklevel=4)
+
+
+# Trained adapters stay within a few units (the shipped miniature's: |w| <= 1.25); a weight beyond
+# this is no training's result: a damaged, hand-edited or foreign file.
+ADAPTER_WEIGHT_LIMIT = 1e4
+ABSURD_ADAPTERS = "far outside anything training produces"  # the words of the warning (its filter key)
+
+
+def largest_adapter_weight(state: dict[str, torch.Tensor]) -> tuple[str, float] | None:
+    """``(key, max |value|)`` over the adapter tensors of ``state`` (keys with ``.adapter.``), or ``None``."""
+    best = None
+    for key, tensor in state.items():
+        if ".adapter." in key and isinstance(tensor, torch.Tensor) and tensor.numel() and tensor.is_floating_point():
+            value = float(tensor.detach().abs().max())
+            if best is None or value > best[1]:
+                best = (key, value)
+    return best
+
+
+def absurd_adapters_message(key: str, value: float, *, source: str = "adapters") -> str:
+    return (f"{source}: adapter tensor {key!r} holds values up to {value:.3g} in magnitude, {ABSURD_ADAPTERS} "
+            f"(|w| < {ADAPTER_WEIGHT_LIMIT:g}): its outputs will swamp SAM2's features (a damaged or hand-edited file?)")

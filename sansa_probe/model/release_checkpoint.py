@@ -19,6 +19,8 @@ model's built trunk, never from a table, so custom SAM2 configs (``sam2_override
 from __future__ import annotations
 
 import argparse
+import math
+import numbers
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,7 @@ from sansa_probe.model.adapters import adapter_bottleneck
 from sansa_probe.model.config import SETTING_RATIOS
 from sansa_probe.model.sam2_weights import CheckpointError
 
-__all__ = ["ReleaseCheckpoint", "load_weights_only", "parse_release_checkpoint", "release_stages_and_ratio", "RELEASE_BACKBONES"]
+__all__ = ["ReleaseCheckpoint", "check_release_args", "load_weights_only", "parse_release_checkpoint", "release_stages_and_ratio", "RELEASE_BACKBONES"]
 
 _ADAPTER_KEY = re.compile(
     r"^(?:module\.)?sam\.image_encoder\.trunk\.blocks\.(\d+)\.adapter\.(adapter_layer_norm_before|down_proj|up_proj)\.(weight|bias)$"
@@ -119,7 +121,30 @@ def parse_release_checkpoint(payload: dict, *, source: str) -> ReleaseCheckpoint
         if f"image_encoder.trunk.blocks.{block}.adapter.down_proj.weight" not in state:
             raise CheckpointError(f"{source}: missing adapter key 'image_encoder.trunk.blocks.{block}.adapter.down_proj.weight'")
     args = payload.get("args")
-    return ReleaseCheckpoint(state=state, blocks=blocks, args=dict(vars(args)) if isinstance(args, argparse.Namespace) else {})
+    args = dict(vars(args)) if isinstance(args, argparse.Namespace) else {}
+    check_release_args(args, source=source)
+    return ReleaseCheckpoint(state=state, blocks=blocks, args=args)
+
+
+# A bottleneck ratio is int(dim * ratio) / dim: the release's are 0.3 (strict) and 0.8 (generalist).
+MAX_CHANNEL_FACTOR = 8.0
+
+
+def check_release_args(args: dict[str, Any], *, source: str) -> None:
+    """The release's ``args`` fields that are read, by type and range; each error names the file
+    (``source``) and the field. A field that is absent is not checked (it is not used)."""
+    version = args.get("sam2_version")
+    if version is not None and not isinstance(version, str):
+        raise CheckpointError(f"{source}: args.sam2_version = {version!r} ({type(version).__name__}); expected the release's "
+                              f"--sam2_version, a string such as {', '.join(map(repr, RELEASE_BACKBONES))}")
+    factor = args.get("channel_factor")
+    if factor is not None:
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real):
+            raise CheckpointError(f"{source}: args.channel_factor = {factor!r} ({type(factor).__name__}); expected a number, "
+                                  "the adapters' bottleneck ratio (0.3 or 0.8 in the release)")
+        if not math.isfinite(factor) or not 0 < factor <= MAX_CHANNEL_FACTOR:
+            raise CheckpointError(f"{source}: args.channel_factor = {factor!r}; expected a finite bottleneck ratio in "
+                                  f"(0, {MAX_CHANNEL_FACTOR:g}] (0.3 or 0.8 in the release)")
 
 
 def release_stages_and_ratio(release: ReleaseCheckpoint, trunk: torch.nn.Module, *, source: str) -> tuple[tuple[int, ...], float]:
@@ -145,7 +170,7 @@ def release_stages_and_ratio(release: ReleaseCheckpoint, trunk: torch.nn.Module,
         return all(adapter_bottleneck(dims[b], ratio) == wanted[b] for b in release.blocks)
 
     factor = release.args.get("channel_factor")
-    candidates = ([float(factor)] if isinstance(factor, (int, float)) else []) + list(SETTING_RATIOS.values())
+    candidates = ([float(factor)] if factor is not None else []) + list(SETTING_RATIOS.values())  # checked when parsed
     for ratio in candidates:
         if fits(ratio):
             return stages, ratio

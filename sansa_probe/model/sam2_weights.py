@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from sansa_probe.model.config import sam2_checkpoint_name, sam2_checkpoint_url
 from sansa_probe.io.atomic import atomic_path, atomic_write_json
 
-__all__ = ["CheckpointError", "check_finite", "existing_checkpoint_file", "sam2_cache_dir", "resolve_sam2_checkpoint", "read_sam2_state_dict", "OBJECT_SCORE_KEYS"]
+__all__ = ["CheckpointError", "check_finite", "check_tensor", "existing_checkpoint_file", "sam2_cache_dir", "resolve_sam2_checkpoint", "read_sam2_state_dict", "OBJECT_SCORE_KEYS"]
 
 # Parameters that exist only when SAM2's object-score heads are built (pred_obj_scores=True).
 OBJECT_SCORE_KEYS = ("no_obj_ptr", "sam_mask_decoder.obj_score_token.", "sam_mask_decoder.pred_obj_score_head.")
@@ -44,13 +44,33 @@ def check_finite(state: dict[str, torch.Tensor], *, source: str) -> None:
             )
 
 
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def check_tensor(key: str, value: object, reference: torch.Tensor, *, source: str) -> torch.Tensor:
+    """One checkpoint entry against the model tensor it is loaded into: a tensor, floating point
+    where the model's is (any float precision: it is converted losslessly enough), the model's own
+    dtype otherwise; an int, bool or complex tensor for a weight is refused, never cast."""
+    if not isinstance(value, torch.Tensor):
+        raise CheckpointError(f"{source}: key {key!r} holds a {type(value).__name__}, not a tensor; expected {_dtype_name(reference.dtype)} "
+                              f"weights of shape {tuple(reference.shape)} (a damaged or foreign file)")
+    fits = value.is_floating_point() if reference.is_floating_point() else value.dtype == reference.dtype
+    if not fits:
+        expected = "floating-point weights" if reference.is_floating_point() else f"{_dtype_name(reference.dtype)} values"
+        raise CheckpointError(f"{source}: key {key!r} holds {_dtype_name(value.dtype)} values, the model's tensor is "
+                              f"{_dtype_name(reference.dtype)}; expected {expected} (converting them would silently change the model)")
+    return value
+
+
 def existing_checkpoint_file(path: str | os.PathLike, *, name: str) -> Path:
     """``path`` as an existing file; a clear error for a folder or a missing path."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise IsADirectoryError(f"{name}: {path} is a folder; expected a checkpoint file (.pt)")
     if not path.is_file():
-        raise FileNotFoundError(f"{name}: {path} does not exist; expected a checkpoint file (.pt)")
+        hint = " (None or 'none', lower case, means no checkpoint)" if str(path).lower() in ("none", "null", "no") else ""
+        raise FileNotFoundError(f"{name}: {path} does not exist; expected a checkpoint file (.pt){hint}")
     return path
 
 
@@ -149,7 +169,6 @@ def load_sam2_weights(
     ``sam`` that are not SAM2's (the adapters) and stay as they are.
     """
     keep = keep or {}
-    check_finite(state, source=source)
     expected = {k: v for k, v in sam.state_dict().items() if k not in keep}
     if not object_scores:
         state = {k: v for k, v in state.items() if not k.startswith(OBJECT_SCORE_KEYS)}
@@ -167,9 +186,11 @@ def load_sam2_weights(
             f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}"
         )
     for key, tensor in state.items():
+        check_tensor(key, tensor, expected[key], source=source)
         if tuple(tensor.shape) != tuple(expected[key].shape):
             raise CheckpointError(
                 f"{source}: key {key!r} has shape {tuple(tensor.shape)}, the config expects {tuple(expected[key].shape)} "
                 f"(a checkpoint of another backbone?)"
             )
+    check_finite(state, source=source)
     sam.load_state_dict({**state, **keep}, strict=True)

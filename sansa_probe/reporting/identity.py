@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from sansa_probe.model.checkpoint import ABSURD_ADAPTERS, ADAPTER_WEIGHT_LIMIT, absurd_adapters_message, largest_adapter_weight
 from sansa_probe.model.config import BEHAVIOURS
 from sansa_probe.utils.hashing import file_sha256
 
@@ -89,6 +90,9 @@ def model_identity(model: Any, *, adapters_enabled: bool | None = None, precisio
         "versions": package_versions(),
     }
     identity["warnings"] = identity_warnings(identity)
+    largest = largest_adapter_weight(model.adapter_state_dict()) if enabled and hasattr(model, "adapter_state_dict") else None
+    if largest is not None and largest[1] > ADAPTER_WEIGHT_LIMIT:
+        identity["warnings"].append(absurd_adapters_message(*largest, source=f"adapters {_describe(adapters, 'in memory')}"))
     return identity
 
 
@@ -194,4 +198,5 @@ def said_in_words() -> Iterator[None]:
     stderr): for commands that print the identity and its warnings in words instead."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="sam2_checkpoint=None", category=UserWarning)
+        warnings.filterwarnings("ignore", message=f".*{ABSURD_ADAPTERS}", category=UserWarning)  # the identity says it
         yield

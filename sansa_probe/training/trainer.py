@@ -9,7 +9,9 @@ Failures: a non-finite loss or gradient norm raises :class:`NonFiniteLossError` 
 is applied, so the weights, ``last.pt`` and everything else on disk stay finite; no checkpoint
 with a non-finite tensor is ever written. Ctrl-C (SIGINT) asks the loop to stop after the step
 in progress: ``last.pt`` is written and :class:`TrainingInterrupted` raised (a second Ctrl-C
-interrupts at once). Under DDP the ranks agree on both, so they stop at the same step.
+interrupts at once). Under DDP the ranks agree on both, so they stop at the same step. After a
+Ctrl-C only the DataLoader's "worker exited unexpectedly" counts as part of it; any other error
+raised meanwhile is reported as itself.
 
 Files under ``out``::
 
@@ -415,11 +417,17 @@ class Trainer:
                     self.save(checkpoints / "last.pt", full=True)
                 if self._agreed(stop.requested):
                     return True
-        except Exception:
-            if not stop.requested:
-                raise
-            return True  # a DataLoader worker ended by the same Ctrl-C: stop at the last finished step
+        except Exception as exc:
+            if stop.requested and _ended_by_ctrl_c(exc):
+                return True  # a DataLoader worker ended by the same Ctrl-C: stop at the last finished step
+            raise  # anything else is an error of its own, even after Ctrl-C was asked for
         return self._agreed(stop.requested)
+
+
+def _ended_by_ctrl_c(exc: BaseException) -> bool:
+    """The DataLoader's error when its worker processes died, as they do on the Ctrl-C that also
+    reached the main process (the terminal signals the whole process group)."""
+    return isinstance(exc, RuntimeError) and "DataLoader worker" in str(exc) and "exited unexpectedly" in str(exc)
 
 
 def _normal(value: Any) -> Any:
