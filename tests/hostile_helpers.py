@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import resource
 import struct
 import subprocess
 import sys
@@ -127,9 +126,11 @@ _CHILD = textwrap.dedent(
         exec(compile(code_text, "<child>", "exec"), namespace)
     except BaseException as exc:  # what escaped, as a name: the parent asserts on it
         outcome = f"{type(exc).__name__}: {str(exc)[:300]}"
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # peak RSS of this process image: VmHWM (ru_maxrss would carry the forking parent's size across exec)
+    status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+    peak_kb = int(status["VmHWM"].split()[0]) if "VmHWM" in status else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with open(report, "w") as handle:
-        json.dump({"outcome": outcome, "rss_mb": usage.ru_maxrss / 1024, "seconds": time.perf_counter() - started,
+        json.dump({"outcome": outcome, "rss_mb": peak_kb / 1024, "seconds": time.perf_counter() - started,
                    "code": namespace.get("CODE")}, handle)
     """
 )
@@ -159,5 +160,3 @@ def child_command(module: str, argv: list[str]) -> str:
     return f"import sansa_probe.{module} as m\nCODE = m.main({[str(a) for a in argv]!r})\n"
 
 
-def peak_rss_now() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -22,7 +22,7 @@ SHARED = {
     "model": ["--backbone", "--sam2-version", "--sam2-checkpoint", "--image-size", "--sam2-override", "--behaviour", "--setting", "--checkpoint", "--adapters"],
     "data": ["--dataset", "--fold", "--data-root", "--dataset-option"],
     "output": ["--out"],
-    "run": ["--device", "--no-progress"],
+    "run": ["--device", "--no-progress", "--max-image-pixels"],
 }
 
 

@@ -120,7 +120,7 @@ def test_evaluate_command_on_a_crafted_lvis_root(tmp_path, tiny_model, monkeypat
     plant(tmp_path / "LVIS" / "lvis_val.pkl", marker)
     code = evaluate.main(
         ["--dataset", "lvis92i", "--data-root", str(tmp_path), "--episodes", "1", "--num-workers", "0", "--no-progress",
-         "--out", str(tmp_path / "out"), "--backbone", "hiera_t", "--image-size", "256", "--sam2-checkpoint", "none",
+         "--out", str(tmp_path.parent / f"{tmp_path.name}-out"), "--backbone", "hiera_t", "--image-size", "256", "--sam2-checkpoint", "none",
          "--device", "cpu"]  # fmt: skip
     )
     err = capsys.readouterr().err

@@ -85,7 +85,9 @@ def test_command_writes_tidy_results_episode_rows_and_summary(use_tiny_model, tm
     out = tmp_path / "out"
     code = evaluate.main([*DATA_ARGS, "--episodes", "2", "--checkpoint", str(checkpoint), "--out", str(out), *TINY_ARGS])
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["episodes.csv", "results.csv", "summary.json"]  # no temporary files left
+    # no temporary files left; the manifest records what the run wrote (issue 22)
+    assert sorted(p.name for p in out.iterdir()) == ["episodes.csv", "results.csv", "sansa-manifest.json", "summary.json"]
+    assert set(json.loads((out / "sansa-manifest.json").read_text())["files"]) == {"episodes.csv", "results.csv", "summary.json"}
 
     results = pd.read_csv(out / "results.csv")
     labels = ["dataset", "shots", "prompt", "adapters", "protocol", "negative_clicks", "semantic_negatives", "model", "fold"]

@@ -57,11 +57,15 @@ def test_a_new_run_never_overwrites_a_finished_run(finished_run, tmp_path, capsy
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         (copy / name).write_bytes((finished_run / name).read_bytes())
     (copy / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert _train(copy, "--overwrite", "--max-steps", "1", steps=3) == 2  # a file no run wrote: refused even so (issue 22)
+    err = capsys.readouterr().err
+    assert "notes.txt" in err and len(err.strip().splitlines()) == 1 and _hashes(copy) == {**before, "notes.txt": _hashes(copy)["notes.txt"]}
+    (copy / "notes.txt").rename(tmp_path / "notes.txt")
     assert _train(copy, "--overwrite", "--max-steps", "1", steps=3) == 0
     assert [step for step, _ in _losses(copy)] == ["1"]  # the old history is gone, not mixed in
     assert not (copy / "final.pt").exists() and not (copy / "adapters.pt").exists()  # the old run's results too
     assert sorted(p.name for p in (copy / "checkpoints").iterdir()) == ["last.pt"]
-    assert (copy / "notes.txt").read_text() == "mine"  # what is not the run's is left alone
 
 
 @pytest.mark.parametrize(

@@ -71,8 +71,9 @@ def add_benchmark_groups(parser: argparse.ArgumentParser, *, writes: str) -> Non
     evaluation.add_argument("--semantic-negatives", type=non_negative_int, default=0,
                             help="images of other classes added to memory with an empty mask (appendix F)")
     evaluation.add_argument("--num-workers", type=non_negative_int, default=2, help="DataLoader workers loading episodes (default 2)")
+    add_overwrite_option(evaluation, what="the finished run")
     add_model_group(parser, checkpoint_help="with --all-folds it may contain {fold}, formatted per fold")
-    add_overwrite_option(add_output_group(parser, writes=writes), what="the finished run")
+    add_output_group(parser, writes=writes)
     add_run_group(parser)
 
 

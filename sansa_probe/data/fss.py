@@ -37,6 +37,7 @@ import numpy as np
 from sansa_probe.data.base import ClassId, Instance, SegmentationSource
 from sansa_probe.data.files import read_image_size, read_rgb
 from sansa_probe.data.registry import DatasetNotFoundError, DatasetSpec, source_builder
+from sansa_probe.io.images import open_image_raw
 
 __all__ = [
     "DERIVED_SPLIT_SEED",

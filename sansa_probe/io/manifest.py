@@ -149,7 +149,8 @@ class RunFolder:
         path = check_output_folder(Path(path), name=name)
         check_not_inside(path, inputs or {}, name=name)
         present = _files_under(path) if path.is_dir() else []
-        manifest = _read_manifest(path / MANIFEST)
+        # a manifest beside nothing (a run that failed before writing, or whose files were all removed) holds no data
+        manifest = _read_manifest(path / MANIFEST) if set(present) - {MANIFEST} else None
         if manifest is None:
             entries = dict(legacy(path) or {}) if legacy is not None and present else {}
             previous = {"command": command, "state": "complete", "files": entries, "legacy": True} if entries else None
@@ -254,14 +255,19 @@ class RunFolder:
         self._write("running")
         return removed
 
+    def _claimed_now(self, rel: str) -> bool:
+        """Whether this run claimed ``rel``, itself or a folder above it."""
+        return rel in self._claimed or any(c.endswith("/") and rel.startswith(c) for c in self._claimed)
+
     def _files_on_disk(self, *, previous_only: bool) -> list[str]:
         out = []
         for key in list(self._files):
-            if previous_only and key in self._claimed:
+            if previous_only and self._claimed_now(key):
                 continue
             if key.endswith("/"):
                 root = self.path / key
-                out.extend(f"{key}{rel}" for rel in (_files_under(root) if root.is_dir() else []))
+                found = (f"{key}{rel}" for rel in (_files_under(root) if root.is_dir() else []))
+                out.extend(rel for rel in found if not (previous_only and self._claimed_now(rel)))
             elif (self.path / key).is_file() or (self.path / key).is_symlink():
                 out.append(key)
         return out

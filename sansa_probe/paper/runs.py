@@ -211,7 +211,9 @@ def train_variant(config: RunConfig, name: str, *, dataset: str, fold: int, opti
     final = out / "final.pt"
     if final.is_file():
         return final
-    argv = [*config.model_args(), "--fold", str(fold), "--out", str(out), "--seed", str(config.seed), "--resume"]
+    argv = [*config.model_args(), "--fold", str(fold), "--out", str(out), "--seed", str(config.seed)]
+    if (out / "checkpoints" / "last.pt").is_file():
+        argv.append("--resume")  # an interrupted variant continues; a new one starts (--resume needs a checkpoint)
     if "--datasets" not in options:
         argv += ["--dataset", dataset]
     if config.miniature:
