@@ -209,3 +209,22 @@ def test_an_error_after_ctrl_c_in_the_training_loop_is_not_called_an_interruptio
         raised = exc
     assert isinstance(raised, RuntimeError) and "a bug in clip 1" in str(raised), repr(raised)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_training_checkpoint_with_a_foreign_dtype_is_refused_on_resume(tmp_path):
+    """--resume reads last.pt's trained tensors through the same checks as every other load."""
+    from sansa_probe import load_miniature
+    from sansa_probe.data import get_dataset
+    from sansa_probe.data.episodes import TrainingEpisodeSampler
+    from sansa_probe.training import ClipDataset, TrainConfig, Trainer
+
+    source = get_dataset("synthetic", fold=0, split="train", image_size=64, images_per_class=4)
+    dataset = ClipDataset(TrainingEpisodeSampler(source, targets=1, n_episodes=4, seed=0), image_size=128, prompt="mask", seed=0)
+    trainer = Trainer(model=load_miniature(fold=0), dataset=dataset, out=tmp_path, device=torch.device("cpu"), progress=False,
+                      config=TrainConfig(epochs=1, steps_per_epoch=2, global_batch=2, micro_batch=2, targets=1))
+    trainer.save(tmp_path / "last.pt", full=True)
+    payload = torch.load(tmp_path / "last.pt", weights_only=True)
+    payload["trainable"][KEY] = payload["trainable"][KEY].to(torch.int64)
+    torch.save(payload, tmp_path / "tampered.pt")
+    with pytest.raises(ValueError, match=rf"tampered\.pt.*{KEY}.*int64"):
+        trainer.resume(tmp_path / "tampered.pt")

@@ -85,10 +85,16 @@ def test_sixteen_bit_zero_and_65535_mask_is_accepted(tmp_path):
 
 
 def test_a_decompression_bomb_is_a_clear_error(tmp_path, monkeypatch):
-    """A tiny file that would decode to more pixels than PIL's bomb limit is refused by name."""
+    """A file whose header claims more pixels than the limit (one limit for every reader, issue 22)
+    is refused by name before it is decoded; PIL's own, lower, limit does not decide."""
+    from sansa_probe.io.images import image_pixel_limit
+
     Image.new("L", (300, 300)).save(tmp_path / "bomb.png")
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)  # the limit scaled down: 90,000 > 2 x 20,000
-    with pytest.raises(ValueError, match=r"--target: .*bomb.png is refused as a possible decompression bomb.*at most 40000 pixels"):
-        load_rgb(tmp_path / "bomb.png", name="--target")
-    with pytest.raises(ValueError, match="bomb.png is refused as a possible decompression bomb"):
-        load_binary_png(tmp_path / "bomb.png", name="--reference-mask")
+    with image_pixel_limit(40_000):  # the limit scaled down: 90,000 > 40,000
+        with pytest.raises(ValueError, match=r"--target: .*bomb.png is 300 x 300 pixels by its header .* above the limit of 40000 pixels"):
+            load_rgb(tmp_path / "bomb.png", name="--target")
+        with pytest.raises(ValueError, match="bomb.png is 300 x 300 pixels by its header"):
+            load_binary_png(tmp_path / "bomb.png", name="--reference-mask")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)  # PIL's own limit lowered: ours (100 Mpx) still decides
+    assert load_rgb(tmp_path / "bomb.png", name="--target").shape == (300, 300, 3)
+    assert Image.MAX_IMAGE_PIXELS == 20_000  # and PIL's setting is left as it was

@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 from sansa_probe.io.atomic import atomic_torch_save, atomic_write_text
 from sansa_probe.model.checkpoint import TRAIN_FORMAT
 from sansa_probe.model.finetune import apply_finetune
+from sansa_probe.model.sam2_weights import check_finite, check_tensor
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.training.data import ClipBatch, ClipDataset, StepBatchSampler, collate_clips
 from sansa_probe.training.losses import segmentation_loss
@@ -255,6 +256,11 @@ class Trainer:
             raise ValueError(f"--resume: {path} was trained on another model config ({payload['config']})")
         if sorted(payload["trainable"]) != self.names:
             raise ValueError(f"--resume: {path} trains other parameters than --finetune {self.config.finetune}")
+        for name, parameter in zip(self.names, self.parameters):  # tensors of the parameters' kind and shape, finite
+            tensor = check_tensor(name, payload["trainable"][name], parameter, source=f"--resume: {path}")
+            if tuple(tensor.shape) != tuple(parameter.shape):
+                raise ValueError(f"--resume: {path}: key {name!r} has shape {tuple(tensor.shape)}, the model expects {tuple(parameter.shape)}")
+        check_finite(payload["trainable"], source=f"--resume: {path}")
         with torch.no_grad():
             for name, parameter in zip(self.names, self.parameters):
                 parameter.copy_(payload["trainable"][name].to(parameter.device, parameter.dtype))
