@@ -17,53 +17,121 @@ from sansa_probe.data.episodes import EpisodeData, EpisodeSampler
 from sansa_probe.evaluation.episodes import evaluate_episodes
 from sansa_probe.features import FeatureExtractor, probe_splits
 from sansa_probe.inference import get_protocol
+from sansa_probe.io.images import to_model_input
 from sansa_probe.miniature.architecture import IMAGE_SIZE
-from sansa_probe.miniature.pretrain import ClipStream, _collate, _mask_iou, track_clip
+from sansa_probe.miniature.stages import decode_prompts, mask_iou
+from sansa_probe.miniature.videos import VideoClip, mirrored, pretraining_clip
+from sansa_probe.model.prompting import prompt_to_inputs
 from sansa_probe.model.sansa import SansaModel
 from sansa_probe.pipelines import linear_probe, pca
+from sansa_probe.prompts.generate import make_prompt, sample_points
 
-__all__ = ["HELD_OUT_SEED", "tracking_miou", "few_shot_miou", "probe_rows"]
+__all__ = ["HELD_OUT_SEED", "MOTIONS", "held_out_clips", "tracking_miou", "click_miou", "tracker_rows", "few_shot_miou", "probe_rows"]
 
 REFERENCES = ("own", "other_class")
+MOTIONS = ("drift", "mirror")
 
 HELD_OUT_SEED = 1_000_003  # a stream never used in pretraining (which uses seed 0)
 
 
+def held_out_clips(n_clips: int, *, frames: int, seed: int = HELD_OUT_SEED, image_size: int = IMAGE_SIZE,
+                   motion: str = "drift") -> list[VideoClip]:
+    """``n_clips`` clips of the held-out stream (today's clip recipe); ``motion="mirror"`` flips their
+    frames 1.. left-right and up-down (every object jumps, its appearance kept)."""
+    if motion not in MOTIONS:
+        raise ValueError(f"motion: expected one of {', '.join(MOTIONS)}, got {motion!r}")
+    clips = [pretraining_clip(seed=seed, index=i, n_frames=frames, image_size=image_size) for i in range(n_clips)]
+    return [mirrored(c) for c in clips] if motion == "mirror" else clips
+
+
+def _model_input(clips: list[VideoClip], size: int) -> torch.Tensor:
+    """``(T * B, 3, S, S)`` frame-major."""
+    return torch.stack([to_model_input(clip.frames[t], size) for t in range(len(clips[0].frames)) for clip in clips])
+
+
 @torch.no_grad()
 def tracking_miou(model: SansaModel, *, n_clips: int = 32, frames: int = 6, seed: int = HELD_OUT_SEED, batch: int = 8,
-                  prompts: str = "own") -> float:
+                  prompts: str = "own", motion: str = "drift") -> float:
     """Mean IoU (in %) of the tracked frames 1..T-1 of ``n_clips`` held-out procedural clips, mask prompt on frame 0.
 
     ``prompts="other_clip"`` gives each clip the frame 0 and the prompt of the next clip of its
     batch instead of its own: a tracker that follows its prompt falls to near zero there, a
-    model that segments whatever looks like an object keeps its score (the miniature of this
-    commit does: see docs). The model runs as its adapters are switched (pretraining models
-    have none).
+    model that segments whatever looks like an object keeps its score. ``motion="mirror"``
+    flips frames 1.. of every clip left-right and up-down: a tracker that matches appearance
+    keeps most of its score, one that copies the prompt's position loses it. Runs the model's
+    own clip forward (:meth:`SansaModel.track_features`) as its adapters are switched.
     """
     if prompts not in ("own", "other_clip"):
         raise ValueError(f"prompts: expected 'own' or 'other_clip', got {prompts!r}")
-    stream = ClipStream(seed=seed, frames=frames, length=n_clips, image_size=model.image_size)
+    clips = held_out_clips(n_clips, frames=frames, seed=seed, image_size=model.image_size, motion=motion)
+    was_training = model.training
+    model.eval()
+    ious = []
+    size = model.image_size
+    try:
+        for start in range(0, n_clips, batch):
+            chunk = clips[start : start + batch]
+            if prompts == "other_clip":
+                if len(chunk) < 2:
+                    raise ValueError(f"prompts='other_clip' needs at least 2 clips per batch, got {len(chunk)}")
+                shift = [(i + 1) % len(chunk) for i in range(len(chunk))]
+                chunk = [VideoClip(frames=[chunk[j].frames[0], *c.frames[1:]], masks=[chunk[j].masks[0], *c.masks[1:]])
+                         for c, j in zip(chunk, shift)]
+            prompt_inputs = [prompt_to_inputs(make_prompt("mask", c.masks[0], seed=0), height=size, width=size, image_size=size)
+                             for c in chunk]
+            outputs = model.track_features(model.encode_images(_model_input(chunk, size)), prompt_inputs).targets
+            for t, out in enumerate(outputs, start=1):
+                masks = torch.from_numpy(np.stack([c.masks[t] for c in chunk]))
+                ious.append(mask_iou(out.high_res_logits[:, 0], masks))
+    finally:
+        model.train(was_training)
+    return 100.0 * float(torch.cat(ious).mean())
+
+
+@torch.no_grad()
+def click_miou(model: SansaModel, *, n_clips: int = 32, seed: int = HELD_OUT_SEED, batch: int = 8, clicks: str = "own") -> float:
+    """Mean IoU (in %) of the mask decoded from one click on frame 0 of ``n_clips`` held-out clips
+    (the tracked instance's mask; the click drawn on it), no memory.
+
+    ``clicks="other_clip"`` places the click of the next clip of the batch instead (usually on
+    another object or the background): a model that selects what it is shown loses most of its
+    score, one that segments every object keeps it.
+    """
+    if clicks not in ("own", "other_clip"):
+        raise ValueError(f"clicks: expected 'own' or 'other_clip', got {clicks!r}")
+    clips = held_out_clips(n_clips, frames=2, seed=seed, image_size=model.image_size)
+    size = model.image_size
+    points = [prompt_to_inputs(sample_points(c.masks[0], seed=(seed, i, 21), n=1), height=size, width=size, image_size=size)
+              for i, c in enumerate(clips)]
     was_training = model.training
     model.eval()
     ious = []
     try:
         for start in range(0, n_clips, batch):
-            items = [stream.item(i, prompt="mask") for i in range(start, min(n_clips, start + batch))]
-            clip = _collate(items)
-            frames, clip_prompts = clip["frames"], clip["prompts"]
-            if prompts == "other_clip":
-                if len(items) < 2:
-                    raise ValueError(f"prompts='other_clip' needs at least 2 clips per batch, got {len(items)}")
-                shift = [(i + 1) % len(items) for i in range(len(items))]
-                frames = frames.clone()
-                frames[0] = frames[0][shift]
-                clip_prompts = [clip_prompts[i] for i in shift]
-            _, outputs = track_clip(model, frames, clip_prompts)
-            for t, out in enumerate(outputs, start=1):
-                ious.append(_mask_iou(out.high_res_logits[:, 0], clip["masks"][t]))
+            chunk = list(range(start, min(n_clips, start + batch)))
+            given = chunk if clicks == "own" else [chunk[(k + 1) % len(chunk)] for k in range(len(chunk))]
+            if clicks == "other_clip" and len(chunk) < 2:
+                raise ValueError(f"clicks='other_clip' needs at least 2 clips per batch, got {len(chunk)}")
+            feats = model.encode_images(torch.stack([to_model_input(clips[i].frames[0], size) for i in chunk]))
+            out = decode_prompts(model, feats, [points[i] for i in given])
+            masks = torch.from_numpy(np.stack([clips[i].masks[0] for i in chunk]))
+            ious.append(mask_iou(out.high_res_logits[:, 0], masks))
     finally:
         model.train(was_training)
     return 100.0 * float(torch.cat(ious).mean())
+
+
+def tracker_rows(model: SansaModel, *, n_clips: int = 32, stage: str = "pretrained") -> list[dict[str, Any]]:
+    """The gate's numbers of a tracker (adapters as switched): tracking own / other-clip prompt, on
+    the held-out clips as they are and mirrored, and one click own / another clip's."""
+    rows = []
+    for motion, suffix in (("drift", ""), ("mirror", "_mirrored")):
+        for prompts, tail in (("own", ""), ("other_clip", "_other_clip_prompt")):
+            value = tracking_miou(model, n_clips=n_clips, prompts=prompts, motion=motion)
+            rows.append({"fold": "all", "model": stage, "metric": f"tracking_miou{suffix}{tail}", "value": value})
+    for clicks, tail in (("own", ""), ("other_clip", "_other_clip_click")):
+        rows.append({"fold": "all", "model": stage, "metric": f"click_miou{tail}", "value": click_miou(model, n_clips=n_clips, clicks=clicks)})
+    return rows
 
 
 def few_shot_miou(model: SansaModel, *, fold: int, adapters: bool, episodes: int = 100, shots: int = 1, seed: int = 0,

@@ -8,8 +8,19 @@ new instances with new appearances. Half of the clips hold a hard distractor tha
 tracked instance's shape or texture (other colours), a quarter one that shares its colours (other
 shape): the tracker has to follow *this* instance, by its whole appearance and its motion.
 
+A :class:`ClipRecipe` changes what a stage of pretraining draws (each clip decides by its own
+random stream, so the default recipe draws exactly the clips above):
+
+* ``large``: clips with 2-3 larger instances (radius 0.12-0.2 of the side), more stride-16 tokens
+  per object; ``twin`` of them hold an exact look-alike of the tracked instance elsewhere (only
+  its position tells them apart);
+* ``mirror``: frames 1.. flipped left-right and up-down (every object jumps, appearance kept);
+* ``shuffle``: frames 1.. show every instance at a new random place (appearance kept);
+* ``distinct``: no hard distractors (no other instance shares the tracked one's shape, texture
+  or colours), so appearance alone identifies the tracked instance.
+
 No class label leaves this module: a clip is frames and the masks of one tracked instance.
-Clip ``index`` of stream ``seed`` is a pure function of ``(seed, index, n_frames, image_size)``.
+Clip ``index`` of stream ``seed`` is a pure function of ``(seed, index, n_frames, image_size, recipe)``.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ from sansa_probe.data.synthetic.scenes import clutter_background as _background
 from sansa_probe.data.synthetic.scenes import compose as _compose
 from sansa_probe.data.synthetic.scenes import place as _place
 
-__all__ = ["VideoClip", "pretraining_clip"]
+__all__ = ["VideoClip", "ClipRecipe", "pretraining_clip", "mirrored"]
 
 _MIN_PIXELS = 0.004  # the tracked instance covers at least this fraction of frame 0
 
@@ -40,9 +51,45 @@ class VideoClip:
     masks: list[np.ndarray]
 
 
-def _drawing_ids(rng: np.random.Generator, n_objects: int) -> list[int]:
-    """Which shape/texture drawing each instance uses (index 0 is the tracked one); hard distractors."""
+@dataclass(frozen=True)
+class ClipRecipe:
+    """Probabilities of the clip variants of the module docstring (all 0: today's clips)."""
+
+    large: float = 0.0
+    twin: float = 0.7
+    mirror: float = 0.0
+    shuffle: float = 0.0
+    distinct: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("large", "twin", "mirror", "shuffle", "distinct"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: expected a probability in [0, 1], got {value!r}")
+
+    def draw(self, seed: int, index: int) -> dict[str, bool]:
+        """This clip's variants, from its own random stream (independent of the drawing's)."""
+        u = np.random.default_rng([seed, index, 15]).random(5)
+        large = bool(u[0] < self.large)
+        return {"large": large, "twin": large and bool(u[1] < self.twin), "mirror": bool(u[2] < self.mirror),
+                "shuffle": bool(u[3] < self.shuffle), "distinct": bool(u[4] < self.distinct)}
+
+
+def mirrored(clip: VideoClip) -> VideoClip:
+    """Frames 1.. (and their masks) flipped left-right and up-down; frame 0 unchanged."""
+    flip = lambda a: np.ascontiguousarray(a[::-1, ::-1])  # noqa: E731
+    return VideoClip(frames=clip.frames[:1] + [flip(f) for f in clip.frames[1:]],
+                     masks=clip.masks[:1] + [flip(m) for m in clip.masks[1:]])
+
+
+def _drawing_ids(rng: np.random.Generator, n_objects: int, *, distinct: bool = False) -> list[int]:
+    """Which shape/texture drawing each instance uses (index 0 is the tracked one); hard distractors,
+    or with ``distinct`` none: no other instance shares the tracked one's shape or texture."""
     ids = [int(c) for c in rng.integers(0, MAX_CLASSES, n_objects)]
+    if distinct:
+        shape, texture = class_shape_texture(ids[0])
+        unlike = [c for c in range(MAX_CLASSES) if not set(class_shape_texture(c)) & {shape, texture}]
+        return ids[:1] + [int(c) for c in rng.choice(unlike, n_objects - 1)]
     if n_objects > 1 and rng.random() < 0.5:
         shape, texture = class_shape_texture(ids[0])
         similar = [c for c in range(MAX_CLASSES) if c != ids[0] and set(class_shape_texture(c)) & {shape, texture}]
@@ -50,11 +97,17 @@ def _drawing_ids(rng: np.random.Generator, n_objects: int) -> list[int]:
     return ids
 
 
-def _initial_objects(rng: np.random.Generator, n_objects: int) -> list[_ObjectSpec]:
-    ids = _drawing_ids(rng, n_objects)
+def _initial_objects(rng: np.random.Generator, n_objects: int, *, large: bool = False, twin: bool = False,
+                     distinct: bool = False) -> list[_ObjectSpec]:
+    ids = _drawing_ids(rng, n_objects, distinct=distinct)
     objects: list[_ObjectSpec] = []
     for i, drawing in enumerate(ids):
-        spec, radius = None, rng.uniform(0.08, 0.15)
+        if twin and i == 1:  # the tracked instance's exact look-alike, elsewhere
+            spec = _place(objects, objects[0], rng)
+            if spec is not None:
+                objects.append(spec)
+                continue
+        spec, radius = None, rng.uniform(0.12, 0.2) if large else rng.uniform(0.08, 0.15)
         while spec is None and radius > 0.03:
             spec = _place(objects, _random_object(drawing, rng, radius=radius), rng)
             radius *= 0.85
@@ -63,17 +116,21 @@ def _initial_objects(rng: np.random.Generator, n_objects: int) -> list[_ObjectSp
                 raise RuntimeError("could not place the tracked instance")  # pragma: no cover - radius shrinks to fit
             continue
         objects.append(spec)
+    if distinct:
+        return objects
     if len(objects) > 2 and rng.random() < 0.25:  # a look-alike: the tracked instance's colours, another shape
         objects[2] = replace(objects[2], colors=objects[0].colors.copy(), brightness=objects[0].brightness)
     return objects
 
 
-def pretraining_clip(*, seed: int, index: int, n_frames: int = 4, image_size: int = 128) -> VideoClip:
+def pretraining_clip(*, seed: int, index: int, n_frames: int = 4, image_size: int = 128, recipe: ClipRecipe | None = None) -> VideoClip:
     """Clip ``index`` of the pretraining stream ``seed`` (see the module docstring).
 
     Motion per frame: a drift of 2-7 % of the image side along a slowly turning heading
     (bouncing off the borders), a spin of up to 0.25 rad, a scale change of up to +-8 %, a
     drift of the elastic warp's phases and of the brightness and lighting direction.
+    ``recipe`` (default: none of its variants) may make the clip large, twinned, distinct,
+    mirrored or shuffled.
     """
     for name, value, low, high in (
         ("seed", seed, 0, 2**63 - 1),
@@ -83,10 +140,13 @@ def pretraining_clip(*, seed: int, index: int, n_frames: int = 4, image_size: in
     ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
             raise ValueError(f"{name}: expected an int in {low}..{high}, got {value!r}")
+    variant = (recipe or ClipRecipe()).draw(seed, index)
     rng = np.random.default_rng([seed, index, 11])
     background = _background(rng, image_size)
     n_objects = int(rng.integers(2, 6))
-    objects = _initial_objects(rng, n_objects)
+    if variant["large"]:
+        n_objects = int(rng.integers(2, 4))
+    objects = _initial_objects(rng, n_objects, large=variant["large"], twin=variant["twin"], distinct=variant["distinct"])
     n = len(objects)
     order = rng.permutation(n)  # paint order: the tracked instance may pass behind others
     speeds = rng.uniform(0.02, 0.07, n)
@@ -103,9 +163,21 @@ def pretraining_clip(*, seed: int, index: int, n_frames: int = 4, image_size: in
         frames.append(image)
         masks.append(visible[int(np.flatnonzero(order == 0)[0])])
         objects = [_moved(spec, rng, i, speeds, headings, spins, growth, phase_drift, light_drift) for i, spec in enumerate(objects)]
+        if variant["shuffle"]:
+            objects = _shuffled(objects, np.random.default_rng([seed, index, 16, t]))
     if masks[0].mean() < _MIN_PIXELS:  # tracked instance hidden at the prompt: bring it to the front
-        return _front(seed=seed, index=index, n_frames=n_frames, image_size=image_size)
-    return VideoClip(frames=frames, masks=masks)
+        return _front(seed=seed, index=index, n_frames=n_frames, image_size=image_size, recipe=recipe)
+    clip = VideoClip(frames=frames, masks=masks)
+    return mirrored(clip) if variant["mirror"] else clip
+
+
+def _shuffled(objects: list[_ObjectSpec], rng: np.random.Generator) -> list[_ObjectSpec]:
+    """Every instance at a new random place (apart from the others when possible), appearance kept."""
+    placed: list[_ObjectSpec] = []
+    for spec in objects:
+        moved = _place(placed, spec, rng) or _place([], spec, rng) or spec
+        placed.append(moved)
+    return placed
 
 
 def _moved(spec: _ObjectSpec, rng: np.random.Generator, i: int, speeds, headings, spins, growth, phase_drift, light_drift) -> _ObjectSpec:
@@ -134,6 +206,6 @@ def _moved(spec: _ObjectSpec, rng: np.random.Generator, i: int, speeds, headings
     )
 
 
-def _front(*, seed: int, index: int, n_frames: int, image_size: int) -> VideoClip:
+def _front(*, seed: int, index: int, n_frames: int, image_size: int, recipe: ClipRecipe | None) -> VideoClip:
     """A replacement clip drawn from a far stream position (still a pure function of ``(seed, index)``)."""
-    return pretraining_clip(seed=seed, index=index + 2**40, n_frames=n_frames, image_size=image_size)
+    return pretraining_clip(seed=seed, index=index + 2**40, n_frames=n_frames, image_size=image_size, recipe=recipe)

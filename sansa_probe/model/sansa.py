@@ -36,7 +36,7 @@ from sansa_probe.model.config import BEHAVIOURS, SansaConfig
 from sansa_probe.model.memory import MemoryEntry, assemble_memory
 from sansa_probe.model.prompting import DEFAULT_MAX_SCRIBBLE_POINTS, PromptInputs, thin_points
 
-__all__ = ["FrameFeatures", "SegmentationOutput", "SansaModel"]
+__all__ = ["FrameFeatures", "SegmentationOutput", "ClipOutputs", "SansaModel"]
 
 
 @dataclass
@@ -91,7 +91,9 @@ class SegmentationOutput:
     """sam2 head outputs for B frames.
 
     ``low_res_logits`` ``(B, 1, S/4, S/4)``, ``high_res_logits`` ``(B, 1, S, S)``, ``iou`` ``(B,)``
-    (predicted IoU of the chosen mask), ``obj_ptr`` ``(B, C)``, ``object_score_logits`` ``(B, 1)``.
+    (predicted IoU of the chosen mask), ``obj_ptr`` ``(B, C)``, ``object_score_logits`` ``(B, 1)``;
+    ``conditioned_features`` ``(B, C, S/16, S/16)``: the stride-16 features the mask decoder read
+    (memory attention's output for a tracked frame; None for a mask used as the output).
     """
 
     low_res_logits: torch.Tensor
@@ -99,6 +101,25 @@ class SegmentationOutput:
     iou: torch.Tensor
     obj_ptr: torch.Tensor
     object_score_logits: torch.Tensor
+    conditioned_features: torch.Tensor | None = None
+
+    @classmethod
+    def cat(cls, outputs: Sequence["SegmentationOutput"]) -> "SegmentationOutput":
+        """The outputs of several frame batches as one batch (``conditioned_features`` kept only if all have it)."""
+        names = ("low_res_logits", "high_res_logits", "iou", "obj_ptr", "object_score_logits")
+        joined = {name: torch.cat([getattr(o, name) for o in outputs]) for name in names}
+        features = [o.conditioned_features for o in outputs]
+        joined["conditioned_features"] = None if any(f is None for f in features) else torch.cat(features)
+        return cls(**joined)
+
+
+@dataclass
+class ClipOutputs:
+    """Every output of a training clip of B episodes: ``reference`` (frame 0: the mask sam2 derives
+    from each prompt, the prompt mask itself for a mask prompt) and ``targets`` (frames 1..J)."""
+
+    reference: SegmentationOutput
+    targets: list[SegmentationOutput]
 
 
 class SansaModel(nn.Module):
@@ -227,18 +248,26 @@ class SansaModel(nn.Module):
         _, feats, pos, sizes = self.sam._prepare_backbone_features(backbone_out)
         return FrameFeatures(vision_feats=feats, vision_pos=pos, feat_sizes=[tuple(s) for s in sizes])
 
-    def _run_heads(self, pix_feat: torch.Tensor, feats: FrameFeatures, *, point_inputs=None, mask_inputs=None, multimask: bool) -> SegmentationOutput:
+    def _run_heads(self, pix_feat: torch.Tensor, feats: FrameFeatures, *, point_inputs=None, mask_inputs=None, multimask: bool,
+                   drop_high_res: torch.Tensor | None = None) -> SegmentationOutput:
+        high_res = feats.high_res()
+        if drop_high_res is not None and high_res is not None:
+            keep = (~drop_high_res.to(device=pix_feat.device, dtype=torch.bool)).to(pix_feat.dtype).view(-1, 1, 1, 1)
+            high_res = [x * keep for x in high_res]
         _, _, ious, low, high, obj_ptr, obj_score = self.sam._forward_sam_heads(
             backbone_features=pix_feat,
             point_inputs=point_inputs,
             mask_inputs=mask_inputs,
-            high_res_features=feats.high_res(),
+            high_res_features=high_res,
             multimask_output=multimask,
         )
-        return SegmentationOutput(low, high, ious.max(dim=1).values, obj_ptr, obj_score)
+        return SegmentationOutput(low, high, ious.max(dim=1).values, obj_ptr, obj_score, conditioned_features=pix_feat)
 
-    def decode_reference(self, feats: FrameFeatures, prompt: PromptInputs) -> SegmentationOutput:
-        """The mask sam2 derives from a reference prompt, without any memory (an initial conditioning frame)."""
+    def decode_reference(self, feats: FrameFeatures, prompt: PromptInputs, *, drop_high_res: torch.Tensor | None = None) -> SegmentationOutput:
+        """The mask sam2 derives from a reference prompt, without any memory (an initial conditioning frame).
+
+        ``drop_high_res`` ``(B,)`` bool: decode a point/box prompt without the high-resolution
+        features for those frames (a training option, see :meth:`segment`)."""
         if prompt.mask_inputs is not None:
             if prompt.mask_inputs.shape[0] != feats.batch_size:
                 raise ValueError(f"mask prompt batch {prompt.mask_inputs.shape[0]} != {feats.batch_size} frames")
@@ -258,7 +287,7 @@ class SansaModel(nn.Module):
         # the release decodes every point/box/scribble reference with a single mask; sam2 uses 3 for one click
         multimask = False if self.config.point_prompts == "release" else self.sam._use_multimask(True, points)
         pix = self._no_memory_features(feats)
-        return self._run_heads(pix, feats, point_inputs=points, multimask=multimask)
+        return self._run_heads(pix, feats, point_inputs=points, multimask=multimask, drop_high_res=drop_high_res)
 
     def _no_memory_features(self, feats: FrameFeatures) -> torch.Tensor:
         return self.sam._prepare_memory_conditioned_features(
@@ -298,12 +327,15 @@ class SansaModel(nn.Module):
         frame: int | None = None,
         num_frames: int | None = None,
         point_inputs: dict[str, torch.Tensor] | None = None,
+        drop_high_res: torch.Tensor | None = None,
     ) -> SegmentationOutput:
         """Segment B target frames through memory attention and the mask decoder.
 
         ``frame``: the targets' frame in the pseudo-video (default: right after the last memory entry);
         ``num_frames`` (default ``frame + 1``). ``point_inputs`` optionally adds clicks on the targets
-        (e.g. geometric negatives, label 0).
+        (e.g. geometric negatives, label 0). ``drop_high_res`` ``(B,)`` bool: the mask decoder gets
+        zeros instead of the high-resolution features for those targets (a training option: the
+        prediction must then come through the memory-conditioned stride-16 map).
         """
         batch = feats.batch_size
         if frame is None:
@@ -324,7 +356,8 @@ class SansaModel(nn.Module):
         pix = pix.permute(1, 2, 0).reshape(batch, -1, h, w)  # (HW, B, C) -> (B, C, H, W)
         if point_inputs is not None:
             point_inputs = {k: v.to(self.device) for k, v in point_inputs.items()}
-        return self._run_heads(pix, feats, point_inputs=point_inputs, multimask=self.sam._use_multimask(False, point_inputs))
+        return self._run_heads(pix, feats, point_inputs=point_inputs, multimask=self.sam._use_multimask(False, point_inputs),
+                               drop_high_res=drop_high_res)
 
     # ------------------------------------------------------------------ few-shot and training paths
     def reference_memory(self, reference_images: torch.Tensor, prompts: Sequence[PromptInputs]) -> list[MemoryEntry]:
@@ -378,33 +411,57 @@ class SansaModel(nn.Module):
         if num_targets < 1:
             raise ValueError("a training clip needs at least one target (J >= 1)")
         frames = torch.cat([reference_images, *target_images], dim=0)  # one encoder forward for the clip
-        feats = self.encode_images(frames)
+        return self.track_features(self.encode_images(frames), prompts).targets
+
+    def track_features(self, feats: FrameFeatures, prompts: Sequence[PromptInputs], *,
+                       drop_high_res: torch.Tensor | None = None) -> ClipOutputs:
+        """:meth:`forward_clip` from encoded frames: ``feats`` holds ``(J + 1) * B`` frames, frame-major
+        (the B references, then the B frames of each target in turn), as :meth:`encode_images` of the
+        concatenated clip returns them (or a cache of it, when the image encoder is frozen).
+
+        ``drop_high_res`` ``(B,)`` bool: for those episodes the decoder of every target frame gets no
+        high-resolution features (see :meth:`segment`; the reference and memory writing keep them).
+        Returns the reference outputs too (frame 0: what sam2 derives from each prompt).
+        """
+        batch = len(prompts)
+        if batch < 1 or feats.batch_size % batch or feats.batch_size < 2 * batch:
+            raise ValueError(f"{feats.batch_size} encoded frames do not hold a reference and >= 1 target for each of {batch} prompts")
+        num_targets = feats.batch_size // batch - 1
         reference = feats.select(slice(0, batch))
-        memory = self._batched_reference(reference, prompts)
+        entry, reference_output = self._batched_reference(reference, prompts)
+        memory = [entry]
         outputs = []
         for j in range(1, num_targets + 1):
             target = feats.select(slice(j * batch, (j + 1) * batch))
-            output = self.segment(target, memory, frame=j, num_frames=num_targets + 1)
+            output = self.segment(target, memory, frame=j, num_frames=num_targets + 1, drop_high_res=drop_high_res)
             outputs.append(output)
             if j < num_targets:
                 memory.append(self.write_memory(target, output, frame=j, conditioning=False))
-        return outputs
+        return ClipOutputs(reference=reference_output, targets=outputs)
 
-    def _batched_reference(self, feats: FrameFeatures, prompts: Sequence[PromptInputs]) -> list[MemoryEntry]:
-        """One conditioning entry holding B episodes' references (prompts of one kind are batched)."""
+    def _batched_reference(self, feats: FrameFeatures, prompts: Sequence[PromptInputs]) -> tuple[MemoryEntry, SegmentationOutput]:
+        """One conditioning entry holding B episodes' references (prompts of one kind are batched),
+        and the B reference outputs."""
         if all(p.mask_inputs is not None for p in prompts):
             masks = torch.cat([p.mask_inputs for p in prompts], dim=0)
-            return [self.encode_reference(feats, PromptInputs(kind="mask", mask_inputs=masks))]
-        entries = [self.encode_reference(feats.select(i), p) for i, p in enumerate(prompts)]
-        return [
-            MemoryEntry(
-                features=torch.cat([e.features for e in entries]),
-                pos_enc=torch.cat([e.pos_enc for e in entries]),
-                obj_ptr=torch.cat([e.obj_ptr for e in entries]),
-                frame=0,
-                conditioning=True,
-            )
-        ]
+            output = self.decode_reference(feats, PromptInputs(kind="mask", mask_inputs=masks))
+            return self.write_memory(feats, output, frame=0, conditioning=True), output
+        outputs = [self.decode_reference(feats.select(i), p) for i, p in enumerate(prompts)]
+        output = SegmentationOutput.cat(outputs)
+        # as encode_reference: the release never flags a mask as from clicks
+        from_points = torch.tensor([p.point_inputs is not None and self.config.point_prompts != "release" for p in prompts])
+        if not from_points.any() or from_points.all():
+            return self.write_memory(feats, output, frame=0, conditioning=True, from_points=bool(from_points.all())), output
+        entries = [self.write_memory(feats.select(i), outputs[i], frame=0, conditioning=True, from_points=bool(f))
+                   for i, f in enumerate(from_points)]
+        entry = MemoryEntry(
+            features=torch.cat([e.features for e in entries]),
+            pos_enc=torch.cat([e.pos_enc for e in entries]),
+            obj_ptr=torch.cat([e.obj_ptr for e in entries]),
+            frame=0,
+            conditioning=True,
+        )
+        return entry, output
 
     def forward(self, reference_images, prompts, target_images) -> torch.Tensor:
         """Training clip (see :meth:`forward_clip`) as one tensor, the entry DistributedDataParallel calls.
