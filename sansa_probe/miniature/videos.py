@@ -17,7 +17,11 @@ random stream, so the default recipe draws exactly the clips above):
 * ``mirror``: frames 1.. flipped left-right and up-down (every object jumps, appearance kept);
 * ``shuffle``: frames 1.. show every instance at a new random place (appearance kept);
 * ``distinct``: no hard distractors (no other instance shares the tracked one's shape, texture
-  or colours), so appearance alone identifies the tracked instance.
+  or colours), so appearance alone identifies the tracked instance;
+* ``vanish``: the tracked instance is gone from frames 1.. (empty masks): a tracker must then
+  predict nothing rather than the most similar other object;
+* ``recolour``: from frame 1 on every instance wears new colours (its shape, texture, pose and
+  motion kept): a tracker must then follow shape and texture, not colour.
 
 No class label leaves this module: a clip is frames and the masks of one tracked instance.
 Clip ``index`` of stream ``seed`` is a pure function of ``(seed, index, n_frames, image_size, recipe)``.
@@ -36,6 +40,7 @@ from sansa_probe.data.synthetic.objects import random_object as _random_object
 from sansa_probe.data.synthetic.scenes import clutter_background as _background
 from sansa_probe.data.synthetic.scenes import compose as _compose
 from sansa_probe.data.synthetic.scenes import place as _place
+from sansa_probe.data.synthetic.textures import contrasting_colors as _contrasting_colors
 
 __all__ = ["VideoClip", "ClipRecipe", "pretraining_clip", "mirrored"]
 
@@ -60,19 +65,22 @@ class ClipRecipe:
     mirror: float = 0.0
     shuffle: float = 0.0
     distinct: float = 0.0
+    vanish: float = 0.0
+    recolour: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("large", "twin", "mirror", "shuffle", "distinct"):
+        for name in ("large", "twin", "mirror", "shuffle", "distinct", "vanish", "recolour"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}: expected a probability in [0, 1], got {value!r}")
 
     def draw(self, seed: int, index: int) -> dict[str, bool]:
         """This clip's variants, from its own random stream (independent of the drawing's)."""
-        u = np.random.default_rng([seed, index, 15]).random(5)
+        u = np.random.default_rng([seed, index, 15]).random(7)
         large = bool(u[0] < self.large)
         return {"large": large, "twin": large and bool(u[1] < self.twin), "mirror": bool(u[2] < self.mirror),
-                "shuffle": bool(u[3] < self.shuffle), "distinct": bool(u[4] < self.distinct)}
+                "shuffle": bool(u[3] < self.shuffle), "distinct": bool(u[4] < self.distinct), "vanish": bool(u[5] < self.vanish),
+                "recolour": bool(u[6] < self.recolour)}
 
 
 def mirrored(clip: VideoClip) -> VideoClip:
@@ -158,13 +166,17 @@ def pretraining_clip(*, seed: int, index: int, n_frames: int = 4, image_size: in
 
     frames, masks = [], []
     for t in range(n_frames):
-        painted = [objects[i] for i in order]
+        gone = variant["vanish"] and t > 0
+        painted = [objects[i] for i in order if not (gone and i == 0)]
         image, visible = _compose(background, painted, image_size, np.random.default_rng([seed, index, 12, t]))
         frames.append(image)
-        masks.append(visible[int(np.flatnonzero(order == 0)[0])])
+        masks.append(np.zeros((image_size, image_size), bool) if gone else visible[int(np.flatnonzero(order == 0)[0])])
         objects = [_moved(spec, rng, i, speeds, headings, spins, growth, phase_drift, light_drift) for i, spec in enumerate(objects)]
         if variant["shuffle"]:
             objects = _shuffled(objects, np.random.default_rng([seed, index, 16, t]))
+        if variant["recolour"] and t == 0:
+            paint = np.random.default_rng([seed, index, 18])
+            objects = [replace(spec, colors=_contrasting_colors(paint)) for spec in objects]
     if masks[0].mean() < _MIN_PIXELS:  # tracked instance hidden at the prompt: bring it to the front
         return _front(seed=seed, index=index, n_frames=n_frames, image_size=image_size, recipe=recipe)
     clip = VideoClip(frames=frames, masks=masks)
