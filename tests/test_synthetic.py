@@ -205,3 +205,28 @@ def test_video_objects_move_smoothly() -> None:
 def test_contact_sheet_is_a_labelled_grid() -> None:
     sheet = contact_sheet(_source(image_size=64), n=6)
     assert sheet.dtype == np.uint8 and sheet.shape == (2 * 66, 3 * 66, 3)
+
+
+def test_benchmark_v2_crowds_the_class_among_palette_coloured_distractors() -> None:
+    from sansa_probe.data.synthetic.scenes import PALETTE
+
+    v1, v2 = _source(fold=2, images_per_class=2), _source(fold=2, images_per_class=2, benchmark="v2")
+    assert v1.benchmark == "v1" and _source().benchmark == "v1"  # v1 stays the default
+    palette = np.concatenate(PALETTE)
+    counts = []
+    for image_id in _sample_ids(v2, per_class=2, classes=8):
+        primary = int(image_id.split("-c")[1][:2])
+        instances = v2.load_instances(image_id, all_classes=True)
+        ours = [i for i in instances if i.class_id == primary]
+        assert 1 <= len(ours) <= 2 and 3 <= len(instances) - len(ours) <= 5, image_id
+        counts.append(len(instances))
+        image = v2.load_image(image_id)
+        for instance in instances:  # every object is painted in palette colours (noise and lighting aside)
+            pixels = image[instance.mask].astype(float)
+            if len(pixels) > 30:
+                nearest = np.linalg.norm(pixels[:, None] - palette[None], axis=2).min(axis=1)
+                assert np.median(nearest) < 60, image_id
+    assert np.mean(counts) > 4.5
+    assert not np.array_equal(v1.load_image(v1.image_ids()[0]), v2.load_image(v2.image_ids()[0]))
+    with pytest.raises(ValueError, match=r"benchmark: expected one of v1, v2"):
+        _source(benchmark="v3")

@@ -8,7 +8,8 @@ Offline and without a GPU, it is the model on which the paper's claim can be see
 
 * :mod:`~sansa_probe.miniature.architecture`: the architecture (sam2's Hiera-T YAML + override strings);
 * :mod:`~sansa_probe.miniature.videos`: procedural pretraining videos (no class labels);
-* :mod:`~sansa_probe.miniature.pretrain`: class-agnostic pretraining (every SAM2 parameter trains);
+* :mod:`~sansa_probe.miniature.stages`: class-agnostic pretraining in stages (image, memory, appearance, recolour);
+* :mod:`~sansa_probe.miniature.memory_path`: what wakes the memory path (re-initialisation, locality prior, auxiliary head);
 * :mod:`~sansa_probe.miniature.pipeline`: pretraining, per-fold adapters, measurements, shipping;
 * :mod:`~sansa_probe.miniature.measure`: tracking, few-shot, linear-probe and PCA-concentration numbers;
 * :mod:`~sansa_probe.miniature.weights`: the shipped files, their SHA-256 manifest, :func:`load_miniature`.

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from sansa_probe.data.episodes import EpisodeData, EpisodeSampler
+from sansa_probe.data.synthetic.source import DEFAULT_BENCHMARK
 from sansa_probe.evaluation.episodes import evaluate_episodes
 from sansa_probe.features import FeatureExtractor, probe_splits
 from sansa_probe.inference import get_protocol
@@ -26,7 +27,8 @@ from sansa_probe.model.sansa import SansaModel
 from sansa_probe.pipelines import linear_probe, pca
 from sansa_probe.prompts.generate import make_prompt, sample_points
 
-__all__ = ["HELD_OUT_SEED", "MOTIONS", "held_out_clips", "tracking_miou", "click_miou", "tracker_rows", "few_shot_miou", "probe_rows"]
+__all__ = ["HELD_OUT_SEED", "MOTIONS", "held_out_clips", "tracking_miou", "click_miou", "tracker_rows", "few_shot_miou",
+           "every_object_miou", "probe_rows"]
 
 REFERENCES = ("own", "other_class")
 MOTIONS = ("drift", "mirror")
@@ -135,7 +137,7 @@ def tracker_rows(model: SansaModel, *, n_clips: int = 32, stage: str = "pretrain
 
 
 def few_shot_miou(model: SansaModel, *, fold: int, adapters: bool, episodes: int = 100, shots: int = 1, seed: int = 0,
-                  references: str = "own", progress: bool = False) -> float:
+                  references: str = "own", benchmark: str = DEFAULT_BENCHMARK, progress: bool = False) -> float:
     """1-shot (``shots``) mIoU (in %) on the fold's novel classes of the procedural benchmark at the model size.
 
     ``references="other_class"`` pairs each target with the references of the next episode of
@@ -145,7 +147,7 @@ def few_shot_miou(model: SansaModel, *, fold: int, adapters: bool, episodes: int
     if references not in REFERENCES:
         raise ValueError(f"references: expected one of {', '.join(REFERENCES)}, got {references!r}")
     kind = EpisodeSampler if references == "own" else _OtherClassReferences
-    sampler = kind("synthetic", fold, "test", shots, n_episodes=episodes, seed=seed, image_size=model.image_size)
+    sampler = kind("synthetic", fold, "test", shots, n_episodes=episodes, seed=seed, image_size=model.image_size, benchmark=benchmark)
     with model.adapters(adapters):
         metric, _ = evaluate_episodes(model, sampler, prompt="mask", progress=progress,
                                       description=f"fold {fold} {'adapted' if adapters else 'frozen'}")
@@ -167,12 +169,30 @@ class _OtherClassReferences(EpisodeSampler):
         raise ValueError(f"references='other_class': the {n} episodes hold a single class")
 
 
-def probe_rows(model: SansaModel, *, fold: int, images_per_class: int = 12, seed: int = 0, progress: bool = False) -> list[dict[str, Any]]:
+def every_object_miou(*, fold: int, episodes: int = 100, seed: int = 0, image_size: int = IMAGE_SIZE, benchmark: str = DEFAULT_BENCHMARK) -> float:
+    """The class-blind oracle (in %): every object of the target (all instances, any class) as the
+    prediction, scored like :func:`few_shot_miou` (per-class IoU over the episodes, averaged). A
+    benchmark on which it scores high rewards segmenting objects without reading the reference."""
+    sampler = EpisodeSampler("synthetic", fold, "test", 1, n_episodes=episodes, seed=seed, image_size=image_size, benchmark=benchmark)
+    inter: dict[int, int] = {}
+    union: dict[int, int] = {}
+    for episode in sampler:
+        every = np.zeros((image_size, image_size), dtype=bool)
+        for instance in sampler.source.load_instances(episode.target_id, all_classes=True):
+            every |= instance.mask
+        truth = sampler.source.load_mask(episode.target_id, episode.class_id)
+        inter[episode.class_id] = inter.get(episode.class_id, 0) + int((every & truth).sum())
+        union[episode.class_id] = union.get(episode.class_id, 0) + int((every | truth).sum())
+    return 100.0 * float(np.mean([inter[c] / union[c] for c in inter]))
+
+
+def probe_rows(model: SansaModel, *, fold: int, images_per_class: int = 12, seed: int = 0, benchmark: str = DEFAULT_BENCHMARK,
+               progress: bool = False) -> list[dict[str, Any]]:
     """Linear-probe mIoU and PCA-concentration area (frozen and adapted) on the fold's novel classes."""
 
     protocol = get_protocol("release", image_size=model.image_size, dataset="synthetic", output="image")  # no resize at 128 px
     extractor = FeatureExtractor(model, batch_size=16, progress=progress, protocol=protocol)
-    splits = probe_splits("synthetic", fold, image_size=model.image_size)
+    splits = probe_splits("synthetic", fold, image_size=model.image_size, benchmark=benchmark)
     models = {"frozen": False, "adapted": True}
     rows = []
     tables = pca.compute(extractor, splits, models=models, images_per_class=images_per_class, seed=seed)

@@ -1,16 +1,19 @@
-"""The whole miniature from scratch: pretrain SAM2, train SANSA adapters per fold, measure, ship.
+"""The whole miniature from scratch: pretrain SAM2 in stages, train SANSA adapters per fold, measure, ship.
 
 Stages (each resumable: a finished stage is skipped on a rerun with the same ``out``):
 
-1. ``pretrain/``: :func:`~sansa_probe.miniature.pretrain.pretrain`; ``weights/sam2.pt`` is its final
-   state in float16 (what ships, and what every later stage uses).
+1. ``pretrain/<stage>/``: the pretraining stages of :mod:`~sansa_probe.miniature.stages` (image,
+   memory, appearance, recolour), each from the previous one's weights; ``weights/sam2.pt`` is the
+   last one's state in float16 (what ships, and what every later stage uses).
 2. ``fold<f>/``: SANSA adapters on fold f's base classes of the procedural benchmark at 128 px
    (:class:`~sansa_probe.training.trainer.Trainer`, the paper's objective: one reference and J
    targets, BCE + Dice), SAM2 frozen; ``weights/fold<f>.pt``.
-3. ``results.csv``: per fold, tracking mIoU (pretrained vs random init, and the pretrained model
-   given another clip's prompt), 1-shot mIoU on novel classes (frozen vs adapted, each also with
-   references of another class), linear-probe mIoU and PCA-concentration area (frozen vs adapted).
-   The two "other" rows say whether the model uses its prompt / reference at all.
+3. ``results.csv``: the tracker's numbers after every pretraining stage (``model`` =
+   ``<stage>_stage``) and of the shipped float16 tracker (``pretrained``; ``random_init`` beside
+   it): tracking with its own / another clip's prompt, on clips as they are and mirrored, one
+   click own / another clip's; per fold, 1-shot mIoU on novel classes (frozen vs adapted, each
+   also with references of another class), linear-probe mIoU and PCA-concentration area (frozen
+   vs adapted). The "other" rows say whether the model uses its prompt / reference at all.
 
 ``ship=True`` copies ``weights/`` and ``results.csv`` into the package
 (:data:`~sansa_probe.miniature.weights.WEIGHTS_DIR`) with a fresh SHA-256 manifest.
@@ -24,7 +27,7 @@ import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +38,15 @@ from sansa_probe.data.episodes import TrainingEpisodeSampler
 from sansa_probe.data.registry import get_dataset
 from sansa_probe.io.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
 from sansa_probe.miniature.architecture import BACKBONE, IMAGE_SIZE, SAM2_OVERRIDES, SAM2_VERSION, build_miniature_sam2, miniature_config
-from sansa_probe.miniature.measure import few_shot_miou, probe_rows, tracking_miou
-from sansa_probe.miniature.pretrain import PretrainConfig, pretrain, tracker_model
+from sansa_probe.data.synthetic.source import DEFAULT_BENCHMARK
+from sansa_probe.miniature.measure import every_object_miou, few_shot_miou, probe_rows, tracker_rows, tracking_miou
+from sansa_probe.miniature.stages import DEFAULT_STAGES, StageConfig, run_stages, tracker_model
 from sansa_probe.miniature.weights import FOLDS, WEIGHTS_DIR, write_manifest
 from sansa_probe.model.build import load_sansa
 from sansa_probe.training.data import ClipDataset
 from sansa_probe.training.trainer import TrainConfig, Trainer
 
-__all__ = ["AdapterRecipe", "MeasureConfig", "run"]
+__all__ = ["AdapterRecipe", "MeasureConfig", "run", "ship_run"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class AdapterRecipe:
     lr: float = 2e-3
     loss: str = "bce_dice"
     seed: int = 0
+    benchmark: str = DEFAULT_BENCHMARK
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class MeasureConfig:
     tracking_clips: int = 32
     probe_images_per_class: int = 12
     folds: tuple[int, ...] = FOLDS
+    benchmark: str = DEFAULT_BENCHMARK
 
 
 def _say(message: str) -> None:
@@ -84,14 +90,17 @@ def load_model(weights: Path, *, fold: int | None, device: torch.device | str = 
 def train_fold(weights: Path, out: Path, fold: int, recipe: AdapterRecipe, *, progress: bool = True, loader_workers: int = 1) -> Path:
     """Train fold ``fold``'s adapters on the float16-exported SAM2; returns ``weights/fold<f>.pt``."""
     target = weights / f"fold{fold}.pt"
+    record = out / f"fold{fold}" / "recipe.json"
     if target.is_file():
+        if record.is_file() and json.loads(record.read_text()) != asdict(recipe):
+            raise ValueError(f"{target} was trained with another adapter recipe ({record}); use another --out")
         return target
     torch.set_num_threads(1)
     model = load_model(weights, fold=None)
     config = TrainConfig(epochs=1, steps_per_epoch=recipe.steps, global_batch=recipe.batch, micro_batch=recipe.batch,
                          targets=recipe.targets, lr=recipe.lr, loss=recipe.loss, precision="fp32", seed=recipe.seed,
                          save_every=25, finetune="adapters")
-    source = get_dataset("synthetic", fold=fold, split="train", image_size=IMAGE_SIZE)
+    source = get_dataset("synthetic", fold=fold, split="train", image_size=IMAGE_SIZE, benchmark=recipe.benchmark)
     clips = TrainingEpisodeSampler(source, targets=recipe.targets, n_episodes=config.total_steps * config.global_batch, seed=recipe.seed)
     dataset = ClipDataset(clips, image_size=IMAGE_SIZE, prompt="mask", seed=recipe.seed)
     run_dir = out / f"fold{fold}"
@@ -100,36 +109,48 @@ def train_fold(weights: Path, out: Path, fold: int, recipe: AdapterRecipe, *, pr
     if last.is_file():
         trainer.resume(last)
     trainer.fit()
+    atomic_write_json(record, asdict(recipe))
     shutil.copyfile(run_dir / "adapters.pt", target)
     return target
 
 
 def measure_tracking(weights: Path, config: MeasureConfig, *, seed: int = 0) -> list[dict[str, Any]]:
-    """Tracking mIoU of the pretrained miniature and of a random-init one on held-out clips."""
+    """The gate's numbers of the shipped (float16) pretrained miniature, and tracking of a random-init one."""
     torch.set_num_threads(1)
     pretrained = load_model(weights, fold=None)
     with pretrained.adapters(False):
-        value = tracking_miou(pretrained, n_clips=config.tracking_clips)
-        other = tracking_miou(pretrained, n_clips=config.tracking_clips, prompts="other_clip")
+        rows = tracker_rows(pretrained, n_clips=config.tracking_clips, stage="pretrained")
     random_init = tracker_model(build_miniature_sam2(seed=seed + 1))
-    return [
-        {"fold": "all", "model": "pretrained", "metric": "tracking_miou", "value": value},
-        {"fold": "all", "model": "pretrained", "metric": "tracking_miou_other_clip_prompt", "value": other},
-        {"fold": "all", "model": "random_init", "metric": "tracking_miou", "value": tracking_miou(random_init, n_clips=config.tracking_clips)},
-    ]
+    value = tracking_miou(random_init, n_clips=config.tracking_clips)
+    return rows + [{"fold": "all", "model": "random_init", "metric": "tracking_miou", "value": value}]
+
+
+def stage_rows(config: StageConfig, state: dict[str, torch.Tensor], folder: Path, measure_config: MeasureConfig) -> list[dict[str, Any]]:
+    """:func:`~sansa_probe.miniature.measure.tracker_rows` of a finished stage (cached in ``folder/measures.json``)."""
+    path = folder / "measures.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("tracking_clips") == measure_config.tracking_clips:
+            return saved["rows"]
+    sam = build_miniature_sam2()
+    sam.load_state_dict(state)
+    rows = tracker_rows(tracker_model(sam), n_clips=measure_config.tracking_clips, stage=f"{config.name}_stage")
+    atomic_write_json(path, {"tracking_clips": measure_config.tracking_clips, "rows": rows})
+    return rows
 
 
 def measure_fold(weights: Path, config: MeasureConfig, fold: int, *, progress: bool = False) -> list[dict[str, Any]]:
     """1-shot mIoU (frozen, adapted), linear probe and PCA concentration on fold ``fold``'s novel classes."""
     torch.set_num_threads(1)
     model = load_model(weights, fold=fold)
-    rows = []
+    rows = [{"fold": fold, "model": "every_object_oracle", "metric": "few_shot_1shot_miou",
+             "value": every_object_miou(fold=fold, episodes=config.episodes, benchmark=config.benchmark)}]
     for name, adapters in (("frozen", False), ("adapted", True)):
-        value = few_shot_miou(model, fold=fold, adapters=adapters, episodes=config.episodes, progress=progress)
-        rows.append({"fold": fold, "model": name, "metric": "few_shot_1shot_miou", "value": value})
-        value = few_shot_miou(model, fold=fold, adapters=adapters, episodes=config.episodes, references="other_class")
-        rows.append({"fold": fold, "model": name, "metric": "few_shot_1shot_miou_other_class_reference", "value": value})
-    return rows + probe_rows(model, fold=fold, images_per_class=config.probe_images_per_class, progress=progress)
+        for references, metric in (("own", "few_shot_1shot_miou"), ("other_class", "few_shot_1shot_miou_other_class_reference")):
+            value = few_shot_miou(model, fold=fold, adapters=adapters, episodes=config.episodes, references=references,
+                                  benchmark=config.benchmark, progress=progress and references == "own")
+            rows.append({"fold": fold, "model": name, "metric": metric, "value": value})
+    return rows + probe_rows(model, fold=fold, images_per_class=config.probe_images_per_class, benchmark=config.benchmark, progress=progress)
 
 
 def _parallel(jobs: int, calls: list[tuple[Any, tuple, dict]]) -> list[Any]:
@@ -142,51 +163,83 @@ def _parallel(jobs: int, calls: list[tuple[Any, tuple, dict]]) -> list[Any]:
         return [f.result() for f in futures]
 
 
-def measure(weights: Path, config: MeasureConfig, *, seed: int = 0, jobs: int = 1, progress: bool = True) -> pd.DataFrame:
-    """The results table (see the module docstring)."""
+def measure(weights: Path, config: MeasureConfig, *, seed: int = 0, jobs: int = 1, progress: bool = True,
+            before: list[dict[str, Any]] = ()) -> pd.DataFrame:
+    """The results table (see the module docstring); ``before``: rows to put first (the stages')."""
     calls = [(measure_tracking, (weights, config), {"seed": seed})]
     calls += [(measure_fold, (weights, config, fold), {"progress": progress and jobs <= 1}) for fold in config.folds]
-    rows = [row for part in _parallel(jobs, calls) for row in part]
-    return pd.DataFrame(rows)
+    rows = [*before, *(row for part in _parallel(jobs, calls) for row in part)]
+    table = pd.DataFrame(rows)
+    table["benchmark"] = [config.benchmark if str(fold) != "all" else "" for fold in table["fold"]]
+    return table
 
 
-def run(out: str | Path, *, pretrain_config: PretrainConfig = PretrainConfig(), recipe: AdapterRecipe = AdapterRecipe(),
-        measure_config: MeasureConfig = MeasureConfig(), ship: bool = False, jobs: int = 1, progress: bool = True) -> pd.DataFrame:
-    """Every stage into ``out`` (see the module docstring); returns the results table."""
-    torch.set_num_threads(1)
+def run(out: str | Path, *, stages: tuple[StageConfig, ...] = DEFAULT_STAGES, recipe: AdapterRecipe = AdapterRecipe(),
+        measure_config: MeasureConfig = MeasureConfig(), ship: bool = False, jobs: int = 1, threads: int = 2,
+        progress: bool = True) -> pd.DataFrame:
+    """Every stage into ``out`` (see the module docstring); returns the results table.
+
+    Pretraining runs in this process with ``threads`` torch threads (its results are
+    deterministic for a given thread count) and draws its clips in ``threads`` processes; the
+    per-fold stages run in ``jobs`` processes of one thread each (results do not depend on it).
+    """
+    if recipe.benchmark != measure_config.benchmark:
+        raise ValueError(f"benchmark: adapters trained on {recipe.benchmark!r} would be measured on {measure_config.benchmark!r}; use one version")
+    torch.set_num_threads(threads)
     out = Path(out)
     weights = out / "weights"
     weights.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
     started = time.perf_counter()
+    _say("pretraining the miniature SAM2 in stages: " + ", ".join(f"{s.name} ({s.steps} steps of {s.batch})" for s in stages))
+    trained = run_stages(stages, out=out / "pretrain", processes=threads, progress=progress)
     if not (weights / "sam2.pt").is_file():
-        _say(f"pretraining the miniature SAM2 ({pretrain_config.steps} steps of {pretrain_config.batch} clips)")
-        model = pretrain(pretrain_config, out=out / "pretrain", progress=progress)
-        export_sam2(model.sam, weights / "sam2.pt")
+        sam = build_miniature_sam2()
+        sam.load_state_dict(trained[-1][1])
+        export_sam2(sam, weights / "sam2.pt")
     times["pretrain_s"] = time.perf_counter() - started
+    _say("measuring every pretraining stage")
+    staged = [row for config, state in trained for row in stage_rows(config, state, out / "pretrain" / config.name, measure_config)]
+    times["stage_measures_s"] = time.perf_counter() - started - times["pretrain_s"]
     _say(f"training SANSA adapters on each fold's base classes ({recipe.steps} steps; {jobs} process(es))")
     parallel = jobs > 1
     _parallel(jobs, [(train_fold, (weights, out, fold, recipe), {"progress": progress and not parallel, "loader_workers": 0 if parallel else 1})
                      for fold in FOLDS])
-    times["adapters_s"] = time.perf_counter() - started - times["pretrain_s"]
-    _say("measuring")
-    table = measure(weights, measure_config, seed=pretrain_config.seed, jobs=jobs, progress=progress)
-    _say(f"results:\n{table.to_string(index=False)}")
-    times["measure_s"] = time.perf_counter() - started - times["pretrain_s"] - times["adapters_s"]
-    atomic_write_text(out / "results.csv", table.to_csv(index=False))
+    times["adapters_s"] = time.perf_counter() - started - sum(times.values())
     info = {
         "backbone": BACKBONE, "sam2_version": SAM2_VERSION, "image_size": IMAGE_SIZE, "sam2_overrides": list(SAM2_OVERRIDES),
-        "adapter_config": miniature_config().to_dict(), "pretrain": asdict(pretrain_config), "adapters": asdict(recipe),
-        "measure": {**asdict(measure_config), "folds": list(measure_config.folds)}, "wall_time_s": times,
-        "torch": torch.__version__, "threads_per_process": 1, "processes": jobs,
+        "adapter_config": miniature_config().to_dict(), "pretrain": {"stages": [s.to_dict() for s in stages]},
+        "adapters": asdict(recipe), "measure": {**asdict(measure_config), "folds": list(measure_config.folds)},
+        "torch": torch.__version__, "pretrain_threads": threads, "threads_per_process": 1,
     }
-    atomic_write_json(out / "run.json", info)
+    previous = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
+    if (out / "results.csv").is_file() and all(previous.get(k) == v for k, v in info.items() if k != "torch"):
+        _say(f"measured already: {out / 'results.csv'}")
+        table = pd.read_csv(out / "results.csv", keep_default_na=False)
+        info = previous
+    else:
+        _say("measuring")
+        table = measure(weights, measure_config, seed=stages[0].seed, jobs=jobs, progress=progress, before=staged)
+        _say(f"results:\n{table.to_string(index=False)}")
+        times["measure_s"] = time.perf_counter() - started - sum(times.values())
+        atomic_write_text(out / "results.csv", table.to_csv(index=False))
+        info |= {"wall_time_s": times, "processes": jobs}
+        atomic_write_json(out / "run.json", info)
     if ship:
-        WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-        names = ["sam2.pt", *(f"fold{f}.pt" for f in FOLDS)]
-        for name in names:
-            shutil.copyfile(weights / name, WEIGHTS_DIR / name)
-        shutil.copyfile(out / "results.csv", WEIGHTS_DIR / "results.csv")
-        write_manifest(WEIGHTS_DIR, names + ["results.csv"], **info)
-        _say(f"shipped into {WEIGHTS_DIR}")
+        ship_run(out)
     return table
+
+
+def ship_run(out: str | Path) -> Path:
+    """Install a finished run's ``weights/`` and ``results.csv`` into the package with a fresh manifest
+    (its ``run.json`` as the manifest's record); returns the package's weights folder."""
+    out = Path(out)
+    info = json.loads((out / "run.json").read_text())
+    names = ["sam2.pt", *(f"fold{f}.pt" for f in FOLDS)]
+    WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(out / "weights" / name, WEIGHTS_DIR / name)
+    shutil.copyfile(out / "results.csv", WEIGHTS_DIR / "results.csv")
+    write_manifest(WEIGHTS_DIR, names + ["results.csv"], **info)
+    _say(f"shipped into {WEIGHTS_DIR}")
+    return WEIGHTS_DIR

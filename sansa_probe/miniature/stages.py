@@ -38,7 +38,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sansa_probe.io.images import IMAGENET_MEAN, IMAGENET_STD
-from sansa_probe.miniature.architecture import IMAGE_SIZE, build_miniature_sam2
+from sansa_probe.miniature.architecture import IMAGE_SIZE, build_miniature_sam2, miniature_config
 from sansa_probe.miniature.memory_path import AuxiliaryHead, add_locality_prior, decoder_tokens, reinitialise_memory_path
 from sansa_probe.miniature.videos import ClipRecipe, pretraining_clip
 from sansa_probe.model.prompting import PromptInputs, prompt_to_inputs
@@ -47,7 +47,8 @@ from sansa_probe.prompts.generate import box_from_mask, make_prompt, sample_poin
 from sansa_probe.training.losses import segmentation_loss
 from sansa_probe.io.atomic import atomic_torch_save, atomic_write_text
 
-__all__ = ["PROMPTS", "StageConfig", "DEFAULT_STAGES", "ClipPool", "run_stage", "decode_prompts", "mask_iou"]
+__all__ = ["PROMPTS", "StageConfig", "DEFAULT_STAGES", "ClipPool", "tracker_model", "run_stage", "run_stages", "decode_prompts",
+           "mask_iou"]
 
 PROMPTS = ("mask", "box", "click", "clicks")
 KINDS = ("image", "tracking")
@@ -115,7 +116,7 @@ class StageConfig:
 
     @property
     def pool_size(self) -> int:
-        return self.pool or self.steps * self.batch
+        return min(self.pool, self.steps * self.batch) if self.pool else self.steps * self.batch
 
     @property
     def n_frames(self) -> int:
@@ -132,15 +133,34 @@ class StageConfig:
         data["prompts"] = list(self.prompts)
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "StageConfig":
+        """The config of :meth:`to_dict` (fields added since it was written take their defaults)."""
+        data = dict(data)
+        data["prompts"] = tuple(data["prompts"])
+        data["clips"] = ClipRecipe(**data["clips"])
+        return cls(**data)
+
+    def same_training(self, other: "StageConfig") -> bool:
+        """Whether two configs train the same (``name`` is a label only)."""
+        return replace(self, name="") == replace(other, name="")
+
 
 DEFAULT_STAGES: tuple[StageConfig, ...] = (
     StageConfig(name="image", kind="image", steps=600, batch=16, stream=0, prompts=(0.0, 0.3, 0.5, 0.2),
-                clips=ClipRecipe(large=0.5, twin=0.5), drop_high_res=0.5),
+                clips=ClipRecipe(large=0.5, twin=0.5), aux_weight=1.0, aux_source="decoder", drop_high_res=0.5),
     StageConfig(name="memory", steps=400, batch=8, stream=1, clips=ClipRecipe(large=1 / 3, twin=0.7), pool=1600,
                 freeze_encoder=True, reinit_memory=True, locality_bias=3.5, aux_weight=1.0, drop_high_res=0.5),
-    StageConfig(name="appearance", steps=400, batch=8, stream=2, lr=1e-3, warmup=10, pool=1600, freeze_encoder=True,
-                clips=ClipRecipe(large=0.5, twin=0.0, mirror=0.5, shuffle=0.2, distinct=0.5), aux_weight=1.0, drop_high_res=0.5),
+    StageConfig(name="appearance", steps=2500, batch=8, stream=2, lr=1e-3, warmup=10, pool=5000, freeze_encoder=True,
+                clips=ClipRecipe(large=0.5, twin=0.0, mirror=0.5, shuffle=0.2, distinct=0.5, vanish=0.2), aux_weight=1.0,
+                drop_high_res=0.5),
+    StageConfig(name="recolour", steps=1000, batch=8, stream=2, lr=1e-3, warmup=10, pool=4000,
+                clips=ClipRecipe(large=0.5, twin=0.0, mirror=0.5, shuffle=0.2, distinct=0.3, vanish=0.1, recolour=0.3),
+                aux_weight=1.0, drop_high_res=0.5),
 )
+"""The measured recipe (docs/MINIATURE.md): image 600 steps, memory 400, appearance 2500 (encoder
+frozen, features cached), recolour 1000 (every parameter trains; the same clip indices as the
+appearance stage, drawn with another recipe)."""
 
 
 # ----------------------------------------------------------------------------- clips drawn ahead of time
@@ -341,9 +361,8 @@ def initial_sam(config: StageConfig, init_state: dict[str, torch.Tensor] | None)
     return sam
 
 
-def _tracker(sam: torch.nn.Module) -> SansaModel:
-    from sansa_probe.miniature.architecture import miniature_config
-
+def tracker_model(sam: torch.nn.Module) -> SansaModel:
+    """A :class:`SansaModel` without adapters around ``sam`` (the tracker itself)."""
     return SansaModel(sam=sam, config=miniature_config(stages=()))
 
 
@@ -351,24 +370,30 @@ def _say(message: str) -> None:
     print(f"[miniature {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def _check_recipe(path: Path, saved: dict[str, Any], config: StageConfig) -> None:
+    if not StageConfig.from_dict(saved).same_training(config):
+        raise ValueError(f"{path} was written by another stage recipe: {saved} (this run: {config.to_dict()}); "
+                         "use another --out or remove that stage's folder")
+
+
 def run_stage(config: StageConfig, *, out: str | Path, init_state: dict[str, torch.Tensor] | None = None, processes: int = 1,
-              save_every: int = 50, progress: bool = True) -> dict[str, torch.Tensor]:
+              save_every: int = 50, progress: bool = True, until: int | None = None) -> dict[str, torch.Tensor]:
     """Train (or resume, or skip when finished) one stage into ``out``; returns the trained SAM2 state dict.
 
     Writes ``out/last.pt`` (resumable: weights, auxiliary head, optimizer, scheduler, step) every
     ``save_every`` steps, ``out/log.jsonl`` (loss terms per step) and, when finished,
-    ``out/sam2.pt`` (the state dict, float32). ``processes`` draw the clip pool.
+    ``out/sam2.pt`` (the state dict, float32). ``processes`` draw the clip pool. ``until``: stop
+    after that step (saved, resumable; the stage is not finished), as an interrupted run would.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     final = out / "sam2.pt"
     if final.is_file():
         state = torch.load(final, map_location="cpu", weights_only=True)
-        if state["config"] != config.to_dict():
-            raise ValueError(f"{final} was written by another stage recipe: {state['config']} (this run: {config.to_dict()})")
+        _check_recipe(final, state["config"], config)
         return state["model"]
     sam = initial_sam(config, init_state)
-    model = _tracker(sam)
+    model = tracker_model(sam)
     trainable = [(n, p) for n, p in sam.named_parameters() if not (config.freeze_encoder and n.startswith("image_encoder."))]
     for name, p in sam.named_parameters():
         p.requires_grad_(False)
@@ -389,8 +414,7 @@ def run_stage(config: StageConfig, *, out: str | Path, init_state: dict[str, tor
     last, log_path = out / "last.pt", out / "log.jsonl"
     if last.is_file():
         state = torch.load(last, map_location="cpu", weights_only=True)
-        if state["config"] != config.to_dict():
-            raise ValueError(f"{last} was written by another stage recipe: {state['config']} (this run: {config.to_dict()})")
+        _check_recipe(last, state["config"], config)
         sam.load_state_dict(state["model"])
         if aux is not None:
             aux.load_state_dict(state["aux"])
@@ -411,7 +435,8 @@ def run_stage(config: StageConfig, *, out: str | Path, init_state: dict[str, tor
     model.train()
     bar = tqdm(total=config.steps, initial=step, desc=config.name, unit="step", disable=not progress, file=sys.stderr)
     started = time.perf_counter()
-    while step < config.steps:
+    stop = config.steps if until is None else min(until, config.steps)
+    while step < stop:
         index = batch_order(config, step)
         feats = pool.encoded(index) if config.freeze_encoder else model.encode_images(pool.images(index))
         masks = pool.masks[index].transpose(0, 1)  # (T, B, S, S)
@@ -432,11 +457,26 @@ def run_stage(config: StageConfig, *, out: str | Path, init_state: dict[str, tor
             handle.write(json.dumps(row) + "\n")
         bar.set_postfix(loss=f"{row['loss']:.3f}", miou=f"{row['miou']:.2f}")
         bar.update(1)
-        if step % save_every == 0 or step == config.steps:
+        if step % save_every == 0 or step == stop:
             payload = {"config": config.to_dict(), "model": sam.state_dict(), "aux": None if aux is None else aux.state_dict(),
                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step}
             atomic_torch_save(last, payload)
     bar.close()
     state = {k: v.detach().clone() for k, v in sam.state_dict().items()}
-    atomic_torch_save(final, {"config": config.to_dict(), "model": state, "timing": timing})
+    if step == config.steps:
+        atomic_torch_save(final, {"config": config.to_dict(), "model": state, "timing": timing})
     return state
+
+
+def run_stages(stages: tuple[StageConfig, ...], *, out: str | Path, processes: int = 1,
+               progress: bool = True) -> list[tuple[StageConfig, dict[str, torch.Tensor]]]:
+    """Every stage in order into ``out/<name>/``, each from the previous one's weights (the first from
+    random init); returns ``(config, state dict)`` per stage."""
+    names = [stage.name for stage in stages]
+    if len(set(names)) != len(names) or not names:
+        raise ValueError(f"stages: expected distinct stage names, got {names}")
+    state, done = None, []
+    for config in stages:
+        state = run_stage(config, out=Path(out) / config.name, init_state=state, processes=processes, progress=progress)
+        done.append((config, state))
+    return done

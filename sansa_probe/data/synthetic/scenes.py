@@ -2,8 +2,11 @@
 
 :func:`clutter_background` (gradient, low-frequency noise, stray lines, arcs, translucent
 blotches that belong to no class), :func:`place` (a free spot inside the image),
-:func:`random_scene` (1-3 instances of a class and 1-3 distractors, half of them hard
-negatives sharing its shape or texture), :func:`compose` (paint, occlude, add pixel noise).
+:func:`random_scene` (benchmark v1: 1-3 instances of a class and 1-3 distractors, half of them
+hard negatives sharing its shape or texture), :func:`crowded_scene` (benchmark v2: 1-2 instances
+among 3-5 distractors, every object painted in a pair of a small shared palette, so that colour
+says nothing about class and often points to a distractor), :func:`compose` (paint, occlude, add
+pixel noise).
 """
 
 from __future__ import annotations
@@ -16,8 +19,13 @@ from PIL import Image, ImageDraw
 
 from sansa_probe.data.synthetic.classes import class_shape_texture
 from sansa_probe.data.synthetic.objects import ObjectSpec, random_object, render_object
+from sansa_probe.data.synthetic.textures import contrasting_colors
 
-__all__ = ["clutter_background", "place", "random_scene", "compose"]
+PALETTE_SIZE = 6
+PALETTE: tuple[np.ndarray, ...] = tuple(contrasting_colors(np.random.default_rng([20261206, k])) for k in range(PALETTE_SIZE))
+"""The colour pairs of benchmark v2 (fixed: a pure function of this module)."""
+
+__all__ = ["clutter_background", "place", "random_scene", "crowded_scene", "PALETTE", "compose"]
 
 
 def _smooth_upsampling(n: int, size: int) -> np.ndarray:
@@ -108,6 +116,33 @@ def random_scene(rng: np.random.Generator, *, primary: int, pool: list[int]) -> 
         spec = None
         while spec is None and radius > 0.03:
             spec = place(placed, random_object(class_id, rng, radius=radius), rng)
+            radius *= 0.85
+        if spec is not None:
+            placed.append(spec)
+    order = rng.permutation(len(placed))
+    return [placed[i] for i in order]
+
+
+def crowded_scene(rng: np.random.Generator, *, primary: int, pool: list[int]) -> list[ObjectSpec]:
+    """Benchmark v2: 1-2 instances of ``primary`` (70 % / 30 %) among 3-5 distractors from ``pool``
+    (half of them, when possible, hard negatives sharing its shape or texture), radius 0.07-0.11
+    of the side, each painted in a random pair of :data:`PALETTE` (either order), placed, in
+    paint order. "Every object" then scores low, and so does following colour."""
+    n_primary = int(rng.choice([1, 2], p=[0.7, 0.3]))
+    n_distractors = int(rng.integers(3, 6))
+    shape, texture = class_shape_texture(primary)
+    others = [c for c in pool if c != primary]
+    hard = [c for c in others if set(class_shape_texture(c)) & {shape, texture}]
+    placed: list[ObjectSpec] = []
+    for i in range(n_primary + n_distractors):
+        class_id = primary if i < n_primary else int(rng.choice(hard if hard and rng.random() < 0.5 else others))
+        radius = rng.uniform(0.07, 0.11)
+        spec = None
+        while spec is None and radius > 0.03:
+            candidate = random_object(class_id, rng, radius=radius)
+            pair = PALETTE[int(rng.integers(PALETTE_SIZE))]
+            candidate = replace(candidate, colors=(pair if rng.random() < 0.5 else pair[::-1]).copy())
+            spec = place(placed, candidate, rng)
             radius *= 0.85
         if spec is not None:
             placed.append(spec)

@@ -26,11 +26,16 @@ from sansa_probe.data.synthetic.classes import (
     synthetic_class_name,
     synthetic_fold_classes,
 )
-from sansa_probe.data.synthetic.scenes import clutter_background, compose, random_scene
+from sansa_probe.data.synthetic.scenes import clutter_background, compose, crowded_scene, random_scene
 
-__all__ = ["SyntheticSource", "build", "SPECS", "contact_sheet"]
+__all__ = ["SyntheticSource", "build", "SPECS", "contact_sheet", "BENCHMARKS", "DEFAULT_BENCHMARK"]
 
-_OPTIONS = ("image_size", "images_per_class", "seed", "n_classes", "cache_size")
+_OPTIONS = ("image_size", "images_per_class", "seed", "n_classes", "cache_size", "benchmark")
+BENCHMARKS = {"v1": random_scene, "v2": crowded_scene}
+"""Scene versions: ``"v1"`` 1-3 instances of the class and 1-3 distractors, random colours;
+``"v2"`` 1-2 instances among 3-5 distractors, colours from a shared palette (see
+:mod:`~sansa_probe.data.synthetic.scenes`). Numbers of different versions are never comparable."""
+DEFAULT_BENCHMARK = "v1"
 
 
 class SyntheticSource(SegmentationSource):
@@ -44,6 +49,7 @@ class SyntheticSource(SegmentationSource):
         seed: the benchmark's seed; every image is a pure function of it and its id.
         n_classes: number of classes, 8..80 (default 64).
         cache_size: how many rendered images to keep (LRU); 0 disables the cache.
+        benchmark: the scene version, one of :data:`BENCHMARKS` (default :data:`DEFAULT_BENCHMARK`).
     """
 
     name = "synthetic"
@@ -58,7 +64,10 @@ class SyntheticSource(SegmentationSource):
         seed: int = 0,
         n_classes: int = DEFAULT_CLASSES,
         cache_size: int = 32,
+        benchmark: str = DEFAULT_BENCHMARK,
     ) -> None:
+        if benchmark not in BENCHMARKS:
+            raise ValueError(f"benchmark: expected one of {', '.join(BENCHMARKS)}, got {benchmark!r}")
         self._classes = synthetic_fold_classes(fold, split, n_classes=n_classes)
         check_ints(image_size=(image_size, 64, 512), images_per_class=(images_per_class, 1, 99_999), seed=(seed, 0, 2**63 - 1),
                    cache_size=(cache_size, 0, 100_000))  # fmt: skip
@@ -69,6 +78,7 @@ class SyntheticSource(SegmentationSource):
         self.seed = seed
         self.n_classes = n_classes
         self.cache_size = cache_size
+        self.benchmark = benchmark
         self._cache: OrderedDict[str, tuple[np.ndarray, list[Instance]]] = OrderedDict()
 
     # -- class set
@@ -123,7 +133,7 @@ class SyntheticSource(SegmentationSource):
         # train images: distractors from the fold's training classes only; val/test: any class
         pool = self._classes if self.split == "train" else list(range(self.n_classes))
         background = clutter_background(layout, self.image_size)
-        objects = random_scene(layout, primary=class_id, pool=pool)
+        objects = BENCHMARKS[self.benchmark](layout, primary=class_id, pool=pool)
         image, masks = compose(background, objects, self.image_size, np.random.default_rng(key + [1]))
         instances = [
             Instance(class_id=spec.class_id, instance_id=i, mask=mask)
@@ -169,7 +179,7 @@ def build(root: Any = None, fold: int = 0, split: str = "test", **options: Any) 
     """The registry's constructor; ``root`` is ignored (nothing on disk).
 
     Options: ``image_size`` (256), ``images_per_class`` (50), ``seed`` (0), ``n_classes`` (64),
-    ``cache_size`` (32).
+    ``cache_size`` (32), ``benchmark`` (``"v1"``; see :data:`BENCHMARKS`).
     """
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
