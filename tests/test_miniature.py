@@ -156,6 +156,19 @@ def test_the_adapted_gain_comes_from_reading_the_reference(few_shot):
     assert right >= other + READS_REFERENCE_GAIN, (right, other)
 
 
+def test_attribute_probe_reads_colour_from_rgb_and_reports_every_attribute(miniature):
+    from sansa_probe.miniature.measure import ATTRIBUTES, attribute_rows
+
+    rows = attribute_rows(miniature, fold=1, images_per_class=2)
+    value = {(r["model"], r["metric"].removeprefix("attribute_probe_").removesuffix("_accuracy")): r["value"] for r in rows}
+    assert set(value) == {(m, a) for m in ("majority", "object_rgb", "frozen", "adapted") for a in ATTRIBUTES}
+    assert all(0.0 <= v <= 100.0 for v in value.values()) and {r["fold"] for r in rows} == {1}
+    # the hue sextant is a function of the mean RGB: a linear probe on it is far above the majority
+    assert value["object_rgb", "colour"] >= 70 and value["object_rgb", "colour"] > value["majority", "colour"] + 30
+    # shape is not in the mean colour: near the majority label (16 shapes)
+    assert value["object_rgb", "shape"] < 25
+
+
 def test_embedded_default_only_when_no_sam2_option_is_given():
     import argparse
 

@@ -38,6 +38,21 @@ def test_clip_variants_change_only_what_they_say():
     assert vanish.masks[0].any() and not vanish.masks[1].any() and not vanish.masks[2].any()
 
 
+def test_redrawn_clips_keep_frame_0_and_redraw_only_from_frame_1():
+    plain = pretraining_clip(seed=3, index=0, n_frames=3, image_size=128)
+    redraw = pretraining_clip(seed=3, index=0, n_frames=3, image_size=128, recipe=ClipRecipe(redraw=1.0))
+    np.testing.assert_array_equal(redraw.frames[0], plain.frames[0])
+    np.testing.assert_array_equal(redraw.masks[0], plain.masks[0])
+    for t in (1, 2):  # a new drawing of the tracked instance: another outline, new colours
+        assert redraw.masks[t].any() and (redraw.masks[t] != plain.masks[t]).any()
+        assert not np.array_equal(redraw.frames[t], plain.frames[t])
+    # adding the variant changes no other variant's draw (earlier recipes draw the same clips)
+    base = ClipRecipe(mirror=0.5, shuffle=0.5, recolour=0.5)
+    for index in range(20):
+        plain, with_redraw = base.draw(0, index), replace(base, redraw=0.5).draw(0, index)
+        assert plain.pop("redraw") is False and with_redraw.pop("redraw") in (True, False) and with_redraw == plain
+
+
 def test_large_twinned_clips_hold_an_exact_look_alike():
     clip = pretraining_clip(seed=0, index=1, n_frames=2, image_size=128, recipe=ClipRecipe(large=1.0, twin=1.0))
     default = pretraining_clip(seed=0, index=1, n_frames=2, image_size=128)
@@ -45,7 +60,7 @@ def test_large_twinned_clips_hold_an_exact_look_alike():
     assert clip.masks[0].sum() > 300
 
 
-@pytest.mark.parametrize("kwargs", [{"mirror": 1.5}, {"twin": -0.1}, {"recolour": True}])
+@pytest.mark.parametrize("kwargs", [{"mirror": 1.5}, {"twin": -0.1}, {"recolour": True}, {"redraw": 2}])
 def test_clip_recipe_rejects_what_is_not_a_probability(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         ClipRecipe(**kwargs)

@@ -1,4 +1,5 @@
-"""What the miniature shows, measured: tracking, few-shot frozen vs adapted, linear probe, PCA concentration.
+"""What the miniature shows, measured: tracking, few-shot frozen vs adapted, linear probe, PCA concentration,
+and what its features know of an object (shape, texture, colour, class).
 
 Every function returns tidy rows (``fold``, ``model``, ``metric``, ``value``, ...) so that the
 results table of :mod:`sansa_probe.miniature` is their concatenation.
@@ -12,8 +13,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
 from sansa_probe.data.episodes import EpisodeData, EpisodeSampler
+from sansa_probe.data.synthetic import SyntheticSource
+from sansa_probe.data.synthetic.classes import SHAPES, TEXTURES, class_shape_texture
 from sansa_probe.data.synthetic.source import DEFAULT_BENCHMARK
 from sansa_probe.evaluation.episodes import evaluate_episodes
 from sansa_probe.features import FeatureExtractor, probe_splits
@@ -28,7 +33,7 @@ from sansa_probe.pipelines import linear_probe, pca
 from sansa_probe.prompts.generate import make_prompt, sample_points
 
 __all__ = ["HELD_OUT_SEED", "MOTIONS", "held_out_clips", "tracking_miou", "click_miou", "tracker_rows", "few_shot_miou",
-           "every_object_miou", "probe_rows"]
+           "every_object_miou", "probe_rows", "ATTRIBUTES", "attribute_rows"]
 
 REFERENCES = ("own", "other_class")
 MOTIONS = ("drift", "mirror")
@@ -206,4 +211,81 @@ def probe_rows(model: SansaModel, *, fold: int, images_per_class: int = 12, seed
     for name in models:
         value = summary.query("model == @name and metric == 'miou_percent'")["value"].iloc[0]
         rows.append({"fold": fold, "model": name, "metric": "linear_probe_miou", "value": float(value)})
+    return rows
+
+
+ATTRIBUTES = ("shape", "texture", "colour", "class")
+_MIN_OBJECT_PIXELS = 48
+
+
+def _object_table(fold: int, images_per_class: int, seed: int, image_size: int, benchmark: str):
+    """Every visible object (primary and distractors) of fold ``fold``'s train and test images:
+    the images, per object (image index, mask, labels of :data:`ATTRIBUTES`) and its mean/std RGB."""
+    images, objects = [], []
+    for split in ("train", "test"):
+        source = SyntheticSource(fold=fold, split=split, image_size=image_size, images_per_class=images_per_class,
+                                 seed=seed, benchmark=benchmark)
+        for class_id in source.class_ids():
+            for image_id in source.image_ids(class_id):
+                image = source.load_image(image_id)
+                images.append(image)
+                for instance in source.load_instances(image_id, all_classes=True):
+                    if instance.mask.sum() >= _MIN_OBJECT_PIXELS:
+                        objects.append((len(images) - 1, instance.mask, instance.class_id, image[instance.mask] / 255.0))
+    labels: dict[str, list[int]] = {name: [] for name in ATTRIBUTES}
+    for _, _, class_id, pixels in objects:
+        shape, texture = class_shape_texture(class_id)
+        r, g, b = pixels.mean(0)
+        hue = float(np.arctan2(np.sqrt(3.0) * (g - b), 2.0 * r - g - b) % (2 * np.pi))  # hexcone hue
+        labels["shape"].append(SHAPES.index(shape))
+        labels["texture"].append(TEXTURES.index(texture))
+        labels["colour"].append(int(hue / (np.pi / 3)) % 6)
+        labels["class"].append(class_id)
+    rgb = np.array([np.concatenate([p.mean(0), p.std(0)]) for *_, p in objects])
+    return images, objects, {name: np.array(v) for name, v in labels.items()}, rgb
+
+
+@torch.no_grad()
+def _object_features(model: SansaModel, images: list[np.ndarray], objects: list, batch: int = 32) -> np.ndarray:
+    """Each object's mask-weighted mean of the stride-16 feature map (the memory attention's input)."""
+    features = []
+    for start in range(0, len(images), batch):
+        top = model.encode_images(torch.stack([to_model_input(im, model.image_size) for im in images[start:start + batch]])).top()
+        for index, mask, *_ in objects:
+            if start <= index < start + batch:
+                weight = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(mask).float()[None, None], top.shape[-1])[0, 0]
+                features.append(((top[index - start] * weight).sum((1, 2)) / weight.sum()).numpy())
+    return np.stack(features)
+
+
+def _probe_accuracy(features: np.ndarray, labels: np.ndarray, train: np.ndarray) -> float:
+    scaler = StandardScaler().fit(features[train])
+    classifier = LogisticRegression(max_iter=2000, C=0.5).fit(scaler.transform(features[train]), labels[train])
+    return 100.0 * float((classifier.predict(scaler.transform(features[~train])) == labels[~train]).mean())
+
+
+def attribute_rows(model: SansaModel, *, fold: int, images_per_class: int = 10, seed: int = 0,
+                   benchmark: str = DEFAULT_BENCHMARK) -> list[dict[str, Any]]:
+    """What the stride-16 features hold of each object: held-out accuracy (in %) of a logistic probe
+    on its shape, texture, colour (hue sextant of its mean RGB) and class, per object of every class.
+
+    Objects of half the images (chosen by ``seed``) train the probe, the other half test it. Rows
+    for the frozen and adapted model, for the objects' mean/std RGB (``object_rgb``: what colour
+    alone gives) and for the majority label (``majority``). If shape and texture sit near
+    ``majority`` there is no latent class information for adapters to bring out.
+    """
+    images, objects, labels, rgb = _object_table(fold, images_per_class, seed, model.image_size, benchmark)
+    in_train = np.random.default_rng([seed, 21]).random(len(images)) < 0.5
+    train = in_train[[index for index, *_ in objects]]
+    inputs = {"object_rgb": rgb}
+    for name, adapters in (("frozen", False), ("adapted", True)):
+        with model.adapters(adapters):
+            inputs[name] = _object_features(model, images, objects)
+    rows = []
+    for name in ATTRIBUTES:
+        held_out = labels[name][~train]
+        rows.append({"fold": fold, "model": "majority", "metric": f"attribute_probe_{name}_accuracy",
+                     "value": 100.0 * float(np.bincount(held_out).max() / len(held_out))})
+        rows += [{"fold": fold, "model": model_name, "metric": f"attribute_probe_{name}_accuracy",
+                  "value": _probe_accuracy(features, labels[name], train)} for model_name, features in inputs.items()]
     return rows

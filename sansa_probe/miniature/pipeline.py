@@ -13,7 +13,9 @@ Stages (each resumable: a finished stage is skipped on a rerun with the same ``o
    it): tracking with its own / another clip's prompt, on clips as they are and mirrored, one
    click own / another clip's; per fold, 1-shot mIoU on novel classes (frozen vs adapted, each
    also with references of another class), linear-probe mIoU and PCA-concentration area (frozen
-   vs adapted). The "other" rows say whether the model uses its prompt / reference at all.
+   vs adapted), and what the stride-16 features hold of an object (held-out accuracy of a logistic
+   probe on shape, texture, colour and class; frozen, adapted, the object's RGB, the majority label).
+   The "other" rows say whether the model uses its prompt / reference at all.
 
 ``ship=True`` copies ``weights/`` and ``results.csv`` into the package
 (:data:`~sansa_probe.miniature.weights.WEIGHTS_DIR`) with a fresh SHA-256 manifest.
@@ -39,7 +41,7 @@ from sansa_probe.data.registry import get_dataset
 from sansa_probe.io.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
 from sansa_probe.miniature.architecture import BACKBONE, IMAGE_SIZE, SAM2_OVERRIDES, SAM2_VERSION, build_miniature_sam2, miniature_config
 from sansa_probe.data.synthetic.source import DEFAULT_BENCHMARK
-from sansa_probe.miniature.measure import every_object_miou, few_shot_miou, probe_rows, tracker_rows, tracking_miou
+from sansa_probe.miniature.measure import attribute_rows, every_object_miou, few_shot_miou, probe_rows, tracker_rows, tracking_miou
 from sansa_probe.miniature.stages import DEFAULT_STAGES, StageConfig, run_stages, tracker_model
 from sansa_probe.miniature.weights import FOLDS, WEIGHTS_DIR, write_manifest
 from sansa_probe.model.build import load_sansa
@@ -67,6 +69,7 @@ class MeasureConfig:
     episodes: int = 100
     tracking_clips: int = 32
     probe_images_per_class: int = 12
+    attribute_images_per_class: int = 10
     folds: tuple[int, ...] = FOLDS
     benchmark: str = DEFAULT_BENCHMARK
 
@@ -140,7 +143,8 @@ def stage_rows(config: StageConfig, state: dict[str, torch.Tensor], folder: Path
 
 
 def measure_fold(weights: Path, config: MeasureConfig, fold: int, *, progress: bool = False) -> list[dict[str, Any]]:
-    """1-shot mIoU (frozen, adapted), linear probe and PCA concentration on fold ``fold``'s novel classes."""
+    """1-shot mIoU (frozen, adapted), linear probe and PCA concentration on fold ``fold``'s novel classes;
+    the attribute probe on the objects of all its classes."""
     torch.set_num_threads(1)
     model = load_model(weights, fold=fold)
     rows = [{"fold": fold, "model": "every_object_oracle", "metric": "few_shot_1shot_miou",
@@ -150,7 +154,8 @@ def measure_fold(weights: Path, config: MeasureConfig, fold: int, *, progress: b
             value = few_shot_miou(model, fold=fold, adapters=adapters, episodes=config.episodes, references=references,
                                   benchmark=config.benchmark, progress=progress and references == "own")
             rows.append({"fold": fold, "model": name, "metric": metric, "value": value})
-    return rows + probe_rows(model, fold=fold, images_per_class=config.probe_images_per_class, benchmark=config.benchmark, progress=progress)
+    rows += probe_rows(model, fold=fold, images_per_class=config.probe_images_per_class, benchmark=config.benchmark, progress=progress)
+    return rows + attribute_rows(model, fold=fold, images_per_class=config.attribute_images_per_class, benchmark=config.benchmark)
 
 
 def _parallel(jobs: int, calls: list[tuple[Any, tuple, dict]]) -> list[Any]:

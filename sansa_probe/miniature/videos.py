@@ -21,7 +21,10 @@ random stream, so the default recipe draws exactly the clips above):
 * ``vanish``: the tracked instance is gone from frames 1.. (empty masks): a tracker must then
   predict nothing rather than the most similar other object;
 * ``recolour``: from frame 1 on every instance wears new colours (its shape, texture, pose and
-  motion kept): a tracker must then follow shape and texture, not colour.
+  motion kept): a tracker must then follow shape and texture, not colour;
+* ``redraw``: from frame 1 on the tracked instance is a fresh drawing of its shape and texture
+  (new colours, proportions, warp, texture phase and pose, at its place and size) and another
+  instance takes on its old colours: only shape and texture still tell which one is tracked.
 
 No class label leaves this module: a clip is frames and the masks of one tracked instance.
 Clip ``index`` of stream ``seed`` is a pure function of ``(seed, index, n_frames, image_size, recipe)``.
@@ -67,20 +70,21 @@ class ClipRecipe:
     distinct: float = 0.0
     vanish: float = 0.0
     recolour: float = 0.0
+    redraw: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("large", "twin", "mirror", "shuffle", "distinct", "vanish", "recolour"):
+        for name in ("large", "twin", "mirror", "shuffle", "distinct", "vanish", "recolour", "redraw"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}: expected a probability in [0, 1], got {value!r}")
 
     def draw(self, seed: int, index: int) -> dict[str, bool]:
         """This clip's variants, from its own random stream (independent of the drawing's)."""
-        u = np.random.default_rng([seed, index, 15]).random(7)
+        u = np.random.default_rng([seed, index, 15]).random(8)
         large = bool(u[0] < self.large)
         return {"large": large, "twin": large and bool(u[1] < self.twin), "mirror": bool(u[2] < self.mirror),
                 "shuffle": bool(u[3] < self.shuffle), "distinct": bool(u[4] < self.distinct), "vanish": bool(u[5] < self.vanish),
-                "recolour": bool(u[6] < self.recolour)}
+                "recolour": bool(u[6] < self.recolour), "redraw": bool(u[7] < self.redraw)}
 
 
 def mirrored(clip: VideoClip) -> VideoClip:
@@ -177,10 +181,22 @@ def pretraining_clip(*, seed: int, index: int, n_frames: int = 4, image_size: in
         if variant["recolour"] and t == 0:
             paint = np.random.default_rng([seed, index, 18])
             objects = [replace(spec, colors=_contrasting_colors(paint)) for spec in objects]
+        if variant["redraw"] and t == 0:
+            objects = _redrawn(objects, np.random.default_rng([seed, index, 19]))
     if masks[0].mean() < _MIN_PIXELS:  # tracked instance hidden at the prompt: bring it to the front
         return _front(seed=seed, index=index, n_frames=n_frames, image_size=image_size, recipe=recipe)
     clip = VideoClip(frames=frames, masks=masks)
     return mirrored(clip) if variant["mirror"] else clip
+
+
+def _redrawn(objects: list[_ObjectSpec], rng: np.random.Generator) -> list[_ObjectSpec]:
+    """The tracked instance (index 0) drawn anew at its place and size; instance 1 takes its old colours."""
+    old = objects[0]
+    fresh = replace(_random_object(old.class_id, rng, radius=old.radius), center=old.center)
+    rest = objects[1:]
+    if rest:
+        rest[0] = replace(rest[0], colors=old.colors.copy(), brightness=old.brightness)
+    return [fresh, *rest]
 
 
 def _shuffled(objects: list[_ObjectSpec], rng: np.random.Generator) -> list[_ObjectSpec]:
