@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -192,8 +193,6 @@ class ClipPool:
         first = config.stream * STREAM_STRIDE
         jobs = [(config.seed, first + i, config.n_frames, image_size, config.clips, probabilities) for i in range(config.pool_size)]
         if processes > 1:
-            import multiprocessing
-
             with multiprocessing.get_context("spawn").Pool(processes) as pool:
                 drawn = pool.map(_draw, jobs, chunksize=64)
         else:
