@@ -576,3 +576,5 @@ def test_experiment_script_compares_encoders_on_every_probe(tmp_path, capsys):
     assert "timm:test_vit:random" in printed.splitlines()[0] and "fig. 8" not in printed  # the wide table: one column per encoder
     config = json.loads((out / "spatial_coherence" / "config.json").read_text())
     assert config["encoders"] == "sam2,sansa,timm:test_vit:random" and list(config["identity"]) == ["sam2", "sansa", "timm:test_vit:random"]
+    files = json.loads((out / "sansa-manifest.json").read_text())["files"]  # encoders.csv recorded as the script's, probes' folders as theirs
+    assert files["encoders.csv"]["sha256"] and files["spatial_coherence/"] == {"nested": True}

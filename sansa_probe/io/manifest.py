@@ -22,6 +22,9 @@ folder opens it as a :class:`RunFolder`, which keeps ``<out>/sansa-manifest.json
   few of them; a finished run is refused unless ``overwrite`` where the command says so.
 * **Remove only what a manifest lists** (:meth:`RunFolder.remove_previous`, :meth:`RunFolder.staged`,
   :meth:`RunFolder.finish`): nothing else is ever unlinked.
+* **Nested run folders** (``"pca/": {"nested": true}``, :meth:`RunFolder.finish`): a folder in which
+  other commands wrote their own run folders (a paper script's ``pca/``, ``train/``) belongs to
+  those runs, each judged by its own manifest; this folder's run never removes anything under it.
 """
 
 from __future__ import annotations
@@ -40,11 +43,12 @@ from typing import Any
 
 from sansa_probe.io.atomic import atomic_write_bytes, atomic_write_json, check_output_folder
 
-__all__ = ["MANIFEST", "FORMAT", "OutputFolderError", "RunFolder", "file_record", "check_not_inside"]
+__all__ = ["MANIFEST", "FORMAT", "NESTED", "OutputFolderError", "RunFolder", "file_record", "check_not_inside"]
 
 MANIFEST = "sansa-manifest.json"
 FORMAT = "sansa-probe/outputs"
 _SHOWN = 3  # files named in a refusal
+NESTED = {"nested": True}  # the entry of a folder holding other commands' run folders
 
 
 class OutputFolderError(ValueError):
@@ -262,8 +266,8 @@ class RunFolder:
     def _files_on_disk(self, *, previous_only: bool) -> list[str]:
         out = []
         for key in list(self._files):
-            if previous_only and self._claimed_now(key):
-                continue
+            if previous_only and (self._claimed_now(key) or self._files[key] == NESTED):
+                continue  # claimed again by this run, or other runs' folders: never removed from here
             if key.endswith("/"):
                 root = self.path / key
                 found = (f"{key}{rel}" for rel in (_files_under(root) if root.is_dir() else []))
@@ -325,13 +329,19 @@ class RunFolder:
         self._claimed.discard(staging_name + "/")
         self._write("running")
 
-    def finish(self, *, remove_stale: bool = True) -> None:
+    def finish(self, *, remove_stale: bool = True, nested: Iterable[str] = ()) -> None:
         """The run is complete: claims become the files found with their size and SHA-256; files of
-        earlier runs that this run did not write again are removed (``remove_stale``)."""
+        earlier runs that this run did not write again are removed (``remove_stale``). ``nested``:
+        folders in which other commands wrote their own run folders: recorded as such (with the
+        nested folders of earlier runs still there), not file by file, and never removed from here."""
+        for name in nested:
+            self._files[self.relative(os.fspath(name).rstrip("/") + "/")] = NESTED
         if remove_stale:
             self.remove_previous()
+        kept = [k for k, v in self._files.items() if v == NESTED and (self.path / k).is_dir()]
         files: dict[str, Any] = {}
         for key in self._files_on_disk(previous_only=False):
-            files[key] = file_record(self.path / key)
-        self._files = files
+            if not any(key.startswith(folder) for folder in kept):
+                files[key] = file_record(self.path / key)
+        self._files = {**files, **dict.fromkeys(kept, NESTED)}
         self._write("complete", finished=_now())

@@ -83,4 +83,4 @@ def compare_encoders(argv: list[str]) -> int:
     small = "--small" in rest
     steps = [(command, [*paper, *(SMALL.get(folder, []) if small else []), "--encoders", encoders], folder, kind)
              for command, paper, folder, kind in STEPS]
-    return run_probe_script("encoders", steps, rest, after=summarise)
+    return run_probe_script("encoders", steps, rest, after=summarise, writes=("encoders.csv",))

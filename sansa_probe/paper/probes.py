@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from sansa_probe.paper.runs import Measurement, RunConfig, ours_frame
-from sansa_probe.paper.script import report
+from sansa_probe.io.manifest import OutputFolderError
+from sansa_probe.paper.script import open_output, report, report_files
 
 MINIATURE_LABEL = "synthetic (miniature, fold 0)"  # where ours were measured offline: the procedural benchmark, fold 0
 
@@ -171,11 +172,30 @@ def _options_for(command, argv: list[str], commands: list) -> list[str]:
     return kept
 
 
-def run_probe_script(table: str, steps: list[tuple], argv: list[str], *, ours=None, after=None) -> int:
+def _input_folders(argv: list[str]) -> dict[str, list[str]]:
+    """The input folders of the user's options that ``--out`` may not be inside: ``--data-root``
+    (else ``$SANSA_DATA`` when a dataset is given) and every ``--frames``."""
+    inputs: dict[str, list[str]] = {}
+    for group in _option_groups(argv):
+        flag, _, inline = group[0].partition("=")
+        values = [inline] if inline else group[1:]
+        if flag in ("--data-root", "--frames"):
+            inputs.setdefault(flag, []).extend(values)
+    if "--data-root" not in inputs and not offline(argv) and os.environ.get("SANSA_DATA"):
+        inputs["--data-root"] = [os.environ["SANSA_DATA"]]
+    return inputs
+
+
+def run_probe_script(table: str, steps: list[tuple], argv: list[str], *, ours=None, after=None, writes: tuple[str, ...] = ()) -> int:
     """The body of a probe figure script: run each ``(command, paper options, subfolder, kind)``
     step (``kind``: "probe", "evaluate", or "frames" for commands without a dataset) into ``<out>/<subfolder>``, then print the paper beside
     ours (``ours(out, ours_dataset) -> rows``) and write the table and figure into ``--out``;
-    ``after(out)``, when given, runs once every step has succeeded (a script's own summary).
+    ``after(out)``, when given, runs once every step has succeeded (a script's own summary, writing
+    ``writes`` into ``--out``).
+
+    ``--out`` is checked before any step runs (:func:`sansa_probe.paper.script.open_output`): a
+    folder holding files no paper script wrote, or inside ``--data-root``/``--frames``, is refused in
+    one line (exit code 2); the steps' subfolders are the commands' run folders.
 
     With no dataset (``--data-root``/``--frames``/``--dataset``, ``$SANSA_DATA``) the steps run on
     the procedural benchmark with the shipped miniature (:func:`probe_defaults`); ``--small``
@@ -183,6 +203,13 @@ def run_probe_script(table: str, steps: list[tuple], argv: list[str], *, ours=No
     """
 
     out, small, rest = _split_own(argv, table)
+    try:
+        folder = open_output(out, _input_folders(rest))
+    except (OutputFolderError, OSError) as exc:
+        print(f"{table}: error: {exc}", file=sys.stderr)
+        return 2
+    subfolders = [f"{step[2]}/" for step in steps]
+    folder.claim(*subfolders, *(report_files(table) if ours is not None else ()), *writes)
     synthetic = offline(rest)
     commands = [step[0] for step in steps]
     codes = []
@@ -201,11 +228,12 @@ def run_probe_script(table: str, steps: list[tuple], argv: list[str], *, ours=No
         after(out)
     if ours is None:
         print(f"{table}: the paper prints no numbers for this figure; ours are in {out}", file=sys.stderr)
-        return 0
-    try:
-        own_model = any(a.split("=", 1)[0] in ("--backbone", "--sam2-checkpoint", "--image-size") for a in rest)
-        report(ours(out, (MINIATURE_LABEL if not own_model else "synthetic") if synthetic else None), table, out)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    else:
+        try:
+            own_model = any(a.split("=", 1)[0] in ("--backbone", "--sam2-checkpoint", "--image-size") for a in rest)
+            report(ours(out, (MINIATURE_LABEL if not own_model else "synthetic") if synthetic else None), table, out)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    folder.finish(remove_stale=False, nested=subfolders)  # other scripts' files in a shared --out stay
     return 0

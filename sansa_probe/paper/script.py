@@ -7,6 +7,13 @@ Every script prints the paper's numbers beside ours with the difference and writ
 ``--out``: ``<table>.csv`` (the side-by-side table), ``<table>_ours.csv`` (our tidy rows) and
 ``<table>.png``/``.pdf`` (bars, paper beside ours). Every row of ours names the model that
 produced it (``identity`` column; printed above the table).
+
+``--out`` follows the output rule of every command (:mod:`sansa_probe.io.manifest`), checked before
+any work: its ``sansa-manifest.json`` (command :data:`PAPER_COMMAND`, shared by every paper script,
+so table 3 and table 4 may share an ``--out`` and its trained variants) lists what the scripts
+wrote; a rerun replaces only those files; a folder holding anything else, or ``--out`` inside
+``--data-root``, is refused in one line. The trained variants (``train/``) and annotation studies
+(``annotation/``) are run folders of the commands, judged by their own manifests.
 """
 
 from __future__ import annotations
@@ -23,12 +30,16 @@ import pandas as pd
 from sansa_probe.commands.grammar import BACKBONES, command_parser, default_device, episode_count, non_negative_int, positive_int, run_main
 from sansa_probe.inference import PROTOCOLS
 from sansa_probe.io.atomic import atomic_write_text
+from sansa_probe.io.manifest import RunFolder
 from sansa_probe.paper.compare import format_side_by_side, plot_side_by_side, side_by_side
 from sansa_probe.paper.numbers import TABLE_TITLES
 from sansa_probe.paper.runs import RunConfig
-from sansa_probe.probes.plots import add_footnote, save_figure
+from sansa_probe.probes.plots import FIGURE_SUFFIXES, add_footnote, save_figure
 
-__all__ = ["experiment_parser", "config_from_args", "report", "run_experiment"]
+__all__ = ["PAPER_COMMAND", "experiment_parser", "config_from_args", "open_output", "report", "report_files", "run_experiment"]
+
+PAPER_COMMAND = "sansa_probe.paper"  # the command recorded in a paper script's --out (every script: they may share one)
+RUN_FOLDERS = ("train/", "annotation/")  # where a table's runs write the commands' own run folders (paper.runs, paper.annotation_study)
 
 
 def experiment_parser(table: str, description: str | None = None) -> argparse.ArgumentParser:
@@ -73,6 +84,17 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                      train_steps=args.train_steps, progress=not args.no_progress, protocol=args.protocol)  # fmt: skip
 
 
+def open_output(out: str | Path, inputs: dict[str, list] | None = None) -> RunFolder:
+    """A paper script's ``--out``, checked before any work (``inputs``: option -> input folders it
+    may not be inside): a folder holding files no paper script wrote is refused in one line."""
+    return RunFolder.open(out, command=PAPER_COMMAND, inputs={k: [f for f in v if f] for k, v in (inputs or {}).items()})
+
+
+def report_files(table: str) -> list[str]:
+    """The files :func:`report` writes for ``table``."""
+    return [f"{table}.csv", f"{table}_ours.csv", *(f"{table}.{suffix}" for suffix in FIGURE_SUFFIXES)]
+
+
 def report(ours: pd.DataFrame, table: str, out: Path, *, all_paper_rows: bool = False) -> pd.DataFrame:
     """Print the paper beside ours and write ``<table>.csv``, ``<table>_ours.csv`` and the figure."""
     matplotlib.use("Agg")  # a script writes its figures, it shows none
@@ -103,9 +125,12 @@ def run_experiment(table: str, run: Callable[..., pd.DataFrame], argv: list[str]
         args = parser.parse_args(argv)
         config = config_from_args(args)
         where = "the procedural benchmark (offline; the paper's numbers for reference only)" if config.synthetic else f"the paper's datasets under {config.data_root}"
+        folder = open_output(config.out, {"--data-root": [config.data_root]})
         print(f"{table}: {TABLE_TITLES[table]} -- on {where}; model: {config.model_label()}", file=sys.stderr)
+        folder.claim(*report_files(table), *RUN_FOLDERS)
         ours = run(config, **(options(args) if options else {}))
         report(ours, table, config.out, all_paper_rows=args.all_paper_rows)
+        folder.finish(remove_stale=False, nested=RUN_FOLDERS)  # other tables' files in a shared --out stay
         return 0
 
     return run_main(body, prog=table)
