@@ -5,7 +5,9 @@
 
 Deterministic by seed (on one machine and thread count: pretraining uses ``--threads``, the
 per-fold stages one thread per process). Each stage resumes where an interrupted run stopped,
-a finished one is skipped. See :mod:`sansa_probe.miniature.pipeline`.
+a finished one is skipped. ``--out`` holds only a miniature run's files (its ``sansa-manifest.json``
+lists them): a folder with anything else is refused before the first stage. See
+:mod:`sansa_probe.miniature.pipeline`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ PROG = "sansa_probe.miniature"
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(PROG, __doc__)
     group = parser.add_argument_group("pipeline")
-    group.add_argument("--out", default="runs/miniature", help="working folder (resumable; default runs/miniature)")
+    group.add_argument("--out", default="runs/miniature", help="working folder: new, empty, or an earlier miniature run's (resumed; default runs/miniature)")
     group.add_argument("--ship", action="store_true", help="copy the weights and results into the package, with a SHA-256 manifest")
     group.add_argument("--seed", type=non_negative_int, default=0, help="seed of pretraining, adapter training and measurements")
     group.add_argument("--stage-steps", action="append", default=[], metavar="STAGE=STEPS", type=_stage_steps,

@@ -19,6 +19,13 @@ Stages (each resumable: a finished stage is skipped on a rerun with the same ``o
 
 ``ship=True`` copies ``weights/`` and ``results.csv`` into the package
 (:data:`~sansa_probe.miniature.weights.WEIGHTS_DIR`) with a fresh SHA-256 manifest.
+
+``out`` follows the output rule (:mod:`sansa_probe.io.manifest`): it is opened before the first
+stage and refused in one line when it holds files no miniature run wrote (or that changed since),
+another command's run, or lies inside the package's weights folder; the run claims
+:data:`OUTPUTS` in its ``sansa-manifest.json``, so a rerun (which resumes and skips what is done)
+replaces only those. A folder an earlier version of the pipeline wrote (no manifest) is
+recognised by its ``pretrain/<stage>/`` files and taken over.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import torch
 from sansa_probe.data.episodes import TrainingEpisodeSampler
 from sansa_probe.data.registry import get_dataset
 from sansa_probe.io.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
+from sansa_probe.io.manifest import OutputFolderError, RunFolder
 from sansa_probe.miniature.architecture import BACKBONE, IMAGE_SIZE, SAM2_OVERRIDES, SAM2_VERSION, build_miniature_sam2, miniature_config
 from sansa_probe.data.synthetic.source import DEFAULT_BENCHMARK
 from sansa_probe.miniature.measure import attribute_rows, every_object_miou, few_shot_miou, probe_rows, tracker_rows, tracking_miou
@@ -48,7 +56,11 @@ from sansa_probe.model.build import load_sansa
 from sansa_probe.training.data import ClipDataset
 from sansa_probe.training.trainer import TrainConfig, Trainer
 
-__all__ = ["AdapterRecipe", "MeasureConfig", "run", "ship_run"]
+__all__ = ["AdapterRecipe", "COMMAND", "MeasureConfig", "OUTPUTS", "open_output", "run", "ship_run"]
+
+COMMAND = "sansa_probe.miniature"  # the command recorded in the output folder's manifest
+# what a run writes into ``out`` (folders end in "/"): claimed before the first stage
+OUTPUTS = ("pretrain/", "weights/", *(f"fold{f}/" for f in FOLDS), "results.csv", "run.json")
 
 
 @dataclass(frozen=True)
@@ -179,6 +191,29 @@ def measure(weights: Path, config: MeasureConfig, *, seed: int = 0, jobs: int = 
     return table
 
 
+def legacy_outputs(out: Path) -> dict[str, None] | None:
+    """The entries of a folder an earlier version of the pipeline wrote (no manifest): recognised by
+    a ``pretrain/<stage>/`` holding a stage's files; ``None`` for anything else."""
+    stages = {s.name for s in DEFAULT_STAGES}
+    pretrain = out / "pretrain"
+    if not pretrain.is_dir() or not any(
+        (folder / name).is_file() for folder in pretrain.iterdir() if folder.name in stages for name in ("last.pt", "sam2.pt", "log.jsonl")
+    ):
+        return None
+    return {name: None for name in OUTPUTS if (out / name.rstrip("/")).exists()}
+
+
+def open_output(out: str | Path) -> RunFolder:
+    """Open ``out`` for a run (before any work; nothing is written): see the module docstring."""
+    target, package = Path(out).expanduser().resolve(), WEIGHTS_DIR.resolve()
+    if target == package or package in target.parents:
+        raise OutputFolderError(
+            f"--out {out} is inside the package's weights folder {WEIGHTS_DIR}, which only --ship writes (under its manifest); "
+            "give an output folder outside it"
+        )
+    return RunFolder.open(out, command=COMMAND, legacy=legacy_outputs)
+
+
 def run(out: str | Path, *, stages: tuple[StageConfig, ...] = DEFAULT_STAGES, recipe: AdapterRecipe = AdapterRecipe(),
         measure_config: MeasureConfig = MeasureConfig(), ship: bool = False, jobs: int = 1, threads: int = 2,
         progress: bool = True) -> pd.DataFrame:
@@ -190,8 +225,10 @@ def run(out: str | Path, *, stages: tuple[StageConfig, ...] = DEFAULT_STAGES, re
     """
     if recipe.benchmark != measure_config.benchmark:
         raise ValueError(f"benchmark: adapters trained on {recipe.benchmark!r} would be measured on {measure_config.benchmark!r}; use one version")
+    folder = open_output(out)  # before any work: a folder holding the user's files is refused here
+    folder.claim(*OUTPUTS)
     torch.set_num_threads(threads)
-    out = Path(out)
+    out = folder.path
     weights = out / "weights"
     weights.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
@@ -230,6 +267,7 @@ def run(out: str | Path, *, stages: tuple[StageConfig, ...] = DEFAULT_STAGES, re
         atomic_write_text(out / "results.csv", table.to_csv(index=False))
         info |= {"wall_time_s": times, "processes": jobs}
         atomic_write_json(out / "run.json", info)
+    folder.finish()
     if ship:
         ship_run(out)
     return table
