@@ -11,7 +11,6 @@ an interactive plotly page.
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from sansa_probe.io.atomic import atomic_path, atomic_write_text
+from sansa_probe.reporting.figures import annotate_figure
 
 __all__ = [
     "FIGURE_SUFFIXES",
@@ -85,22 +85,11 @@ def encoder_colours(names: Sequence[str]) -> dict[str, tuple[float, float, float
     return colours
 
 
-def add_footnote(fig: Figure, text: str, *, fontsize: float = 6.0) -> Figure:
-    """Write ``text`` under ``fig`` in small grey type, wrapped to the figure's width; a
-    constrained layout keeps the axes clear of it. Returns ``fig``."""
-    if not text:
-        return fig
-    width, height = fig.get_size_inches()
-    per_line = max(20, int(width * 72 / (0.55 * fontsize)))
-    lines = textwrap.wrap(text, per_line) or [text]
-    reserved = min(0.3, (len(lines) * fontsize * 1.4 + 4) / 72 / height)
-    engine = fig.get_layout_engine()
-    if engine is not None and hasattr(engine, "set") and "rect" in getattr(engine, "_params", {}):
-        engine.set(rect=(0, reserved, 1, 1 - reserved))
-    else:
-        fig.subplots_adjust(bottom=max(fig.subplotpars.bottom, reserved + 0.08))
-    fig.text(0.01, 0.004, "\n".join(lines), fontsize=fontsize, color="0.35", ha="left", va="bottom")
-    return fig
+def add_footnote(fig: Figure, text: str, *, fontsize: float = 6.0, warnings: Sequence[str] = ()) -> Figure:
+    """Write ``text`` (the model's identity) under ``fig`` in small grey type, and ``warnings`` in
+    red above it, wrapped to the figure's width (:func:`sansa_probe.reporting.figures.annotate_figure`);
+    a constrained layout keeps the axes clear of them. Returns ``fig``."""
+    return annotate_figure(fig, text, warnings=warnings, fontsize=fontsize)
 
 
 def save_figure(fig: Figure, path_stem: str | os.PathLike, *, dpi: int = 200) -> list[Path]:

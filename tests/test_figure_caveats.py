@@ -1,0 +1,131 @@
+"""The caveats a figure carries on itself (sansa_probe.reporting.figures): chance lines, greyed and
+hatched series with their reason, a palette that stays distinguishable, class labels, n on
+intervals, the "not comparable" stamp, warnings and identity under the figure. Checked through the
+artists and their gids, never pixels."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from sansa_probe.reporting.figures import (
+    GIDS,
+    QUALITATIVE,
+    annotate_figure,
+    chance_reason,
+    class_styles,
+    draw_chance,
+    label_groups,
+    mark_unreliable,
+    near_chance,
+    note_on_axes,
+    stamp_not_comparable,
+    texts_with_gid,
+    with_n,
+)
+
+
+def _lab(hex_colour: str) -> np.ndarray:
+    """sRGB (D65) -> CIELAB."""
+    c = np.array([int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ c / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def _min_distance(colours) -> float:
+    labs = [_lab(c) for c in colours]
+    return min(float(np.linalg.norm(a - b)) for a, b in itertools.combinations(labs, 2))
+
+
+def test_the_palette_stays_distinguishable_for_16_and_20_classes_and_holds_no_grey():
+    import matplotlib
+    from matplotlib.colors import to_hex
+
+    assert _min_distance(QUALITATIVE[:16]) >= 40 and _min_distance(QUALITATIVE[:20]) >= 40 and _min_distance(QUALITATIVE) >= 35
+    tab20 = [to_hex(c) for c in matplotlib.colormaps["tab20"].colors]
+    assert _min_distance(tab20[:16]) < 20  # what it replaces: pale pairs
+    for colour in QUALITATIVE:  # grey is reserved for "unreliable"
+        lab = _lab(colour)
+        assert np.hypot(lab[1], lab[2]) > 30 and 25 <= lab[0] <= 80, colour
+
+
+def test_class_styles_give_each_class_its_own_colour_and_marker_pair_and_are_stable():
+    keys = [f"class {i}" for i in range(100)]
+    styles = class_styles(keys)
+    pairs = [(s["color"], s["marker"]) for s in styles.values()]
+    assert len(set(pairs)) == 100
+    for a, b in zip(pairs, pairs[1:]):  # neighbours differ in colour and in marker
+        assert a[0] != b[0] and a[1] != b[1]
+    assert class_styles(keys[:16]) == {k: styles[k] for k in keys[:16]}  # a class keeps its style whatever follows
+
+
+def test_near_chance_catches_the_issues_cases_and_passes_real_signal():
+    chance = 1 / 16
+    assert near_chance(0.083, chance) and near_chance(0.089, chance)  # SAM2 / SANSA full-dimension accuracy on the miniature
+    assert near_chance(0.032, chance)  # below chance
+    assert near_chance(float("nan"), chance)
+    assert not near_chance(0.45, chance)
+    assert near_chance(10.0, 6.25) and not near_chance(40.0, 6.25)  # percent works the same
+    with pytest.raises(ValueError, match="chance"):
+        near_chance(0.5, 0.0)
+    assert chance_reason(0.083, chance, what="full-dimension accuracy") == "full-dimension accuracy 8.3 % is near chance (6.25 %)"
+    assert "below chance" in chance_reason(0.032, chance)
+
+
+def test_chance_line_and_unreliable_series_are_drawn_with_their_reason():
+    ax = Figure().add_subplot()
+    good = ax.plot([1, 2, 3], [0.5, 0.9, 1.0], color="tab:blue", label="sansa")[0]
+    bad = ax.plot([1, 2, 3], [1.1, 1.05, 1.0], color="tab:orange", label="sam2")[0]
+    bars = ax.bar([0, 1], [5.0, 40.0])
+    line = draw_chance(ax, 1 / 16, label="chance (1/16)")
+    assert line.get_gid() == GIDS["chance"] and line.get_ydata()[0] == pytest.approx(1 / 16) and line.get_label() == "chance (1/16)"
+    changed = mark_unreliable(bad, "sam2: full-dimension accuracy 8.3 % is near chance (6.25 %)", ax=ax)
+    assert changed == [bad] and bad.get_gid() == GIDS["unreliable"] and bad.get_linestyle() == ":"
+    assert good.get_gid() is None and good.get_color() == "tab:blue"
+    mark_unreliable(bars[0], "n = 2", ax=ax)
+    assert bars[0].get_hatch() == "///" and bars[0].get_gid() == GIDS["unreliable"] and bars[1].get_hatch() is None
+    notes = texts_with_gid(ax, GIDS["caveat"])
+    assert len(notes) == 1 and "near chance" in notes[0] and "n = 2" in notes[0]  # stacked in one box
+    assert note_on_axes(ax, []) is None
+
+
+def test_errorbar_containers_are_greyed_whole():
+    ax = Figure().add_subplot()
+    container = ax.errorbar([1.0], [0.0], xerr=[[0.5], [0.5]], fmt="o", color="tab:blue")
+    changed = mark_unreliable(container, "")
+    assert len(changed) >= 2 and all(a.get_gid() == GIDS["unreliable"] for a in changed)
+    assert texts_with_gid(ax, GIDS["caveat"]) == []  # no ax: no note
+
+
+def test_labels_interval_counts_and_the_not_comparable_stamp():
+    ax = Figure().add_subplot()
+    texts = label_groups(ax, {"striped-star": (0.0, 1.0), "dotted-ring": (2.0, 3.0), "lost": (float("nan"), 0.0)},
+                         colors={"striped-star": "#ff0000"})
+    assert [t.get_text() for t in texts] == ["striped-star", "dotted-ring"] and texts[0].get_color() == "#ff0000"
+    assert sorted(texts_with_gid(ax, GIDS["class_label"])) == ["dotted-ring", "striped-star"]
+    assert with_n("class 40", 2) == "class 40 (n=2)"
+    stamp_not_comparable(ax, "ours: the miniature on the procedural benchmark; the paper: Hiera-L on COCO-20i")
+    (stamp,) = texts_with_gid(ax, GIDS["not_comparable"])
+    assert stamp.startswith("NOT COMPARABLE") and "miniature" in stamp
+
+
+def test_warnings_and_identity_go_under_the_figure_and_the_axes_keep_clear():
+    figure = Figure(figsize=(4.0, 3.0), layout="constrained")
+    figure.add_subplot().plot([0, 1], [0, 1])
+    annotate_figure(figure, "hiera_t SAM2 2.1 @128px | SAM2: the miniature", warnings=["PCA (sam2): accuracy at chance", "PCA (sam2): accuracy at chance"])
+    (footnote,) = texts_with_gid(figure, GIDS["footnote"])
+    (warning,) = texts_with_gid(figure, GIDS["warning"])
+    assert "the miniature" in footnote and warning == "warning: PCA (sam2): accuracy at chance"  # once
+    rect = figure.get_layout_engine().get()["rect"]
+    assert rect[1] > 0.05
+    empty = Figure()
+    assert annotate_figure(empty, "") is empty and empty.texts == []
+    plain = Figure(figsize=(4.0, 3.0))  # no layout engine: the subplots move up
+    plain.add_subplot()
+    annotate_figure(plain, "identity", warnings=["w"])
+    assert plain.subplotpars.bottom > 0.1
