@@ -27,10 +27,10 @@ the rows and their evaluation: :mod:`sansa_probe.evaluation.ablation`.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from sansa_probe.commands.grammar import (
+    say,
     add_data_group,
     add_model_group,
     add_output_group,
@@ -69,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
     folder = RunFolder.open(args.out, command=PROG, inputs=data_inputs(args))  # before the model: refuses what no ablation run wrote
     model = model_from_args(args)
     identity = model_identity(model)
-    print(identity_line(identity), file=sys.stderr)
+    say(identity_line(identity))
     table = ablate_behaviour(model, dataset=args.dataset, fold=args.fold, episodes=args.episodes, seed=args.seed,
                              dataset_options={**({"root": args.data_root} if args.data_root else {}), **dataset_options(args)},
                              progress=not args.no_progress)  # fmt: skip
@@ -81,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
                                              "warnings": identity["warnings"], "rows": table.to_dict(orient="records")})
     folder.finish()
     print(table.drop(columns="model").to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    print(f"wrote {out / 'ablation.csv'} and {out / 'summary.json'}", file=sys.stderr)
+    say(f"wrote {out / 'ablation.csv'} and {out / 'summary.json'}")
     return 0
 
 

@@ -75,12 +75,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from sansa_probe.annotation import AnnotateOptions, annotate, collect_targets, load_references
 from sansa_probe.annotation.run import open_output
 from sansa_probe.commands.grammar import (
+    say,
     add_model_group,
     add_output_group,
     add_run_group,
@@ -157,14 +157,13 @@ def _run(args: argparse.Namespace) -> int:
             model = model_from_args(argparse.Namespace(**{**vars(args), "device": str(device)}))
         if info.is_main:
             identity = model_identity(model, precision=inference_precision(device, model.autocast), protocol=args.protocol)
-            print(identity_line(identity), file=sys.stderr, flush=True)
+            say(identity_line(identity))
             report(identity["warnings"])
         result = annotate(model, classes, targets, folder, options=options, info=info)
     if info.is_main:
-        print(
+        say(
             f"annotated {result.num_images} images ({result.num_skipped} skipped), {result.num_annotations} annotations "
-            f"-> {result.output}" + (f" ({result.images_per_second:.2f} img/s on rank 0)" if result.processed else " (nothing left to compute)"),
-            file=sys.stderr,
+            f"-> {result.output}" + (f" ({result.images_per_second:.2f} img/s on rank 0)" if result.processed else " (nothing left to compute)")
         )
     return 0
 

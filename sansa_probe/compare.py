@@ -22,9 +22,8 @@ import sys
 from pathlib import Path
 
 from sansa_probe.commands.benchmark import add_benchmark_groups, open_output, run_benchmark
-from sansa_probe.evaluation.comparison import COMPARISON_FILES
-from sansa_probe.commands.grammar import command_parser, number_in, positive_int, run_command
-from sansa_probe.evaluation.comparison import compare_evaluations, write_comparison
+from sansa_probe.commands.grammar import command_parser, number_in, positive_int, run_command, say
+from sansa_probe.evaluation.comparison import COMPARISON_FILES, compare_evaluations, write_comparison
 from sansa_probe.reporting.sanity import report
 
 PROG = "sansa_probe.compare"
@@ -65,8 +64,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         "resampling": "episodes within each class, the same draw for both models"})  # fmt: skip
     folder.finish()
     report([*comparison.inherited, *comparison.warnings] if args.from_runs else comparison.warnings)  # the evaluations printed theirs
-    print(comparison.line, file=sys.stderr)
-    print(f"wrote {out / 'comparison.csv'}, {out / 'comparison.png'} and {out / 'summary.json'}", file=sys.stderr)
+    say(comparison.line)
+    say(f"wrote {out / 'comparison.csv'}, {out / 'comparison.png'} and {out / 'summary.json'}")
     return 0
 
 

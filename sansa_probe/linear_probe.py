@@ -19,9 +19,8 @@ iou/miou, value), ``history.{csv,json}`` (training loss per epoch), ``summary.{c
 from __future__ import annotations
 
 import argparse
-import sys
 
-from sansa_probe.commands.grammar import model_from_args, non_negative_float, non_negative_int, positive_float, positive_int
+from sansa_probe.commands.grammar import model_from_args, non_negative_float, non_negative_int, positive_float, positive_int, say
 from sansa_probe.commands.probe import ProbeRun, add_sample_arguments, probe_parser, run_probe
 from sansa_probe.pipelines.linear_probe import compute, figures
 
@@ -55,7 +54,7 @@ def _body(run: ProbeRun) -> None:
                      batch_size=args.probe_batch_size, lr=args.lr, weight_decay=args.weight_decay)
     run.write(tables, figures, train_fold=splits.train_fold, classes=[str(c) for c in splits.classes])
     for row in tables["summary"].query("metric == 'miou_percent'").itertuples():
-        print(f"{row.model}: linear-probe mIoU {row.value:.1f}%", file=sys.stderr)
+        say(f"{row.model}: linear-probe mIoU {row.value:.1f}%")
 
 
 if __name__ == "__main__":

@@ -22,9 +22,8 @@ the figure's input), ``summary.{csv,json}``, ``skipped.{csv,json}`` (pairs left 
 from __future__ import annotations
 
 import argparse
-import sys
 
-from sansa_probe.commands.grammar import model_from_args, positive_int
+from sansa_probe.commands.grammar import model_from_args, positive_int, say
 from sansa_probe.commands.probe import ProbeRun, probe_parser, run_probe
 from sansa_probe.pipelines.part_matching import compute, figures
 from sansa_probe.probes.object_pairs import dataset_pairs
@@ -58,7 +57,7 @@ def _body(run: ProbeRun) -> None:
     images = {image_id: image for pair in pairs for image_id, image in zip(pair.image_ids, pair.images)}
     run.write(tables, lambda t, i: figures(t, i, max_rows=args.figure_pairs), images=images, pairs=[list(p.image_ids) for p in pairs])
     for row in tables["summary"].query("metric in ['mean_matched_cosine', 'part_agreement']").itertuples():
-        print(f"{row.model}: {row.metric} {row.value:.3f}", file=sys.stderr)
+        say(f"{row.model}: {row.metric} {row.value:.3f}")
 
 
 if __name__ == "__main__":

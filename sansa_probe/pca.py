@@ -19,9 +19,8 @@ components for 99% variance, object counts), ``objects_<split>.csv``, ``fig8.{pn
 from __future__ import annotations
 
 import argparse
-import sys
 
-from sansa_probe.commands.grammar import model_from_args, non_negative_int, number_in, positive_int
+from sansa_probe.commands.grammar import model_from_args, non_negative_int, number_in, positive_int, say
 from sansa_probe.commands.probe import ProbeRun, add_sample_arguments, probe_parser, run_probe
 from sansa_probe.pipelines.pca import compute, figures
 
@@ -55,7 +54,7 @@ def _body(run: ProbeRun) -> None:
                      centroids=args.centroids, average=args.average)
     run.write(tables, figures, train_fold=splits.train_fold, classes=[str(c) for c in splits.classes])
     for row in tables["summary"].query("metric == 'auc_relative_accuracy'").itertuples():
-        print(f"{row.model}: area under the relative-accuracy curve {row.value:.3f}", file=sys.stderr)
+        say(f"{row.model}: area under the relative-accuracy curve {row.value:.3f}")
 
 
 if __name__ == "__main__":

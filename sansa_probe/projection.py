@@ -16,9 +16,8 @@ id / class / instance on hover), ``config.json``.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from sansa_probe.commands.grammar import model_from_args, number_in, positive_int
+from sansa_probe.commands.grammar import model_from_args, number_in, positive_int, say
 from sansa_probe.commands.probe import ProbeRun, add_sample_arguments, probe_parser, run_probe
 from sansa_probe.pipelines.projection import compute, figures, write_html
 
@@ -51,7 +50,7 @@ def _body(run: ProbeRun) -> None:
     run.write(tables, figures)
     write_html(tables, run.out)
     for row in tables["scores"].query("metric == 'silhouette_2d'").itertuples():
-        print(f"{row.model}: silhouette of the classes in 2-D {row.value:.3f}", file=sys.stderr)
+        say(f"{row.model}: silhouette of the classes in 2-D {row.value:.3f}")
 
 
 if __name__ == "__main__":

@@ -26,12 +26,12 @@ accepted as another spelling of ``--target``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from sansa_probe.annotation.segment import segment_targets
 from sansa_probe.io.manifest import RunFolder
 from sansa_probe.commands.grammar import (
+    say,
     add_model_group,
     add_output_group,
     add_run_group,
@@ -142,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     with said_in_words():
         model = model_from_args(args)
     identity = model_identity(model, precision=inference_precision(model.device, model.autocast), protocol=args.protocol)
-    print(identity_line(identity), file=sys.stderr, flush=True)
+    say(identity_line(identity))
     report(identity["warnings"])
     predictor = SansaPredictor(model, threshold=args.threshold, batch_size=args.batch_size, protocol=args.protocol)
     predictor.set_references(references, reference_prompts, negative_images=args.negative_reference)
@@ -152,7 +152,7 @@ def _run(args: argparse.Namespace) -> int:
         record={"command": PROG, "references": [{"image": str(path), "prompt": kind} for path, (kind, _) in zip(args.reference, prompts)],
                 "negative_references": [str(p) for p in args.negative_reference], "threshold": args.threshold},
     )  # fmt: skip
-    print(f"wrote {len(results)} predictions to {out / 'predictions.json'}", file=sys.stderr)
+    say(f"wrote {len(results)} predictions to {out / 'predictions.json'}")
     return 0
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sansa_probe.commands.grammar import model_from_args, positive_int
+from sansa_probe.commands.grammar import model_from_args, positive_int, say
 from sansa_probe.commands.probe import ProbeRun, probe_parser, run_probe
 from sansa_probe.pipelines.spatial_coherence import compute, figures
 from sansa_probe.probes.frame_pairs import folder_pairs, synthetic_pairs
@@ -84,7 +84,7 @@ def _body(run: ProbeRun) -> None:
     tables = compute(run.encoders(), pair_set, layer=args.layer, restrict_to_target_mask=args.restrict_to_target_mask,
                      outside=args.outside)
     run.write(tables, figures)
-    print(tables["table12"].to_string(index=False), file=sys.stderr)
+    say(tables["table12"].to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
 
 from sansa_probe.commands.grammar import (
+    say,
     UsageError,
     add_data_group,
     add_model_group,
@@ -202,7 +202,7 @@ def _run(args: argparse.Namespace) -> int:
         if info.is_main:
             summary = {"step": trainer.step, "total_steps": config.total_steps, "out": str(args.out), "finetune": config.finetune,
                        "trainable_parameters": sum(p.numel() for p in trainer.parameters)}
-            print(json.dumps(summary), file=sys.stderr)
+            say(json.dumps(summary))
     return 0
 
 
@@ -245,7 +245,7 @@ def _model(args: argparse.Namespace, finetune: str, device: torch.device, info: 
         identity["warnings"] = [w for w in identity["warnings"] if "RANDOM" not in w]
     identity["warnings"] = [w for w in identity["warnings"] if "FRESH" not in w]  # training starts from fresh adapters
     if info.is_main:
-        print(identity_line(identity).replace("model: ", "model (before training): ", 1), file=sys.stderr, flush=True)
+        say(identity_line(identity).replace("model: ", "model (before training): ", 1))
         report(identity["warnings"])
     return model, identity
 

@@ -93,8 +93,10 @@ def test_coco_output_decodes_to_the_predictors_masks(scene, tiny_model, capsys):
     code = run(scene, "out", "--targets", str(scene / "targets"), "--batch-size", "2", "--chunk-size", "2",
                "--num-workers", "2", "--save-masks", "--save-overlays")
     assert code == 0
-    err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("model: SANSA (adapters on) | hiera_t SAM2 2.1 @256px | SAM2 weights: RANDOM | adapters: fresh")
+    printed = capsys.readouterr()
+    lines = printed.out.splitlines()  # results on stdout, warnings on stderr
+    assert lines[0].startswith("model: SANSA (adapters on) | hiera_t SAM2 2.1 @256px | SAM2 weights: RANDOM | adapters: fresh")
+    assert lines[-1].startswith("annotated ") and printed.err.startswith("warning: SAM2 has RANDOM weights")
     out = scene / "out"
     coco = COCO(str(out / "annotations.json"))
     info = coco.dataset["info"]  # the model in words: random SAM2 weights and fresh adapters flagged
@@ -154,7 +156,7 @@ def test_min_score_and_min_area_filter_and_a_rerun_only_merges(scene, capsys):
     before = (scene / "all" / "annotations.json").read_bytes()
     capsys.readouterr()
     assert run(scene, "all", *targets) == 0  # everything is done: only the merge runs
-    assert "nothing left to compute" in capsys.readouterr().err
+    assert "nothing left to compute" in capsys.readouterr().out
     assert (scene / "all" / "annotations.json").read_bytes() == before
     code = run(scene, "all", *targets, "--min-score", "0.9")
     assert code == 2 and "changed: min_score" in capsys.readouterr().err

@@ -19,7 +19,7 @@ COMMANDS = {c.name: importlib.import_module(c.main_module) for c in REGISTRY if 
 PROBES = {c.name for c in REGISTRY if c.both_models}  # frozen SAM2 and SANSA in one run
 READ_DATASETS = {c.name for c in REGISTRY if "data" in c.groups}
 SHARED = {
-    "model": ["--backbone", "--sam2-version", "--sam2-checkpoint", "--image-size", "--sam2-override", "--behaviour", "--setting", "--checkpoint", "--adapters"],
+    "model": ["--model", "--backbone", "--sam2-version", "--sam2-checkpoint", "--image-size", "--sam2-override", "--behaviour", "--setting", "--checkpoint", "--adapters"],
     "data": ["--dataset", "--fold", "--data-root", "--dataset-option"],
     "output": ["--out"],
     "run": ["--device", "--no-progress", "--max-image-pixels"],
@@ -139,7 +139,7 @@ def test_default_out_is_a_new_folder_printed_first(tmp_path, monkeypatch, capsys
     outs = []
     for _ in range(2):
         assert run_command(_toy_parser(), [], _toy_body, prog="sansa_probe.toy") == 0
-        first_line = capsys.readouterr().err.splitlines()[0]
+        first_line = capsys.readouterr().out.splitlines()[0]  # a result: on stdout, so that `cmd > log.txt` keeps it
         assert first_line.startswith("out: runs/toy-")
         outs.append(tmp_path / first_line.removeprefix("out: "))
     assert outs[0] != outs[1] and all((out / "result.txt").read_text() == "done" for out in outs)
@@ -154,7 +154,7 @@ def test_default_out_of_a_failed_run_is_removed_and_a_given_out_is_used_as_is(tm
     given = tmp_path / "mine"
     given.mkdir()
     assert run_command(_toy_parser(), ["--out", str(given)], _toy_body, prog="sansa_probe.toy") == 0
-    assert (given / "result.txt").is_file() and "out:" not in capsys.readouterr().err
+    assert (given / "result.txt").is_file() and "out:" not in capsys.readouterr().out
 
 
 def test_default_out_is_refused_under_torchrun(tmp_path, monkeypatch, capsys):

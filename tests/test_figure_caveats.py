@@ -129,3 +129,44 @@ def test_warnings_and_identity_go_under_the_figure_and_the_axes_keep_clear():
     plain.add_subplot()
     annotate_figure(plain, "identity", warnings=["w"])
     assert plain.subplotpars.bottom > 0.1
+
+
+def test_a_blue_object_is_not_tinted_blue_in_overlays_and_previews():
+    from sansa_probe.io.masks import MASK_TINTS, contrasting_tint, overlay
+    from sansa_probe.reporting.preview import plot_segmentation
+
+    blue, red = np.zeros((20, 20, 3), dtype=np.uint8), np.zeros((20, 20, 3), dtype=np.uint8)
+    blue[...] = (40, 90, 230)
+    red[...] = (200, 60, 40)
+    mask = np.zeros((20, 20), dtype=bool)
+    mask[5:15, 5:15] = True
+    assert contrasting_tint(red, mask) == MASK_TINTS[0]  # blue where it shows
+    tint = contrasting_tint(blue, mask)
+    assert tint != MASK_TINTS[0] and np.linalg.norm(np.subtract(tint, (40, 90, 230))) >= 150
+    assert tuple(overlay(blue, mask)[5, 5]) == tint  # the outline is drawn in it
+    assert tuple(overlay(blue, mask, color=(1, 2, 3))[5, 5]) == (1, 2, 3)  # an explicit colour stays
+    from sansa_probe.prompts.types import Mask
+
+    axes = plot_segmentation([red], [Mask(mask)],
+                             [red, blue], [mask, mask], target_names=["red.png", "blue.png"])
+    legend = axes[0, 0].figure.legends[0]
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == ["reference prompt", "predicted mask (blue)", f"predicted mask ({dict(zip(MASK_TINTS, ['blue', 'yellow', 'magenta', 'green']))[tint]})"]
+
+
+def test_the_segmentation_preview_legend_fits_inside_a_one_target_figure():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from sansa_probe.prompts.types import Mask
+    from sansa_probe.reporting.preview import plot_segmentation
+
+    image = np.full((30, 40, 3), 128, dtype=np.uint8)
+    mask = np.zeros((30, 40), dtype=bool)
+    mask[5:20, 5:30] = True
+    figure = plot_segmentation([image], [Mask(mask)], [image], [mask])[0, 0].figure
+    annotate_figure(figure, "hiera_t SAM2 2.1 @128px | SAM2: the miniature", warnings=["SAM2 is the shipped MINIATURE"])
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    box, frame = figure.legends[0].get_window_extent(canvas.get_renderer()), figure.bbox
+    assert box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y1 <= frame.y1  # not clipped
+    assert texts_with_gid(figure, GIDS["warning"]) == ["warning: SAM2 is the shipped MINIATURE"]

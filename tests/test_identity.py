@@ -48,3 +48,17 @@ def test_footnote_flags_random_and_fresh_and_is_drawn_under_the_figure(tiny_mode
     texts = [t.get_text() for t in figure.texts]
     assert len(texts) == 1 and texts[0].replace("\n", " ") == line and "\n" in texts[0]  # wrapped to a 3-inch figure
     assert figure.get_layout_engine().get()["rect"][1] > 0  # the axes leave room for it
+
+
+def test_the_miniature_is_flagged_as_not_the_papers_model(tiny_model, tmp_path):
+    weights = tmp_path / "sam2.pt"
+    weights.write_bytes(b"not read")
+    saved = getattr(tiny_model, "provenance", None)
+    try:
+        tiny_model.provenance = {"sam2_checkpoint": str(weights), "sam2_label": "the miniature SAM2 pretrained here"}
+        identity = model_identity(tiny_model, adapters_enabled=False)
+        assert [w for w in identity["warnings"] if "MINIATURE" in w] and "do not compare them with the paper" in identity["warnings"][-1]
+        tiny_model.provenance = {"sam2_checkpoint": str(weights), "sam2_label": "Meta's sam2.1_hiera_tiny.pt"}
+        assert not any("MINIATURE" in w for w in model_identity(tiny_model, adapters_enabled=False)["warnings"])
+    finally:
+        tiny_model.provenance = saved

@@ -97,9 +97,11 @@ def test_help(command, capsys):
 
 def test_pca_writes_fig8_tables_for_both_models(tmp_path, shared_cache, capsys):
     out = run(pca, tmp_path, *SYNTHETIC, *SAMPLE, "--fold", "0", cache=shared_cache)
-    err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("model: frozen SAM2 (adapters off) | hiera_t") and "SAM2 weights: RANDOM" in err[0]
-    assert err[1].startswith("model: SANSA (adapters on)") and err[2].startswith("warning: SAM2 has RANDOM weights")
+    printed = capsys.readouterr()
+    lines, err = printed.out.splitlines(), printed.err.splitlines()  # results on stdout, warnings on stderr
+    assert lines[0].startswith("model: frozen SAM2 (adapters off) | hiera_t") and "SAM2 weights: RANDOM" in lines[0]
+    assert lines[1].startswith("model: SANSA (adapters on)") and err[0].startswith("warning: SAM2 has RANDOM weights")
+    assert lines[-1] == f"wrote {out}" and "warning:" not in printed.out
     config = assert_identity(out, "pca_concentration", "projection", "summary", "objects_train")
     from sansa_probe.pipelines import pca as pipeline
 

@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 
 from sansa_probe.reporting.sanity import (
+    check_against_paper,
     check_chance_accuracy,
+    check_small_groups,
+    check_unsampled,
     check_identical,
     check_mask_areas,
     check_single_class,
@@ -21,6 +24,36 @@ def test_chance_accuracy():
     assert "chance" in check_chance_accuracy(0.05, n_classes=20, what="pca")[0]
     assert check_chance_accuracy(0.45, n_classes=20, what="pca") == []
     assert check_chance_accuracy(float("nan"), n_classes=20, what="pca") != []
+
+
+def test_chance_accuracy_catches_the_issues_pca_runs():
+    # pca --fold 0 on the miniature: 8.3 % (SAM2) and 8.9 % (SANSA) full-dimension accuracy on 16 classes, chance 6.25 %
+    for accuracy in (0.083, 0.089, 0.032):
+        (message,) = check_chance_accuracy(accuracy, n_classes=16, what="PCA concentration (sam2)")
+        assert "chance (6.25 %)" in message and "mean nothing" in message
+    assert check_chance_accuracy(0.30, n_classes=16, what="pca") == []
+
+
+def test_unsampled_classes_counted_as_zero_are_said_with_both_means():
+    # table9 --small: 8 episodes over 16 classes; the printed 9.94 is the mean over all 16
+    (message,) = check_unsampled(list(range(11)), 16, what="table9 J=1", miou=9.94, sampled_miou=31.8, episodes=8)
+    assert "11 of 16 classes were never sampled by 8 episodes" in message
+    assert "9.94 % over all 16 classes, 31.80 % over the 5 sampled ones" in message
+    assert check_unsampled([], 16, what="x") == []
+
+
+def test_small_groups_name_the_classes_behind_thin_intervals():
+    (message,) = check_small_groups({"striped-star": 5, "dotted-ring": 2, "plain-moon": 9}, what="compare, per-class intervals")
+    assert "1 of 3" in message and "dotted-ring: 2" in message and "striped-star" not in message
+    assert check_small_groups({"a": 5, "b": 7}, what="x") == []
+
+
+def test_against_paper_fires_for_the_miniature_random_weights_or_other_data():
+    assert check_against_paper(what="table9") == []
+    assert check_against_paper(what="table9", ours_dataset="coco20i", paper_dataset="coco20i") == []
+    (message,) = check_against_paper(what="table9", miniature=True, ours_dataset="synthetic", paper_dataset="coco20i")
+    assert "miniature" in message and "synthetic" in message and "not comparable" in message
+    assert "random weights" in check_against_paper(what="t", random_weights=True)[0]
 
 
 def test_single_class():

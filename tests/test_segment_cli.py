@@ -45,9 +45,11 @@ def test_segment_writes_masks_overlays_and_coco_results(scene, capsys):
     code = segment.main(["--reference", str(scene / "ref.jpg"), "--reference-mask", str(scene / "ref_mask.png"),
                          "--target", str(scene / "targets"), "--out", str(out), *TINY_ARGS])
     assert code == 0
-    err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("model: SANSA (adapters on) | hiera_t SAM2 2.1 @256px | SAM2 weights: RANDOM | adapters: fresh")
-    assert err[1].startswith("warning: SAM2 has RANDOM weights")
+    printed = capsys.readouterr()
+    out_lines, err = printed.out.splitlines(), printed.err.splitlines()  # results on stdout, warnings on stderr
+    assert out_lines[0].startswith("model: SANSA (adapters on) | hiera_t SAM2 2.1 @256px | SAM2 weights: RANDOM | adapters: fresh")
+    assert out_lines[-1] == f"wrote 3 predictions to {out / 'predictions.json'}" and "warning:" not in printed.out
+    assert err[0].startswith("warning: SAM2 has RANDOM weights")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["identity"]["sam2_weights"] == "random" and summary["identity"]["adapters"] == "fresh"
     assert any("RANDOM" in w for w in summary["warnings"]) and any("FRESH" in w for w in summary["warnings"])
@@ -145,7 +147,7 @@ def test_without_out_each_run_writes_a_new_folder_under_runs(scene, monkeypatch,
     outs = []
     for _ in range(2):
         assert segment.main(args) == 0
-        first = capsys.readouterr().err.splitlines()[0]
+        first = capsys.readouterr().out.splitlines()[0]
         assert first.startswith("out: runs/segment-")
         outs.append(scene / first.removeprefix("out: "))
     assert outs[0] != outs[1]

@@ -188,9 +188,11 @@ def test_cli_smoke_and_from_scratch(tmp_path, capsys):
     code = train.main([*TINY_CLI, "--epochs", "1", "--episodes-per-epoch", "2", "--batch-size", "2", "--micro-batch", "1",
                        "--targets", "1", "--from-scratch", "--out", str(tmp_path / "scratch")])
     assert code == 0
-    err = capsys.readouterr().err
-    assert err.startswith(f"model (before training): SANSA (adapters on) | hiera_t SAM2 2.1 @{SIZE}px | SAM2 weights: RANDOM")
-    assert "warning:" not in err  # from scratch: random SAM2 weights and fresh adapters are the recipe, not a mistake
+    printed = capsys.readouterr()
+    assert printed.out.startswith(f"model (before training): SANSA (adapters on) | hiera_t SAM2 2.1 @{SIZE}px | SAM2 weights: RANDOM")
+    summary = json.loads(printed.out.strip().splitlines()[-1])  # the run's summary: stdout
+    assert summary["step"] == summary["total_steps"] > 0 and summary["out"] == str(tmp_path / "scratch")
+    assert "warning:" not in printed.err  # from scratch: random SAM2 weights and fresh adapters are the recipe, not a mistake
     identity = json.loads((tmp_path / "scratch" / "run.json").read_text())["identity"]
     assert identity["sam2_weights"] == "random" and identity["adapters"] == "fresh" and identity["precision"] == "float32"
     payload = torch.load(tmp_path / "scratch" / "final.pt", weights_only=True)

@@ -147,8 +147,9 @@ def test_ctrl_c_saves_and_resume_equals_the_unbroken_run(tmp_path, capsys, monke
     broken = tmp_path / "broken"
     capsys.readouterr()
     assert _train(broken, steps=4) == 130
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[0].startswith("model (before training): ") and all(line.startswith("warning: ") for line in err[1:-1])  # then one line
+    printed = capsys.readouterr()
+    err = printed.err.strip().splitlines()
+    assert printed.out.startswith("model (before training): ") and all(line.startswith("warning: ") for line in err[:-1])  # then one line
     assert err[-1] == f"sansa_probe.train: interrupted at step 2 of 4; saved {broken / 'checkpoints' / 'last.pt'}: rerun with --resume to continue"
     assert torch.load(broken / "checkpoints" / "last.pt", weights_only=True)["step"] == 2
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is not left behind

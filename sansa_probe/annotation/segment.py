@@ -82,7 +82,8 @@ def segment_targets(predictor: SansaPredictor, targets: Sequence[Path], out: str
         measured = report(check_mask_areas([r["area"] for r in results], image_areas, what="segment masks"))
         axes = plot_segmentation(references, prompts, [image for _, image, _ in shown], [mask for _, _, mask in shown],
                                  target_names=[name for name, _, _ in shown], max_targets=PREVIEW_TARGETS)  # fmt: skip
-        save_figure(add_footnote(axes[0, 0].figure, identity_footnote(identity)), staging / "preview", dpi=120)
+        save_figure(add_footnote(axes[0, 0].figure, identity_footnote(identity), warnings=[*identity["warnings"], *measured]),
+                    staging / "preview", dpi=120)
         atomic_write_json(staging / "summary.json", {
             **(record or {}),
             "identity": identity,

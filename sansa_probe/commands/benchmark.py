@@ -14,6 +14,7 @@ import datetime
 import math
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pandas as pd
 import torch
 
 from sansa_probe.commands.grammar import (
+    say,
     add_data_group,
     add_model_group,
     add_output_group,
@@ -32,11 +34,12 @@ from sansa_probe.commands.grammar import (
     episode_count,
     finite_float,
     model_from_args,
+    model_record,
     non_negative_int,
     positive_int,
 )
 from sansa_probe.data import get_spec
-from sansa_probe.evaluation.benchmark import Benchmark, evaluate_folds, evaluation_summary, mask_warnings, write_evaluation
+from sansa_probe.evaluation.benchmark import Benchmark, evaluate_folds, evaluation_summary, result_warnings, write_evaluation
 from sansa_probe.evaluation.tables import FoldResult
 from sansa_probe.inference import PROTOCOLS
 from sansa_probe.io.manifest import RunFolder
@@ -125,10 +128,12 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str] | None, *, prog:
         identities = {state: model_identity(model, adapters_enabled=state, precision=precision, protocol=args.protocol) for state in outs}
         if info.is_main:
             for identity in identities.values():
-                print(identity_line(identity), file=sys.stderr)
+                say(identity_line(identity))
             report(list(dict.fromkeys(w for identity in identities.values() for w in identity["warnings"])))
-        results = evaluate_folds(model, benchmark, checkpoints=checkpoints, states=tuple(outs), info=info,
-                                 progress=not args.no_progress, first_sampler=first)  # fmt: skip
+        with warnings.catch_warnings():  # unsampled classes are said in words below (result_warnings), with both means
+            warnings.filterwarnings("ignore", message=".*were never sampled", category=UserWarning)
+            results = evaluate_folds(model, benchmark, checkpoints=checkpoints, states=tuple(outs), info=info,
+                                     progress=not args.no_progress, first_sampler=first)  # fmt: skip
         if not info.is_main:
             return None
         seconds = time.perf_counter() - clock
@@ -137,14 +142,15 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str] | None, *, prog:
             labels = {**benchmark.labels(adapters=state), "model": identity_line(identities[state]).removeprefix("model: ")}
             summary = evaluation_summary(benchmark, results[state], model, labels, device=device, world_size=info.world_size, command=prog,
                                          argv=list(sys.argv[1:] if argv is None else argv),
-                                         config={**vars(args), "adapters": "on" if state else "off", "out": str(out)},
+                                         config={**vars(args), **model_record(args, model), "adapters": "on" if state else "off",
+                                                 "out": str(out)},
                                          started=started.isoformat(timespec="seconds"), seconds=round(seconds, 3))  # fmt: skip
-            warnings = mask_warnings(results[state])
-            summary.update(identity=identities[state], warnings=[*identities[state]["warnings"], *warnings])
+            measured = result_warnings(results[state], dataset=labels["dataset"])
+            summary.update(identity=identities[state], warnings=[*identities[state]["warnings"], *measured])
             table = write_evaluation(out, results[state], labels=labels, summary=summary)
-            report(warnings)
+            report(measured)
             _print_scores(results[state], table, labels, shots=args.shots, prompt=args.prompt)
-            print(f"wrote {out / 'results.csv'}, {out / 'episodes.csv'} and {out / 'summary.json'}", file=sys.stderr)
+            say(f"wrote {out / 'results.csv'}, {out / 'episodes.csv'} and {out / 'summary.json'}")
     return results
 
 
@@ -152,8 +158,8 @@ def _print_scores(results: Sequence[FoldResult], table: pd.DataFrame, labels: Ma
     name = labels["dataset"]
     for result in results:
         s = result.scores
-        print(f"{name} fold {result.fold} {shots}-shot {prompt}: mIoU {s['miou']:.2f}%  FB-IoU {s['fb_iou']:.2f}%  "
-              f"({s['n_episodes']} episodes)", file=sys.stderr)  # fmt: skip
+        say(f"{name} fold {result.fold} {shots}-shot {prompt}: mIoU {s['miou']:.2f}%  FB-IoU {s['fb_iou']:.2f}%  "
+            f"({s['n_episodes']} episodes)")  # fmt: skip
     if len(results) > 1:
         mean = table[table["fold"] == "mean"].set_index("metric")["value"]
-        print(f"{name} mean over {len(results)} folds: mIoU {mean['miou']:.2f}%  FB-IoU {mean['fb_iou']:.2f}%", file=sys.stderr)
+        say(f"{name} mean over {len(results)} folds: mIoU {mean['miou']:.2f}%  FB-IoU {mean['fb_iou']:.2f}%")

@@ -3,7 +3,9 @@
 Every command's parser is :func:`command_parser` plus the shared groups, each added by one
 function so that an option added there reaches every command:
 
-* ``model`` (:func:`add_model_group`): which SAM2 and which adapters (``--checkpoint PATH|none``);
+* ``model`` (:func:`add_model_group`): which SAM2 (``--model miniature|sam2``, ``--backbone``,
+  ``--sam2-checkpoint``...) and which adapters (``--checkpoint PATH|none``); its help says what
+  the default runs (the miniature for ``--dataset synthetic``);
 * ``data`` (:func:`add_data_group`, commands that read a registered dataset): ``--dataset``,
   ``--fold``, ``--data-root``, repeatable ``--dataset-option KEY=VALUE``;
 * ``output`` (:func:`add_output_group`): ``--out``, by default a new ``runs/<command>-<date>-<time>``
@@ -14,6 +16,9 @@ function so that an option added there reaches every command:
 The command's own options live in its own groups. ``main`` is :func:`run_command`, which parses
 (a bad option is one line and exit code 2, before any model is built), resolves ``--out`` and
 runs the body under :func:`run_main`, the single wrapper that turns expected errors into one line.
+
+Results go to stdout (:func:`say`: the output folder, the model, scores and verdicts, the files
+written), progress bars and warnings to stderr, so ``command > log.txt`` keeps what it found.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import logging
 import math
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,13 +41,20 @@ import torch
 from sansa_probe.data import list_datasets
 from sansa_probe.data.episodes import MAX_EPISODES
 from sansa_probe.io.images import DEFAULT_MAX_IMAGE_PIXELS, image_pixel_limit
+from sansa_probe.miniature.architecture import BACKBONE as MINIATURE_BACKBONE
+from sansa_probe.miniature.architecture import IMAGE_SIZE as MINIATURE_IMAGE_SIZE
+from sansa_probe.miniature.architecture import SAM2_OVERRIDES as MINIATURE_OVERRIDES
+from sansa_probe.miniature.architecture import SAM2_VERSION as MINIATURE_SAM2_VERSION
 from sansa_probe.miniature.default import miniature_from_args, wants_miniature
+from sansa_probe.miniature.weights import FOLDS as MINIATURE_FOLDS
+from sansa_probe.miniature.weights import verified_path
 from sansa_probe.model import load_sansa
 from sansa_probe.model.build import NO_CHECKPOINT  # the one spelling of "no checkpoint", for --checkpoint and --sam2-checkpoint
 from sansa_probe.model.config import BEHAVIOURS
 
 __all__ = [
     "BACKBONES",
+    "MODEL_CHOICES",
     "NO_CHECKPOINT",
     "UsageError",
     "add_data_group",
@@ -63,17 +76,29 @@ __all__ = [
     "non_negative_float",
     "number_in",
     "positive_float",
+    "model_choice",
     "model_from_args",
+    "model_record",
     "new_run_folder",
     "non_negative_int",
     "parse_behaviour",
     "positive_int",
     "run_command",
     "run_main",
+    "say",
 ]
 
 BACKBONES = ("hiera_t", "hiera_s", "hiera_b+", "hiera_l")
 RUNS = Path("runs")
+MODEL_CHOICES = ("miniature", "sam2")
+_SAM2_OPTIONS = ("backbone", "sam2_version", "image_size", "sam2_overrides")  # options that describe a SAM2 build
+
+
+def say(*lines: str) -> None:
+    """Print a result line (output folder, model, scores, verdict, files written) on stdout, flushed;
+    progress and warnings go to stderr."""
+    for line in lines:
+        print(line, flush=True)
 
 
 class UsageError(ValueError):
@@ -210,14 +235,26 @@ def default_device() -> str:
 
 def add_model_group(parser: argparse.ArgumentParser, *, compare: bool = False, checkpoint_help: str = "") -> argparse._ArgumentGroup:
     """``model``: the SAM2 build and the adapters. ``compare``: the command runs frozen SAM2 and
-    SANSA (adapters off, then on, on one model object) unless ``--adapters on|off`` keeps one."""
-    group = parser.add_argument_group("model")
-    group.add_argument("--backbone", choices=BACKBONES, default=None, help="SAM2 image encoder (default: hiera_l, or the checkpoint's)")
-    group.add_argument("--sam2-version", choices=["2.1", "2"], default=None, help="SAM2 release (default: 2.1, or the checkpoint's)")
+    SANSA (adapters off, then on, on one model object) unless ``--adapters on|off`` keeps one.
+    The group's description says what the default runs: add the ``data`` group first, since
+    with ``--dataset synthetic`` (its default) the default is the shipped miniature."""
+    has_dataset = any(action.dest == "dataset" for action in parser._actions)
+    group = parser.add_argument_group("model", description=_default_model_text(has_dataset))
+    group.add_argument("--model", choices=MODEL_CHOICES, default=None,
+                       help="'miniature': the miniature SAM2 shipped in the package (128 px, offline, no download) with the SANSA "
+                            "adapters of " + ("--fold" if has_dataset else "fold 0") + " of the procedural benchmark (or --checkpoint's), "
+                            "for any data, your own images included; 'sam2': SAM2 as the options below say (Meta's weights"
+                            + ("), also on --dataset synthetic (default: miniature with --dataset synthetic and no SAM2 option, else sam2)"
+                               if has_dataset else "; default)"))
+    mini = "; with --model miniature: the miniature's own" if not has_dataset else "; the miniature's own when it runs"
+    group.add_argument("--backbone", choices=BACKBONES, default=None, help=f"SAM2 image encoder (default: hiera_l or the checkpoint's{mini})")
+    group.add_argument("--sam2-version", choices=["2.1", "2"], default=None, help=f"SAM2 release (default: 2.1 or the checkpoint's{mini})")
     group.add_argument("--sam2-checkpoint", type=_sam2_checkpoint_arg, default="auto", metavar="auto|none|PATH",
                        help="SAM2 weights: 'auto' downloads Meta's file into the torch hub cache, 'none' random weights "
-                            "(smoke tests only: results mean nothing), or a path to Meta's .pt file (default: auto)")
-    group.add_argument("--image-size", type=positive_int, default=None, help="SAM2 input size (default 1024, or the checkpoint's)")
+                            "(smoke tests only: results mean nothing), or a path to Meta's .pt file (default: auto"
+                            + ("; with --dataset synthetic and no other SAM2 option, the miniature's shipped file instead)" if has_dataset else ")"))
+    group.add_argument("--image-size", type=positive_int, default=None,
+                       help=f"SAM2 input size (default: 1024 or the checkpoint's{mini.replace('own', '128')})")
     group.add_argument("--sam2-override", dest="sam2_overrides", action="append", default=None, metavar="OVERRIDE",
                        help="hydra override on sam2's shipped YAML, as sam2's build_sam2(hydra_overrides_extra=...) "
                             "applies it (repeatable; e.g. ++model.memory_attention.num_layers=2; default: none, "
@@ -231,6 +268,7 @@ def add_model_group(parser: argparse.ArgumentParser, *, compare: bool = False, c
     group.add_argument("--checkpoint", type=checkpoint_arg, default=NO_CHECKPOINT, metavar="PATH|none",
                        help="SANSA's trained adapters: saved by sansa-probe, a training checkpoint, or the public SANSA "
                             "release; 'none' (default): fresh adapters, which are exact no-ops, i.e. frozen SAM2"
+                            + (" (the miniature brings its fold's adapters)" if has_dataset else " (--model miniature brings fold 0's)")
                             + (f"; {checkpoint_help}" if checkpoint_help else ""))
     if compare:
         group.add_argument("--adapters", choices=["both", "on", "off"], default="both",
@@ -240,6 +278,20 @@ def add_model_group(parser: argparse.ArgumentParser, *, compare: bool = False, c
         group.add_argument("--adapters", choices=["on", "off"], default="on",
                            help="'off' runs frozen SAM2 through the same code path (the paper's baseline; default on)")
     return group
+
+
+def _default_model_text(has_dataset: bool) -> str:
+    """What the model options' defaults run, in words (the model group's description in --help)."""
+    real = ("Meta's SAM2 2.1 Hiera-L at 1024 px (weights downloaded by --sam2-checkpoint auto) with --checkpoint's adapters "
+            "(default none: frozen SAM2)")
+    mini = "the miniature SAM2 shipped in the package (128 px, offline, no download) with the SANSA adapters of"
+    if has_dataset:
+        text = (f"What runs by default: with --dataset synthetic (the default) and no SAM2 option, {mini} --fold (not the "
+                f"paper's model: a toy for running offline). With another dataset or any SAM2 option, {real}. "
+                "--model miniature|sam2 chooses in one word.")
+    else:
+        text = f"What runs by default: {real}. --model miniature runs {mini} fold 0 instead, offline (e.g. on your own images)."
+    return textwrap.fill(text, 88)
 
 
 def add_data_group(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -321,19 +373,54 @@ def check_model_args(args: argparse.Namespace) -> None:
         value = getattr(args, name, None)
         if value is not None and str(value).lower() not in ("none", "auto") and Path(value).expanduser().is_dir():
             raise IsADirectoryError(f"--{name.replace('_', '-')} {value} is a folder; expected a checkpoint file (.pt)")
+    if getattr(args, "model", None) == "miniature":
+        given = [f"--{name.replace('_', '-').replace('sam2-overrides', 'sam2-override')}" for name in _SAM2_OPTIONS if getattr(args, name, None)]
+        if getattr(args, "sam2_checkpoint", "auto") != "auto":
+            given.append("--sam2-checkpoint")
+        if given:
+            raise ValueError(f"--model miniature: the miniature is one fixed SAM2 (128 px, its shipped weights); "
+                             f"{', '.join(given)} describe another; leave them out or use --model sam2")
+
+
+def model_choice(args: argparse.Namespace) -> str:
+    """``"miniature"`` or ``"sam2"``: ``--model`` when given, else the embedded default
+    (:func:`sansa_probe.miniature.default.wants_miniature`: ``--dataset synthetic`` and no SAM2 option)."""
+    chosen = getattr(args, "model", None)
+    if chosen is not None:
+        return chosen
+    return "miniature" if wants_miniature(args) else "sam2"
+
+
+def _miniature_fold(args: argparse.Namespace) -> int | None:
+    fold = getattr(args, "fold", 0)
+    return fold if fold in MINIATURE_FOLDS else None
 
 
 def model_from_args(args: argparse.Namespace, **overrides):
     """Build the model the ``model`` and ``run`` groups describe (``overrides`` win over ``args``).
 
-    ``--dataset synthetic`` with no SAM2 option given is the embedded default: the shipped miniature
-    and its ``--fold``'s adapters (:mod:`sansa_probe.miniature.default`), announced on stderr.
+    :func:`model_choice` says which: the shipped miniature (``--model miniature``, or the embedded
+    default for ``--dataset synthetic`` with no SAM2 option: :mod:`sansa_probe.miniature.default`)
+    with ``--fold``'s adapters (fold 0 for commands without one; ``--checkpoint``'s when given), or
+    SAM2 as the options say. The miniature is announced in one line on stdout.
     """
     check_model_args(args)
-    if not overrides.keys() - {"device", "adapters"} and overrides.get("adapters") is None and wants_miniature(args):
-        model = miniature_from_args(args, device=overrides.get("device"))
+    behaviour = parse_behaviour(getattr(args, "behaviour", None))
+    if model_choice(args) == "miniature":
+        fold = _miniature_fold(args)
+        checkpoint = overrides.get("adapters", getattr(args, "checkpoint", None))
+        if not overrides.keys() - {"device", "adapters"} and checkpoint is None:
+            model = miniature_from_args(args, device=overrides.get("device"), announce=False)
+            say(_miniature_line(args, fold))
+        else:  # the miniature's SAM2 with other adapters, or a training recipe's overrides
+            options = {"adapters": checkpoint, "device": args.device, **behaviour, **overrides}
+            model = load_sansa(MINIATURE_BACKBONE, sam2_version=MINIATURE_SAM2_VERSION, image_size=MINIATURE_IMAGE_SIZE,
+                               sam2_checkpoint=options.pop("sam2_checkpoint", verified_path("sam2.pt")),
+                               sam2_overrides=list(MINIATURE_OVERRIDES), **options)  # fmt: skip
+            model.provenance = {**getattr(model, "provenance", {}), "sam2_label": "the miniature SAM2 pretrained here"}
+            say(_miniature_line(args, None, checkpoint=checkpoint))
+            behaviour = {}
         model.adapters_enabled = getattr(args, "adapters", "on") != "off"
-        behaviour = parse_behaviour(getattr(args, "behaviour", None))
         if behaviour:
             model.config = dataclasses.replace(model.config, **behaviour)
         return model
@@ -345,7 +432,7 @@ def model_from_args(args: argparse.Namespace, **overrides):
         image_size=args.image_size,
         setting=args.setting,
         sam2_overrides=getattr(args, "sam2_overrides", None),
-        **parse_behaviour(getattr(args, "behaviour", None)),
+        **behaviour,
         adapters=args.checkpoint,
         device=args.device,
     )
@@ -353,6 +440,32 @@ def model_from_args(args: argparse.Namespace, **overrides):
     model = load_sansa(**kwargs)
     model.adapters_enabled = getattr(args, "adapters", "on") != "off"
     return model
+
+
+def _miniature_line(args: argparse.Namespace, fold: int | None, *, checkpoint: str | None = None) -> str:
+    if checkpoint is not None:
+        adapters = f"adapters {checkpoint}"
+    else:
+        adapters = f"its SANSA adapters of fold {fold}" if fold is not None else "fresh adapters (no fold of 0-3 given)"
+    why = ("--model miniature" if getattr(args, "model", None) == "miniature"
+           else "the default for --dataset synthetic with no SAM2 option; --model sam2 runs Meta's SAM2")
+    return f"model: the miniature SAM2 shipped in the package (128 px, offline) + {adapters} [{why}]"
+
+
+def model_record(args: argparse.Namespace, model: Any) -> dict[str, Any]:
+    """What actually ran, for ``config.json`` and summaries in place of the options' defaults
+    (never ``"auto"``): ``model`` (miniature or sam2), backbone, SAM2 version, image size, the SAM2
+    weights file (``"none"``: random) and the adapters file (``None``: fresh or none)."""
+    provenance = dict(getattr(model, "provenance", {}) or {})
+    config = model.config
+    return {
+        "model": model_choice(args),
+        "backbone": config.backbone,
+        "sam2_version": config.sam2_version,
+        "image_size": config.image_size,
+        "sam2_checkpoint": str(provenance.get("sam2_checkpoint") or NO_CHECKPOINT),
+        "checkpoint": None if provenance.get("adapters") is None else str(provenance["adapters"]),
+    }
 
 
 def new_run_folder(command: str, *, root: str | os.PathLike = RUNS, now: datetime.datetime | None = None) -> Path:
@@ -384,7 +497,7 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, bod
                 raise UsageError("--out: required under torchrun (every rank writes into the same folder)")
             made.append(new_run_folder(prog.rsplit(".", 1)[-1]))
             args.out = str(made[0])
-            print(f"out: {args.out}", file=sys.stderr, flush=True)
+            say(f"out: {args.out}")
         with image_pixel_limit(getattr(args, "max_image_pixels", None) or DEFAULT_MAX_IMAGE_PIXELS):  # every image reader of the run
             return body(args)
 

@@ -28,7 +28,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -39,6 +38,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sansa_probe.commands.grammar import (
+    say,
     add_data_group,
     add_model_group,
     add_output_group,
@@ -47,6 +47,7 @@ from sansa_probe.commands.grammar import (
     command_parser,
     data_inputs,
     dataset_options,
+    model_record,
     non_negative_int,
     positive_int,
     run_command,
@@ -132,11 +133,11 @@ def run_probe(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *, pr
             return print_layers(build, args)
         if args.redraw is not None:
             for path in redraw(args.redraw):
-                print(f"wrote {path}", file=sys.stderr)
+                say(f"wrote {path}")
             return 0
         run = ProbeRun(args, prog=prog, build=build)
         body(run)
-        print(f"wrote {run.out}", file=sys.stderr)
+        say(f"wrote {run.out}")
         return 0
 
     return run_command(parser, argv, command, prog=prog, needs_out=lambda args: not (args.list_layers or args.redraw))
@@ -167,6 +168,7 @@ class ProbeRun:
         self.checkpoint: str | None = args.checkpoint
         self.identities: dict[str, dict[str, Any]] = {}  # encoder -> its identity, once built
         self.notes: list[str] = []
+        self.model_record: dict[str, Any] = {}  # what actually ran (grammar.model_record), once the model is built
         self._build = build
 
     def dataset(self, split: str) -> SegmentationSource:
@@ -195,12 +197,14 @@ class ProbeRun:
         extractor = None
         if any(spec.uses_sansa_model for spec in self.specs):
             with said_in_words():
-                extractor = extractor_from_args(self._build(args), args)
+                model = self._build(args)
+            self.model_record = model_record(args, model)
+            extractor = extractor_from_args(model, args)
         encoders = encoders_from_specs(self.specs, extractor=extractor, device=args.device, batch_size=args.batch_size,
                                        progress=not args.no_progress, cache_dir=cache, notes=self.notes.append)
         self.identities = {name: encoder.identity() for name, encoder in encoders.items()}
         for identity in self.identities.values():
-            print(identity_line(identity), file=sys.stderr, flush=True)
+            say(identity_line(identity))
         report(self.identity_warnings())
         return encoders
 
@@ -213,10 +217,11 @@ class ProbeRun:
         """Each table as ``<out>/<name>.{csv,json}`` with the model's identity in an ``identity``
         column (:func:`with_identity`), the ``images`` a figure shows (``{image id: HxWx3}``,
         :func:`~sansa_probe.pipelines.write_images`), each figure of ``figures(tables, images)`` as
-        ``<out>/<name>.{png,pdf}`` with the identity as footnote, then ``config.json``: the
-        command, its arguments, the checkpoint, ``config``, ``identity`` (per encoder) and
-        ``warnings`` (the identities' flags, the encoders' notes and the pipeline's sanity checks,
-        also printed): :func:`~sansa_probe.pipelines.redraw` needs nothing else."""
+        ``<out>/<name>.{png,pdf}`` with the identity as footnote and the warnings above it, then
+        ``config.json``: the command, its arguments with what actually ran in place of their
+        defaults (:func:`~sansa_probe.commands.grammar.model_record`), the checkpoint, ``config``,
+        ``identity`` (per encoder) and ``warnings`` (the identities' flags, the encoders' notes and
+        the pipeline's sanity checks, also printed): :func:`~sansa_probe.pipelines.redraw` needs nothing else."""
         identities = self.identities
         tables = {name: with_identity(table, identities) for name, table in tables.items()}
         checks = getattr(pipeline_of(self.prog), "check", None)
@@ -226,11 +231,12 @@ class ProbeRun:
                 write_table(table, staging / name)
             if images is not None:
                 write_images(staging, images)
-            footnote = identity_footnote(identities)
+            footnote, warnings = identity_footnote(identities), [*self.identity_warnings(), *measured]
             for name, figure in figures(tables, images).items():
-                save_figure(add_footnote(figure, footnote), staging / name)
-            write_run_config(self.args, staging, command=self.prog, checkpoint=self.checkpoint, **config, identity=identities,
-                             warnings=[*self.identity_warnings(), *measured])
+                save_figure(add_footnote(figure, footnote, warnings=warnings), staging / name)
+            checkpoint = self.model_record.get("checkpoint", self.checkpoint)
+            write_run_config(self.args, staging, command=self.prog, checkpoint=checkpoint, **config, identity=identities, warnings=warnings,
+                             resolved=self.model_record)
         self.folder.finish()
 
 
@@ -325,7 +331,9 @@ def write_table(frame: pd.DataFrame, path_stem: str | os.PathLike) -> list[Path]
     return [csv, js]
 
 
-def write_run_config(args: argparse.Namespace, out: str | os.PathLike, **extra: Any) -> Path:
-    """The command's arguments (and ``extra``) as ``<out>/config.json``."""
+def write_run_config(args: argparse.Namespace, out: str | os.PathLike, *, resolved: Mapping[str, Any] | None = None, **extra: Any) -> Path:
+    """The command's arguments (and ``extra``) as ``<out>/config.json``; ``resolved`` (what actually
+    ran: :func:`~sansa_probe.commands.grammar.model_record`) replaces the options' defaults, so that
+    a miniature run records the miniature's files, never ``"auto"``."""
     config = {k: v for k, v in sorted(vars(args).items()) if isinstance(v, (str, int, float, bool, list, type(None)))}
-    return atomic_write_json(Path(out) / "config.json", {**config, **extra})
+    return atomic_write_json(Path(out) / "config.json", {**config, **(resolved or {}), **extra})

@@ -25,6 +25,7 @@ import torch
 from sansa_probe.data import get_spec
 from sansa_probe.data.episodes import EpisodeSampler
 from sansa_probe.evaluation.episodes import evaluate_episodes, merge_results
+from sansa_probe.evaluation.metrics import unsampled_warnings
 from sansa_probe.evaluation.tables import FoldResult, episodes_table, json_safe, results_table
 from sansa_probe.io.atomic import atomic_write_json, atomic_write_text
 from sansa_probe.model.sansa import SansaModel
@@ -33,7 +34,7 @@ from sansa_probe.reporting.sanity import check_mask_areas
 from sansa_probe.utils.distributed import DistInfo, all_gather_objects
 from sansa_probe.utils.hashing import file_sha256
 
-__all__ = ["Benchmark", "evaluate_folds", "evaluation_summary", "mask_warnings", "write_evaluation", "EVALUATION_FILES"]
+__all__ = ["Benchmark", "evaluate_folds", "evaluation_summary", "mask_warnings", "result_warnings", "write_evaluation", "EVALUATION_FILES"]
 
 EVALUATION_FILES = ("results.csv", "episodes.csv", "summary.json")
 
@@ -125,6 +126,13 @@ def mask_warnings(results: Sequence[FoldResult]) -> list[str]:
     """Sanity check in words: most predicted masks empty, or most covering (almost) the whole target image."""
     rows = pd.concat([r.rows for r in results], ignore_index=True)
     return check_mask_areas(rows["pred_area"], rows["image_area"], what="evaluation masks")
+
+
+def result_warnings(results: Sequence[FoldResult], *, dataset: str = "evaluation") -> list[str]:
+    """Every sanity check of an evaluation in words: :func:`mask_warnings`, and per fold the classes
+    never sampled (counted as IoU 0 in mIoU: :func:`~sansa_probe.evaluation.metrics.unsampled_warnings`)."""
+    messages = [w for r in results for w in unsampled_warnings(r.scores, what=f"{dataset} fold {r.fold}")]
+    return [*mask_warnings(results), *messages]
 
 
 def evaluation_summary(benchmark: Benchmark, results: Sequence[FoldResult], model: SansaModel, labels: Mapping[str, Any], *,

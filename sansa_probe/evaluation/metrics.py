@@ -37,8 +37,9 @@ import numpy as np
 import pandas as pd
 
 from sansa_probe.io.masks import as_bool_mask
+from sansa_probe.reporting.sanity import check_unsampled
 
-__all__ = ["FewShotSegmentationMetric"]
+__all__ = ["FewShotSegmentationMetric", "unsampled_warnings"]
 
 _EPISODE_COLUMNS = ["episode", "class_id", "intersection", "union", "iou", "bg_intersection", "bg_union"]
 
@@ -216,3 +217,15 @@ class FewShotSegmentationMetric:
 
     def __repr__(self) -> str:
         return f"FewShotSegmentationMetric(n_classes={len(self.class_ids)}, n_episodes={self.n_episodes})"
+
+
+def unsampled_warnings(scores: dict[str, Any], *, what: str) -> list[str]:
+    """The sanity warning (:func:`~sansa_probe.reporting.sanity.check_unsampled`) for a
+    :meth:`FewShotSegmentationMetric.compute` result whose classes were not all sampled: both the
+    mIoU over every class (unsampled ones as 0) and over the sampled ones, in words; for commands,
+    which print it and write it into their summaries instead of Python's ``UserWarning``."""
+    per_class = scores["per_class"]
+    measured = [v for v in per_class.values() if np.isfinite(v)]
+    return check_unsampled(scores["unsampled"], len(per_class), what=what, miou=scores["miou"],
+                           sampled_miou=float(np.mean(measured)) if measured else float("nan"), episodes=scores["n_episodes"])
+

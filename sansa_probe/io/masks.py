@@ -42,7 +42,9 @@ from sansa_probe.io.images import open_image
 from sansa_probe.io.atomic import atomic_write_bytes
 
 __all__ = [
+    "MASK_TINTS",
     "as_bool_mask",
+    "contrasting_tint",
     "load_binary_png",
     "encode_rle",
     "decode_rle",
@@ -220,10 +222,31 @@ def mask_bbox(mask: np.ndarray) -> list[float]:
     return [float(cols.min()), float(rows.min()), float(cols.max() - cols.min() + 1), float(rows.max() - rows.min() + 1)]
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, *, color: tuple[int, int, int] = (30, 144, 255), alpha: float = 0.5) -> np.ndarray:
-    """The image with the mask blended in ``color`` and its outline drawn (``HxWx3`` uint8)."""
+MASK_TINTS: tuple[tuple[int, int, int], ...] = ((30, 144, 255), (255, 215, 0), (255, 0, 255), (0, 230, 0))  # blue, else yellow, magenta, green
+
+
+def contrasting_tint(image: np.ndarray, mask: np.ndarray, *, tints: tuple[tuple[int, int, int], ...] = MASK_TINTS,
+                     distance: float = 150.0) -> tuple[int, int, int]:
+    """The tint a mask is drawn in over ``image``: the first of ``tints`` (blue) whose RGB distance
+    to the median colour under the mask is at least ``distance``, else the farthest one, so that a
+    blue object is not tinted blue. An empty mask gets the first tint."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return tints[0]
+    median = np.median(np.asarray(image)[mask].reshape(-1, 3).astype(np.float64), axis=0)
+    gaps = [float(np.linalg.norm(np.asarray(t, dtype=np.float64) - median)) for t in tints]
+    for tint, gap in zip(tints, gaps):
+        if gap >= distance:
+            return tint
+    return tints[int(np.argmax(gaps))]
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, *, color: tuple[int, int, int] | None = None, alpha: float = 0.5) -> np.ndarray:
+    """The image with the mask blended in ``color`` and its outline drawn (``HxWx3`` uint8);
+    ``color`` ``None``: :func:`contrasting_tint` (blue unless the object is blue-ish)."""
+    mask = np.asarray(mask, dtype=bool)
+    tint = np.asarray(contrasting_tint(image, mask) if color is None else color, dtype=np.float32)
     out = image.astype(np.float32).copy()
-    tint = np.asarray(color, dtype=np.float32)
     out[mask] = (1 - alpha) * out[mask] + alpha * tint
     edge = mask & ~_erode(mask)
     out[edge] = tint

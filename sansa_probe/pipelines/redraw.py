@@ -4,7 +4,7 @@ A probe run folder holds ``config.json`` (with ``command``, e.g. ``sansa_probe.p
 ``<table>.csv`` per table of the pipeline's ``TABLES``, and, for the figures that show the
 input images (PCA-RGB, part matching), ``images/index.json`` with one PNG per image id
 (:func:`write_images`). :func:`redraw` reads them back and calls the pipeline's ``figures``;
-the model's identity in ``config.json`` becomes the figures' footnote again.
+the model's identity in ``config.json`` becomes the figures' footnote again, its warnings the lines above it.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def redraw(run_dir: str | os.PathLike) -> list[Path]:
     footnote = identity_footnote(config.get("identity") or {})
     if folder is not None:
         folder.claim(*(f"{name}.{suffix}" for name in figures for suffix in FIGURE_SUFFIXES))
-    written = [path for name, figure in figures.items() for path in save_figure(add_footnote(figure, footnote), run / name)]
+    warnings = [str(w) for w in config.get("warnings") or []]
+    written = [path for name, figure in figures.items() for path in save_figure(add_footnote(figure, footnote, warnings=warnings), run / name)]
     if folder is not None:
         folder.finish(remove_stale=False)
     return written

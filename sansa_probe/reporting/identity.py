@@ -5,7 +5,8 @@ A number means nothing without the model behind it. :func:`model_identity` colle
 
 * the architecture (backbone, SAM2 version, image size, adapter recipe, any sam2 overrides and the
   behaviour options recorded in the model's config);
-* the SAM2 weights: file and SHA-256, or ``"random"`` (flagged in words: results are meaningless);
+* the SAM2 weights: file and SHA-256, or ``"random"`` (flagged in words: results are meaningless),
+  or the shipped miniature (flagged: a toy model, not comparable with the paper);
 * the adapters: file and SHA-256, ``"fresh"`` (flagged: SANSA with fresh adapters is frozen SAM2
   plus noise-free identity adapters), or the shipped miniature;
 * whether the adapters are switched on (SANSA) or off (frozen SAM2) for this result;
@@ -32,7 +33,7 @@ from sansa_probe.model.checkpoint import ABSURD_ADAPTERS, ADAPTER_WEIGHT_LIMIT, 
 from sansa_probe.model.config import BEHAVIOURS
 from sansa_probe.utils.hashing import file_sha256
 
-__all__ = ["model_identity", "identity_line", "identity_footnote", "identity_warnings", "package_versions", "said_in_words"]
+__all__ = ["model_identity", "identity_line", "identity_footnote", "identity_warnings", "is_miniature", "package_versions", "said_in_words"]
 
 
 def package_versions() -> dict[str, str]:
@@ -102,13 +103,22 @@ def _behaviour(config: dict[str, Any]) -> dict[str, str]:
 
 
 def identity_warnings(identity: dict[str, Any]) -> list[str]:
-    """Flags in words: random SAM2 weights, fresh adapters."""
+    """Flags in words: random SAM2 weights, fresh adapters, the miniature SAM2."""
     messages = []
     if identity.get("sam2_weights") == "random":
         messages.append("SAM2 has RANDOM weights (no checkpoint): results are a smoke test, meaningless as numbers")
     if identity.get("adapters") == "fresh" and identity.get("adapters_enabled"):
         messages.append("adapters are FRESH (no trained checkpoint): 'SANSA' here is frozen SAM2 with untrained adapters")
+    if is_miniature(identity):
+        messages.append("SAM2 is the shipped MINIATURE (128 px, pretrained here on procedural images), not Meta's SAM2: its numbers "
+                        "show the code at work on a toy model, not the paper's results; do not compare them with the paper's")
     return messages
+
+
+def is_miniature(identity: dict[str, Any]) -> bool:
+    """Whether the SAM2 weights of ``identity`` are the shipped miniature's (named so by its loader)."""
+    record = identity.get("sam2_weights")
+    return isinstance(record, dict) and "miniature" in str(record.get("label") or "")
 
 
 def _describe(record: Any, default: str) -> str:

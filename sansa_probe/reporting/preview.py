@@ -19,12 +19,14 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from sansa_probe.io.masks import MASK_TINTS, contrasting_tint
 from sansa_probe.prompts.types import Box, Mask, Points, Scribble
 
 __all__ = ["plot_segmentation", "PROMPT_COLOUR", "MASK_COLOUR"]
 
 PROMPT_COLOUR = "#ff7f0e"  # the reference's prompt
-MASK_COLOUR = "#1e90ff"  # the predicted mask (as the overlays)
+MASK_COLOUR = "#1e90ff"  # the predicted mask (as the overlays), unless the object is blue-ish: then another of MASK_TINTS
+_TINT_NAMES = dict(zip(MASK_TINTS, ("blue", "yellow", "magenta", "green")))
 
 
 def _outline(ax: Any, mask: np.ndarray, colour: str, *, fill: float = 0.0) -> None:
@@ -73,8 +75,10 @@ def plot_segmentation(
     axes: Any = None,
 ) -> np.ndarray:
     """Top row: each reference (``HxWx3``) with its prompt in orange; bottom row: the first
-    ``max_targets`` targets with their predicted masks (``HxW`` bool) outlined in blue and the
-    covered share of the image in %. A legend names both outlines. Returns the Axes ``[2, cols]``."""
+    ``max_targets`` targets with their predicted masks (``HxW`` bool) outlined in blue (or, on a
+    blue-ish object, in the tint :func:`~sansa_probe.io.masks.contrasting_tint` picks, as the
+    overlays) and the covered share of the image in %. A legend names the outlines, inside the
+    figure whatever its width. Returns the Axes ``[2, cols]``."""
     if len(references) != len(prompts):
         raise ValueError(f"prompts: expected one per reference ({len(references)}), got {len(prompts)}")
     if len(targets) != len(masks):
@@ -84,7 +88,7 @@ def plot_segmentation(
     shown = min(len(targets), max_targets)
     cols = max(len(references), shown, 1)
     if axes is None:
-        figure = Figure(figsize=(2.6 * cols, 5.6), layout="constrained")
+        figure = Figure(figsize=(max(2.6 * cols, 4.0), 5.6), layout="constrained")  # 4 inches hold the legend
         grid = np.asarray(figure.subplots(2, cols, squeeze=False), dtype=object)
     else:
         grid = np.asarray(axes, dtype=object).reshape(2, -1)
@@ -98,15 +102,21 @@ def plot_segmentation(
         kind = _draw_prompt(ax, prompt)
         ax.set_title(f"reference {k + 1} ({kind})", fontsize="small")
     names = list(target_names) if target_names is not None else [f"target {i + 1}" for i in range(len(targets))]
+    used: list[tuple[int, int, int]] = []
     for i in range(shown):
         ax = grid[1, i]
         mask = np.asarray(masks[i], dtype=bool)
+        tint = contrasting_tint(np.asarray(targets[i]), mask)
+        used += [tint] if tint not in used else []
         ax.imshow(np.asarray(targets[i]))
-        _outline(ax, mask, MASK_COLOUR, fill=0.3)
+        _outline(ax, mask, "#%02x%02x%02x" % tint, fill=0.3)
         ax.set_title(f"{names[i]}: mask {100.0 * mask.mean():.1f}% of image", fontsize="small")
-    handles = [Line2D([], [], color=PROMPT_COLOUR, linewidth=2, label="reference prompt"),
-               Line2D([], [], color=MASK_COLOUR, linewidth=2, label="predicted mask")]
+    handles = [Line2D([], [], color=PROMPT_COLOUR, linewidth=2, label="reference prompt")]
+    for tint in used or [MASK_TINTS[0]]:
+        label = "predicted mask" if len(used) <= 1 else f"predicted mask ({_TINT_NAMES.get(tint, 'other')})"
+        handles.append(Line2D([], [], color="#%02x%02x%02x" % tint, linewidth=2, label=label))
     figure = grid[0, 0].figure
     constrained = type(figure.get_layout_engine()).__name__ == "ConstrainedLayoutEngine"
-    figure.legend(handles=handles, loc="outside upper center" if constrained else "upper center", ncols=2, fontsize="small", frameon=False)
+    figure.legend(handles=handles, loc="outside upper center" if constrained else "upper center", ncols=min(len(handles), 3),
+                  fontsize="small", frameon=False)
     return grid
