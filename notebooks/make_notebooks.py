@@ -28,9 +28,12 @@ globals().update(from_environment(globals(), prefix="SANSA_NB_"))
 
 MODEL = '''\
 # Model, as the commands' options. On the procedural benchmark these defaults are the shipped
-# miniature SAM2 (128 px, offline, no download) with the SANSA adapters of FOLD. The paper's setting:
-# BACKBONE = "hiera_l"; IMAGE_SIZE = 1024; SAM2_CHECKPOINT = "auto" (Meta's weights, downloaded once);
-# CHECKPOINT = a strict SANSA checkpoint of this fold, e.g. "checkpoints/strict/coco20i/fold0.pt".
+# miniature SAM2 (128 px, offline, no download) with the SANSA adapters of FOLD: a toy, not the
+# paper's model. MODEL = "miniature" picks it for any data (your own images too), "sam2" Meta's SAM2.
+# The paper's setting: MODEL = "sam2"; BACKBONE = "hiera_l"; IMAGE_SIZE = 1024; SAM2_CHECKPOINT = "auto"
+# (Meta's weights, downloaded once); CHECKPOINT = a strict SANSA checkpoint of this fold, e.g.
+# "checkpoints/strict/coco20i/fold0.pt" (README, "Real weights": where the published ones are).
+MODEL = None  # None: the miniature on the procedural benchmark, else SAM2; "miniature" or "sam2" to choose
 BACKBONE = None
 IMAGE_SIZE = None
 SAM2_CHECKPOINT = "auto"  # "auto", None (random weights: a smoke test) or a path
@@ -50,7 +53,7 @@ IMAGES_PER_CLASS = 6
 '''
 
 BUILD = ("model = build_model(dataset={dataset}, fold=FOLD, backbone=BACKBONE, sam2_checkpoint=SAM2_CHECKPOINT, image_size=IMAGE_SIZE,\n"
-         "                    checkpoint=CHECKPOINT, device=DEVICE)\n"
+         "                    checkpoint=CHECKPOINT, device=DEVICE, model=MODEL)\n"
          "print(identity_line(model_identity(model)))")  # fmt: skip
 
 PROBE_SETUP = f'''\
@@ -59,6 +62,7 @@ from IPython.display import display
 
 from sansa_probe.features import MODELS, FeatureExtractor
 from sansa_probe.reporting.identity import identity_line, model_identity
+from sansa_probe.notebook_support.figures import footnoted
 from sansa_probe.notebook_support.params import build_model
 
 {BUILD.format(dataset="DATASET")}
@@ -93,8 +97,10 @@ QUICKSTART = notebook(
     "of the procedural benchmark, on the shipped miniature SAM2 with its SANSA adapters, beside "
     "frozen SAM2 (the same model with its adapters off). For your own images set `IMAGES` to a "
     "folder holding `images/<image>.jpg` and `masks/<image>_<class>.png` (the `folder` dataset) "
-    "and a real model (see the model parameters); `PROMPTS` gives prompts by hand and `TARGETS` a "
-    "folder of further images to segment. The same as `python -m sansa_probe.segment`.",
+    "and a model: `MODEL = \"miniature\"` runs the shipped miniature on them offline (a toy: it shows "
+    "the code at work, not SANSA's quality), or a real one (see the model parameters); `PROMPTS` gives "
+    "prompts by hand and `TARGETS` a folder of further images to segment. The same as "
+    "`python -m sansa_probe.segment --model miniature --reference ... --target ...`.",
     '''\
 # Images: None = the procedural benchmark; or a folder with images/ and masks/<image>_<class>.png.
 IMAGES = None
@@ -117,19 +123,18 @@ SEED = 0
         ("code", "predictor = SansaPredictor(model)\npredictor.set_references(example.reference_images, example.prompts)\n"
                  "sansa = predictor.predict_batch(example.target_images)\nwith model.adapters(False):\n"
                  "    frozen = predictor.predict_batch(example.target_images)\n"
-                 "plot_few_shot(example, {\"SANSA\": [p.mask for p in sansa], \"frozen SAM2\": [p.mask for p in frozen]});"),
-        ("md", "Per target: predicted IoU score (SAM2's own estimate) and, where the ground truth is known, the IoU (%)."),
-        ("code", "import pandas as pd\n\n"
-                 "pd.DataFrame({\"target\": example.target_ids, \"score SANSA\": [p.score for p in sansa], \"score frozen\": [p.score for p in frozen],\n"
-                 "              \"IoU SANSA\": [None if m is None else mask_iou(p.mask, m) for p, m in zip(sansa, example.target_masks)],\n"
-                 "              \"IoU frozen\": [None if m is None else mask_iou(p.mask, m) for p, m in zip(frozen, example.target_masks)]})"),
+                 "footnoted(plot_few_shot(example, {\"SANSA\": [p.mask for p in sansa], \"frozen SAM2\": [p.mask for p in frozen]}), model)"),
+        ("md", "Per target: where the ground truth is known, the IoU (%); SAM2's own IoU estimate (score) where it varies "
+               "across targets (a score equal for every target says nothing and is left out, with a note)."),
+        ("code", "table = target_table(example, {\"SANSA\": sansa, \"frozen SAM2\": frozen})\nprint(*table.attrs[\"notes\"], sep=\"\\n\")\ntable"),
     ],
     setup=f'''\
 %matplotlib inline
 from sansa_probe.reporting.identity import identity_line, model_identity
 from sansa_probe.notebook_support.params import build_model
 from sansa_probe.inference.predictor import SansaPredictor
-from sansa_probe.notebook_support.quickstart import few_shot_example, mask_iou, plot_few_shot
+from sansa_probe.notebook_support.figures import footnoted
+from sansa_probe.notebook_support.quickstart import few_shot_example, plot_few_shot, target_table
 
 {BUILD.format(dataset='"synthetic" if IMAGES is None else "folder"')}
 ''',
@@ -150,18 +155,18 @@ FEATURE_SPACE = notebook(
                  "source = get_dataset(DATASET, fold=FOLD, split=SPLIT, root=DATA_ROOT, **DATASET_OPTIONS)"),
         ("md", "## (a) Object features, first two principal components"),
         ("code", "projected = projection.compute(extractor, source, models=MODELS, images_per_class=IMAGES_PER_CLASS)\n"
-                 "display(projected['scores'])\nprojection.figures(projected)['projection']"),
+                 "display(projected['scores'])\nfootnoted(projection.figures(projected)['projection'], model)"),
         ("md", "## (b) PCA to RGB, fitted jointly across images"),
         ("code", "ids, images, masks = dataset_images(source, n_images=N_IMAGES)\n"
                  "colours = pca_rgb.compute(extractor, images, masks, models=MODELS, image_ids=ids, feature_size=FEATURE_SIZE)\n"
-                 "display(colours['scores'])\npca_rgb.figures(colours, dict(zip(ids, images)))['pca_rgb']"),
+                 "display(colours['scores'])\nfootnoted(pca_rgb.figures(colours, dict(zip(ids, images)))['pca_rgb'], model)"),
         ("md", "## (c) Semantic information across principal components (fig. 8)\n\n"
                "Summary: area under the relative-accuracy curve (1 = full accuracy from 2 components on) and the "
                "full-dimension accuracy (chance is 1 / number of classes: near it, the curve measures nothing)."),
         ("code", "splits = probe_splits(DATASET, FOLD, root=DATA_ROOT, **DATASET_OPTIONS)\n"
                  "print('classes', splits.classes, '- training images from fold', splits.train_fold)\n"
                  "concentration = pca.compute(extractor, splits, models=MODELS, images_per_class=IMAGES_PER_CLASS)\n"
-                 "display(concentration['summary'])\npca.figures(concentration)['fig8']"),
+                 "display(concentration['summary'])\nfootnoted(pca.figures(concentration)['fig8'], model, warnings=pca.check(concentration))"),
     ],
 )
 
@@ -176,7 +181,7 @@ LINEAR_PROBE = notebook(
         ("code", "from sansa_probe.features import probe_splits\nfrom sansa_probe.pipelines import linear_probe\n\n"
                  "splits = probe_splits(DATASET, FOLD, root=DATA_ROOT, **DATASET_OPTIONS)\n"
                  "tables = linear_probe.compute(extractor, splits, models=MODELS, images_per_class=IMAGES_PER_CLASS, epochs=EPOCHS)"),
-        ("code", "display(tables['summary'])\nlinear_probe.figures(tables)['linear_probe']"),
+        ("code", "display(tables['summary'])\nfootnoted(linear_probe.figures(tables)['linear_probe'], model, warnings=linear_probe.check(tables))"),
         ("md", "Per-class IoU (%): a probe that predicts background everywhere scores background IoU / number of classes."),
         ("code", "tables['linear_probe'].query(\"metric == 'iou'\").pivot(index='class_name', columns='model', values='value')"),
     ],
@@ -197,7 +202,7 @@ PART_MATCHING = notebook(
                  "matched = part_matching.compute(extractor, pairs, models=MODELS, feature_size=FEATURE_SIZE, n_clusters=CLUSTERS)\n"
                  "display(matched['summary'])"),
         ("code", "pictures = {i: image for pair in pairs for i, image in zip(pair.image_ids, pair.images)}\n"
-                 "part_matching.figures(matched, pictures)['part_matching']"),
+                 "footnoted(part_matching.figures(matched, pictures)['part_matching'], model, warnings=part_matching.check(matched))"),
     ],
 )
 
@@ -219,7 +224,7 @@ SPATIAL_COHERENCE = notebook(
                  "tables = spatial_coherence.compute(extractor, pairs, models=MODELS)"),
         ("md", "Mean smoothness per setting (pixels per pixel; lower is better), in the paper's layout."),
         ("code", "display(tables['table12'])"),
-        ("code", "spatial_coherence.figures(tables)['spatial_coherence']"),
+        ("code", "footnoted(spatial_coherence.figures(tables)['spatial_coherence'], model)"),
     ],
     setup=PROBE_SETUP.replace("dataset=DATASET", "dataset=None if FRAMES else \"synthetic\""),
 )

@@ -429,9 +429,10 @@ def test_ctrl_c_keeps_finished_chunks_and_a_rerun_equals_the_unbroken_run(scene,
     monkeypatch.setattr(run_module, "segment_batch", interrupting)
     capsys.readouterr()
     assert run(scene, "broken", *args) == 130
-    err = capsys.readouterr().err.strip().splitlines()
+    printed = capsys.readouterr()
+    err = printed.err.strip().splitlines()
     parts = scene / "broken" / "parts"
-    assert err[0].startswith("model: ") and all(line.startswith("warning: ") for line in err[1:-1])  # the model, then one line
+    assert printed.out.startswith("model: ") and all(line.startswith("warning: ") for line in err[:-1])  # the model, then one line
     assert err[-1] == f"sansa_probe.annotate: interrupted; 2 of 4 chunks are saved in {parts}: rerun the same command to resume"
     kept = _tree_hashes(parts)
     monkeypatch.setattr(run_module, "segment_batch", real)

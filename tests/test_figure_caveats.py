@@ -170,3 +170,30 @@ def test_the_segmentation_preview_legend_fits_inside_a_one_target_figure():
     box, frame = figure.legends[0].get_window_extent(canvas.get_renderer()), figure.bbox
     assert box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y1 <= frame.y1  # not clipped
     assert texts_with_gid(figure, GIDS["warning"]) == ["warning: SAM2 is the shipped MINIATURE"]
+
+
+def test_pca_rgb_colours_do_not_flip_between_two_fits_of_the_same_structure():
+    from sansa_probe.probes import PCARGB
+
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(2 * 6 * 6, 3)) * np.array([5.0, 2.0, 1.0])
+
+    def features(lead: np.ndarray) -> np.ndarray:
+        """Pixels with three directions of decreasing variance, the first ``lead``, as [2, 8, 6, 6] maps."""
+        basis = np.zeros((3, 8))
+        basis[0, :2] = lead / np.linalg.norm(lead)
+        basis[1, 2], basis[2, 3] = 1.0, 1.0
+        return (codes @ basis).reshape(2, 6, 6, 8).transpose(0, 3, 1, 2)
+
+    # frozen SAM2 and SANSA: almost the same leading direction, but its largest loading changes sides,
+    # so a basis signed on its own inverts the red channel: an effect that is not there
+    X, Y = features(np.array([1.0, -1.02])), features(np.array([1.0, -0.98]))
+    frozen = PCARGB().fit(X)
+    own = PCARGB().fit(Y)
+    aligned = PCARGB(align_to=frozen).fit(Y)
+    reference = np.stack(frozen.transform(X))
+    assert np.abs(np.stack(own.transform(Y))[..., 0] - reference[..., 0]).mean() > 0.3  # inverted
+    np.testing.assert_allclose(np.stack(aligned.transform(Y)), reference, atol=0.03)  # the same colours
+    assert aligned.alignment_.min() > 0.99 and np.isnan(frozen.alignment_).all()
+    with pytest.raises(ValueError, match="align_to"):
+        PCARGB(align_to=frozen).fit(X[:, :5])

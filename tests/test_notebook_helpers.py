@@ -77,7 +77,10 @@ def test_build_model_is_the_miniature_by_default_on_the_procedural_benchmark(cap
     model = build_model(dataset="synthetic", fold=1, device="cpu", adapters=False)
     assert model.provenance["adapters_label"] == "miniature fold-1 adapters"
     assert not model.adapters_enabled
-    assert "embedded default" in capsys.readouterr().err
+    assert "the default for --dataset synthetic" in capsys.readouterr().out
+    own = build_model(dataset=None, model="miniature", device="cpu")  # one word, for images of one's own
+    assert own.provenance["adapters_label"] == "miniature fold-0 adapters" and own.image_size == 128
+    assert "[--model miniature]" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------- quickstart

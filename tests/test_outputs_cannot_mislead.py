@@ -106,3 +106,52 @@ def test_help_says_what_the_default_runs():
     assert own.startswith("What runs by default: Meta's SAM2 2.1 Hiera-L at 1024 px") and "--model miniature runs the miniature" in own
     text = " ".join(pca.build_parser().format_help().split())
     assert "--model {miniature,sam2}" in text and "the miniature's shipped file instead" in text
+
+
+def test_quickstart_table_leaves_out_a_score_that_is_the_same_for_every_target():
+    from types import SimpleNamespace
+
+    from sansa_probe.notebook_support.quickstart import FewShotExample, target_table
+
+    mask = np.zeros((8, 8), dtype=bool)
+    mask[2:6, 2:6] = True
+    example = FewShotExample(class_name="c", reference_ids=["r"], reference_images=[], reference_masks=[], prompts=[],
+                             target_ids=["a", "b", "c"], target_images=[], target_masks=[mask, mask, None])
+    constant = [SimpleNamespace(mask=mask, score=0.232), SimpleNamespace(mask=~mask, score=0.2321), SimpleNamespace(mask=mask, score=0.232)]
+    varying = [SimpleNamespace(mask=mask, score=s) for s in (0.9, 0.4, 0.1)]
+    table = target_table(example, {"miniature": constant, "real": varying})
+    assert list(table.columns) == ["target", "IoU miniature", "IoU real", "score real"]
+    assert table["IoU miniature"].tolist()[:2] == [100.0, 0.0] and table["IoU miniature"].isna().tolist()[2]
+    assert table.attrs["notes"] == ["score miniature: 0.232 for every target (SAM2's IoU estimate does not vary here: left out, it says nothing)"]
+
+
+def test_notebook_figures_carry_the_identity_and_warnings(tiny_model):
+    from matplotlib.figure import Figure
+
+    from sansa_probe.notebook_support.figures import footnoted
+    from sansa_probe.reporting.figures import GIDS, texts_with_gid
+
+    figure = Figure()
+    figure.add_subplot().plot([0, 1])
+    assert footnoted(figure, tiny_model, warnings=["PCA (sam2): accuracy near chance"]) is figure
+    (footnote,) = texts_with_gid(figure, GIDS["footnote"])
+    (warnings,) = texts_with_gid(figure, GIDS["warning"])
+    assert "RANDOM weights" in footnote and "SAM2 has RANDOM weights" in warnings and "accuracy near chance" in warnings
+
+
+def test_every_figure_a_notebook_shows_goes_through_footnoted():
+    import importlib.util
+    import re
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", Path(__file__).resolve().parents[1] / "notebooks" / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    drawn = 0
+    for name, nb in module.NOTEBOOKS.items():
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            for call in re.findall(r"(?:\w+\.figures\(|plot_few_shot\()", cell.source):
+                drawn += 1
+                assert "footnoted(" in cell.source, f"{name}: a figure ({call}) without the identity footnote"
+    assert drawn >= 7

@@ -1,1 +1,1 @@
-"""What the notebooks call: parameters from the environment and the model the commands would build (:mod:`.params`), few-shot examples and their figure (:mod:`.quickstart`), the encoders compared side by side (:mod:`.encoders`)."""
+"""What the notebooks call: parameters from the environment and the model the commands would build (:mod:`.params`), few-shot examples and their figure (:mod:`.quickstart`), the encoders compared side by side (:mod:`.encoders`), the identity and warnings under every figure (:mod:`.figures`)."""

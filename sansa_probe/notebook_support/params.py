@@ -117,12 +117,13 @@ def from_environment(namespace: Mapping[str, Any], *, environ: Mapping[str, str]
 
 def build_model(*, dataset: str | None = "synthetic", fold: int = 0, backbone: str | None = None, sam2_checkpoint: str | None = "auto",
                 image_size: int | None = None, checkpoint: str | None = None, setting: str = "strict", device: str | None = None,
-                adapters: bool = True):
+                adapters: bool = True, model: str | None = None):
     """The model the commands build from the same options (:func:`sansa_probe.commands.grammar.model_from_args`).
 
     ``dataset="synthetic"`` with ``backbone``, ``image_size`` and ``checkpoint`` ``None`` and
     ``sam2_checkpoint="auto"`` is the shipped miniature with the SANSA adapters of ``fold``
-    (announced on stderr); otherwise :func:`~sansa_probe.load_sansa` builds what they say
+    (announced on stdout), and so is ``model="miniature"`` for any data (images of your own
+    included: ``dataset=None``); otherwise :func:`~sansa_probe.load_sansa` builds what they say
     (``sam2_checkpoint``: ``"auto"`` downloads Meta's weights, ``None``/``"none"`` random weights,
     or a path; ``checkpoint``: SANSA's adapters, ``None`` fresh adapters = frozen SAM2).
     ``dataset`` is the data the model will see (``None``: frames or images of your own, no
@@ -140,6 +141,6 @@ def build_model(*, dataset: str | None = "synthetic", fold: int = 0, backbone: s
         dataset=dataset, fold=fold, backbone=backbone, sam2_version=None,
         sam2_checkpoint=None if sam2_checkpoint == "none" else sam2_checkpoint, image_size=image_size, setting=setting,
         sam2_overrides=None, checkpoint=None if checkpoint == "none" else checkpoint, device=device,
-        adapters="on" if adapters else "off",
+        adapters="on" if adapters else "off", model=model,
     )  # fmt: skip
     return model_from_args(args)

@@ -8,6 +8,7 @@ The quickstart notebook's data and figure (the segmentation itself is
     predictor.set_references(example.reference_images, example.prompts)
     masks = {"SANSA": [p.mask for p in predictor.predict_batch(example.target_images)]}
     plot_few_shot(example, masks)
+    target_table(example, {"SANSA": predictions})   # IoU per target; SAM2's score only where it says something
 
 Any registered dataset works: ``"synthetic"`` (the procedural benchmark, nothing on disk) or
 ``"folder"`` with ``root`` a folder of your own images (``images/<image>.jpg`` and
@@ -23,6 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.patches import Rectangle
 
 from sansa_probe.data import get_dataset
@@ -31,7 +33,7 @@ from sansa_probe.prompts.generate import make_prompt
 from sansa_probe.prompts.types import Box, Mask, Points, Prompt, Scribble
 from sansa_probe.io.masks import _erode, load_binary_png, overlay
 
-__all__ = ["FewShotExample", "few_shot_example", "prompt_from_spec", "mask_iou", "plot_few_shot"]
+__all__ = ["FewShotExample", "few_shot_example", "prompt_from_spec", "mask_iou", "plot_few_shot", "target_table"]
 
 _SPEC_KINDS = ("mask", "points", "box", "scribble")
 
@@ -165,7 +167,7 @@ def mask_iou(prediction: np.ndarray, truth: np.ndarray) -> float:
 
 def _draw_prompt(ax, image: np.ndarray, prompt: Prompt) -> None:
     if isinstance(prompt, (Mask, Scribble)):
-        ax.imshow(overlay(image, prompt.mask, color=(255, 200, 0) if isinstance(prompt, Scribble) else (30, 144, 255)))
+        ax.imshow(overlay(image, prompt.mask, color=(255, 200, 0) if isinstance(prompt, Scribble) else None))
         return
     ax.imshow(image)
     if isinstance(prompt, Points):
@@ -179,8 +181,9 @@ def _draw_prompt(ax, image: np.ndarray, prompt: Prompt) -> None:
 
 def plot_few_shot(example: FewShotExample, predictions: Mapping[str, Sequence[np.ndarray]], *, max_targets: int = 6, size: float = 2.0):
     """Row 0: the references with their prompts; then one row per model in ``predictions``
-    (name -> one ``HxW`` mask per target): each target with the predicted mask (blue) and the
-    ground-truth outline (white), IoU in the title where the truth is known. Returns the Figure."""
+    (name -> one ``HxW`` mask per target): each target with the predicted mask (blue, or another
+    tint on a blue-ish object: :func:`~sansa_probe.io.masks.contrasting_tint`) and the ground-truth
+    outline (white), IoU in the title where the truth is known. Returns the Figure."""
 
     n_targets = min(len(example.target_images), max_targets)
     for name, masks in predictions.items():
@@ -204,6 +207,26 @@ def plot_few_shot(example: FewShotExample, predictions: Mapping[str, Sequence[np
                 title += f": IoU {mask_iou(masks[t], truth):.1f} %"
             axes[r, t].imshow(shown)
             axes[r, t].set_title(title, fontsize=8)
-    fig.suptitle(f"class {example.class_name!r}: {len(example.reference_images)} reference(s); predicted mask blue, "
-                 "ground truth outlined white", fontsize=9)  # fmt: skip
+    fig.suptitle(f"class {example.class_name!r}: {len(example.reference_images)} reference(s); predicted mask tinted blue "
+                 "(yellow, magenta or green on a blue-ish object), ground truth outlined white", fontsize=9)  # fmt: skip
     return fig
+
+
+def target_table(example: FewShotExample, predictions: Mapping[str, Sequence[Any]], *, constant: float = 1e-3) -> pd.DataFrame:
+    """One row per target: the IoU (%) of each model's mask where the ground truth is known, and
+    each model's ``score`` (SAM2's own IoU estimate) only where it varies across the targets: a
+    score within ``constant`` of the same value for every target (the miniature's decoder gives
+    0.23 everywhere) tells nothing about a target and is left out, said in ``table.attrs["notes"]``.
+    ``predictions``: model name -> one prediction per target (with ``.mask`` and ``.score``)."""
+    table = pd.DataFrame({"target": example.target_ids[: min(len(p) for p in predictions.values())] if predictions else []})
+    notes = []
+    for name, made in predictions.items():
+        made = list(made)[: len(table)]
+        table[f"IoU {name}"] = [None if truth is None else mask_iou(p.mask, truth) for p, truth in zip(made, example.target_masks)]
+        scores = np.asarray([float(p.score) for p in made], dtype=np.float64)
+        if len(scores) > 1 and np.ptp(scores) <= constant:
+            notes.append(f"score {name}: {scores[0]:.3f} for every target (SAM2's IoU estimate does not vary here: left out, it says nothing)")
+        else:
+            table[f"score {name}"] = scores
+    table.attrs["notes"] = notes
+    return table

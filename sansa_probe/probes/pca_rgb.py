@@ -4,6 +4,12 @@ One PCA is fitted on the pixels of all images together (optionally only those in
 masks), and one normalisation (per channel, over the same pixels) maps the 3 projections to
 ``[0, 1]``. Both are then applied pixel by pixel, so a feature vector gets the same colour in
 every image: colours are comparable across images, which is what the figure relies on.
+
+A PCA basis is arbitrary in sign (and, for close variances, in order), so two fits (frozen SAM2
+and SANSA) could paint the same structure in swapped or inverted colours, easy to read as an
+effect. Each component's sign is fixed (its largest loading positive); ``align_to`` (another
+fitted :class:`PCARGB` on features of the same width) orders and signs the components as the
+reference's closest ones instead, so that one colour means the closest direction in both rows.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.decomposition import PCA
+from scipy.optimize import linear_sum_assignment
 from sklearn.utils.validation import check_is_fitted
 
 from sansa_probe.probes._validation import check_dense_features, check_masks, labelled_frame
@@ -42,18 +49,24 @@ class PCARGB(BaseEstimator):
             ``1 - quantile`` values (over the fit pixels) to 0 and 1, then clips. ``0`` is
             min-max.
         background: grey level in ``[0, 1]`` for masked-out pixels.
+        align_to: a fitted :class:`PCARGB` (features of the same width) whose components this
+            fit's are matched to (order by Hungarian matching of ``|cos|``, then sign), so that
+            both paint one direction in one colour; ``None``: each component's largest loading positive.
 
     Attributes (after :meth:`fit`):
-        pca_: the fitted 3-component :class:`sklearn.decomposition.PCA`.
+        pca_: the fitted 3-component :class:`sklearn.decomposition.PCA` (components ordered and signed as above).
+        alignment_: [3] cosine of each component with the reference's it was matched to (``NaN`` without ``align_to``).
         low_, high_: [3] per-channel values mapped to 0 and 1.
         n_features_in_: ``C``.
     """
 
-    def __init__(self, *, fit_on_masks: bool = True, mask_output: bool = True, quantile: float = 0.0, background: float = 0.0) -> None:
+    def __init__(self, *, fit_on_masks: bool = True, mask_output: bool = True, quantile: float = 0.0, background: float = 0.0,
+                 align_to: PCARGB | None = None) -> None:
         self.fit_on_masks = fit_on_masks
         self.mask_output = mask_output
         self.quantile = quantile
         self.background = background
+        self.align_to = align_to
 
     def _check_params(self) -> None:
         if not 0.0 <= float(self.quantile) < 0.5:
@@ -77,6 +90,7 @@ class PCARGB(BaseEstimator):
         if pixels.shape[1] < 3:
             raise ValueError(f"X: expected at least 3 feature channels, got {pixels.shape[1]}")
         pca = PCA(n_components=3, svd_solver="full").fit(pixels)
+        self.alignment_ = self._orient(pca)
         Z = pca.transform(pixels)
         q = float(self.quantile)
         low, high = np.quantile(Z, q, axis=0), np.quantile(Z, 1.0 - q, axis=0)
@@ -85,6 +99,28 @@ class PCARGB(BaseEstimator):
         self.high_ = np.where(high > low, high, low + 1.0)  # a constant channel maps to 0
         self.n_features_in_ = pixels.shape[1]
         return self
+
+    def _orient(self, pca: PCA) -> np.ndarray:
+        """Order and sign ``pca``'s components in place (see the class docstring); returns the cosines."""
+        components = pca.components_
+        if self.align_to is None:
+            signs = np.sign(components[np.arange(3), np.abs(components).argmax(axis=1)])
+            pca.components_ = components * np.where(signs == 0, 1.0, signs)[:, None]
+            return np.full(3, np.nan)
+        check_is_fitted(self.align_to)
+        reference = self.align_to.pca_.components_
+        if reference.shape[1] != components.shape[1]:
+            raise ValueError(f"align_to: fitted on {reference.shape[1]} channels, these features have {components.shape[1]}")
+        cosine = components @ reference.T / np.outer(np.linalg.norm(components, axis=1), np.linalg.norm(reference, axis=1))
+        mine, theirs = linear_sum_assignment(-np.abs(cosine))
+        order = mine[np.argsort(theirs)]  # for the reference's component j, ours
+        matched = cosine[order, np.arange(3)]
+        signs = np.where(matched < 0, -1.0, 1.0)
+        pca.components_ = components[order] * signs[:, None]
+        pca.explained_variance_ = pca.explained_variance_[order]
+        pca.explained_variance_ratio_ = pca.explained_variance_ratio_[order]
+        pca.singular_values_ = pca.singular_values_[order]
+        return np.abs(matched)
 
     def transform(self, X: Any, masks: Any = None) -> list[np.ndarray]:
         """RGB maps: a list of float [h, w, 3] arrays in ``[0, 1]``, one per image."""
