@@ -6,6 +6,7 @@ artists and their gids, never pixels."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,3 +198,55 @@ def test_pca_rgb_colours_do_not_flip_between_two_fits_of_the_same_structure():
     assert aligned.alignment_.min() > 0.99 and np.isnan(frozen.alignment_).all()
     with pytest.raises(ValueError, match="align_to"):
         PCARGB(align_to=frozen).fit(X[:, :5])
+
+
+def _side_by_side(identity: str, ours_dataset: str):
+    import pandas as pd
+
+    from sansa_probe.paper import side_by_side
+
+    rows = [dict(table="table9", method="SANSA", setting=s, dataset="coco20i", fold="mean", shots=1, metric="miou", value=v,
+                 ours_dataset=ours_dataset, identity=identity) for s, v in (("J=1", 9.94), ("J=2", 58.0))]
+    return side_by_side(pd.DataFrame(rows), "table9")
+
+
+def test_paper_beside_the_miniature_is_stamped_not_comparable_with_no_difference_drawn():
+    from sansa_probe.paper import format_side_by_side
+    from sansa_probe.paper.compare import comparison_warnings, plot_side_by_side
+
+    mini = _side_by_side("SANSA (adapters on) | hiera_t SAM2 2.1 @128px | SAM2 weights: the miniature SAM2 pretrained here", "synthetic (miniature, fold 0)")
+    assert not mini["comparable"].any() and mini["difference"].isna().all()  # no "-47 points" anywhere
+    assert "n/c" in format_side_by_side(mini, "table9") and "-47" not in format_side_by_side(mini, "table9")
+    (warning,) = comparison_warnings(mini, "table9")
+    assert "miniature" in warning and "synthetic" in warning
+    ax = plot_side_by_side(mini)
+    (stamp,) = texts_with_gid(ax, GIDS["not_comparable"])
+    assert "the shipped miniature" in stamp and "coco20i" in stamp
+    paper = [p for p in ax.patches if p.get_hatch() == "//"]
+    assert len(paper) == 2 and all(p.get_facecolor()[3] == 0 for p in paper)  # empty outlines, not bars to compare
+    assert not [t for t in ax.texts if t.get_text().strip().startswith(("+", "-"))]
+    assert "miniature" in texts_with_gid(ax.figure, GIDS["footnote"])[0]
+
+
+def test_paper_beside_the_same_model_and_data_shows_the_difference_and_no_stamp():
+    from sansa_probe.paper.compare import comparison_warnings, plot_side_by_side
+
+    real = _side_by_side("SANSA (adapters on) | hiera_l SAM2 2.1 @1024px | SAM2 weights: sam2.1_hiera_large.pt", "coco20i")
+    assert real["comparable"].all() and real["difference"].round(2).tolist() == [-47.06, -0.9]
+    assert comparison_warnings(real, "table9") == []
+    ax = plot_side_by_side(real)
+    assert texts_with_gid(ax, GIDS["not_comparable"]) == []
+    assert sorted(t.get_text().strip() for t in ax.texts if t.get_gid() is None) == ["-0.9", "-47.1"]
+    randomised = _side_by_side("SANSA (adapters on) | hiera_l SAM2 2.1 @1024px | SAM2 weights: RANDOM", "coco20i")
+    assert not randomised["comparable"].any() and "random weights" in comparison_warnings(randomised, "table9")[0]
+
+
+def test_an_evaluation_inside_a_paper_table_says_when_classes_were_never_sampled():
+    from sansa_probe.miniature import load_miniature
+    from sansa_probe.paper.runs import RunConfig, evaluate_run
+    from sansa_probe.reporting.sanity import SanityWarning
+
+    config = RunConfig(out=Path("unused"), episodes=2, progress=False)
+    with pytest.warns(SanityWarning, match=r"14 of 16 classes were never sampled by 2 episodes .* over the 2 sampled ones"):
+        run = evaluate_run(load_miniature(0), config, dataset="synthetic", fold=0)
+    assert run["unsampled"] == 14 and run["n_episodes"] == 2

@@ -10,12 +10,14 @@ the model behind it, as the command wrote it.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from sansa_probe.commands.grammar import say
 from sansa_probe.paper.runs import Measurement, RunConfig, ours_frame
 from sansa_probe.io.manifest import OutputFolderError
 from sansa_probe.paper.script import open_output, report, report_files
@@ -227,13 +229,24 @@ def run_probe_script(table: str, steps: list[tuple], argv: list[str], *, ours=No
     if after is not None:
         after(out)
     if ours is None:
-        print(f"{table}: the paper prints no numbers for this figure; ours are in {out}", file=sys.stderr)
+        say(f"{table}: the paper prints no numbers for this figure; ours are in {out}")
     else:
         try:
             own_model = any(a.split("=", 1)[0] in ("--backbone", "--sam2-checkpoint", "--image-size") for a in rest)
-            report(ours(out, (MINIATURE_LABEL if not own_model else "synthetic") if synthetic else None), table, out)
+            inherited = [w for subfolder in (step[2] for step in steps) for w in _run_warnings(out / subfolder)]
+            report(ours(out, (MINIATURE_LABEL if not own_model else "synthetic") if synthetic else None), table, out, warnings=inherited)
         except (ValueError, FileNotFoundError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     folder.finish(remove_stale=False, nested=subfolders)  # other scripts' files in a shared --out stay
     return 0
+
+
+def _run_warnings(folder: Path) -> list[str]:
+    """The warnings a step's run recorded (a probe's ``config.json``, an evaluation's ``summary.json``)."""
+    for name in ("config.json", "summary.json"):
+        path = Path(folder) / name
+        if path.is_file():
+            return [str(w) for w in json.loads(path.read_text()).get("warnings") or []]
+    return []
+

@@ -34,6 +34,7 @@ from sansa_probe import train
 from sansa_probe.data.episodes import EpisodeSampler
 from sansa_probe.data.registry import get_spec
 from sansa_probe.evaluation.episodes import evaluate_episodes
+from sansa_probe.evaluation.metrics import unsampled_warnings
 from sansa_probe.inference import PROTOCOLS
 from sansa_probe.miniature.architecture import BACKBONE, IMAGE_SIZE, SAM2_OVERRIDES, SAM2_VERSION
 from sansa_probe.miniature.pipeline import AdapterRecipe
@@ -41,6 +42,7 @@ from sansa_probe.miniature.weights import FOLDS, WEIGHTS_DIR, load_miniature, ve
 from sansa_probe.model import SansaModel, load_sansa
 from sansa_probe.paper.compare import OURS_COLUMNS
 from sansa_probe.reporting.identity import identity_line, model_identity
+from sansa_probe.reporting.sanity import SanityWarning
 
 __all__ = ["RunConfig", "Measurement", "model_identity_line", "checkpoint_path", "train_variant", "build_model", "evaluate_run", "evaluate_miou", "checkpoints_root", "measure", "ours_frame"]
 
@@ -190,9 +192,9 @@ def checkpoints_root(config: RunConfig) -> str:
 
 def checkpoint_path(config: RunConfig, dataset: str, fold: int, setting: str = "strict") -> Path:
     """SANSA's adapters for ``dataset``/``fold``: ``<checkpoints>/<setting>/<dataset>/fold<fold>.pt``,
-    or ``checkpoints`` itself when it is a file (a ``{fold}`` in it is replaced)."""
+    or ``checkpoints`` itself when it is a file, ``.pt`` or ``.pth`` (a ``{fold}`` in it is replaced)."""
     root = checkpoints_root(config)
-    if root.endswith(".pt"):
+    if root.endswith((".pt", ".pth")):  # one file; the public release names its files adapter_<ds>_fold<f>.pth
         return Path(root.replace("{fold}", str(fold)))
     return Path(root).expanduser() / setting / dataset / f"fold{fold}.pt"
 
@@ -280,17 +282,23 @@ def evaluate_run(model: SansaModel, config: RunConfig, *, dataset: str, fold: in
                  split: str = "test", **options: Any) -> dict[str, float]:
     """Evaluate ``model`` on one fold of ``dataset`` (the benchmark that really runs) through
     :func:`sansa_probe.evaluation.evaluate_episodes`; ``options`` go to it (``prompt``,
-    ``negative_clicks``, ``semantic_negatives``). Returns ``miou`` (percent), ``n_episodes`` and
-    ``seconds`` (wall time of the episodes, data loading included)."""
+    ``negative_clicks``, ``semantic_negatives``). Returns ``miou`` (percent), ``n_episodes``,
+    ``seconds`` (wall time of the episodes, data loading included) and ``unsampled`` (classes never
+    sampled, counted as IoU 0 in ``miou``: then a :class:`~sansa_probe.reporting.sanity.SanityWarning`
+    says so in words, with the mean over the sampled classes)."""
     sampler = EpisodeSampler(dataset, fold=fold, split=split, shots=shots, n_episodes=config.test_episodes(), seed=config.seed,
                              root=config.data_root, **config.data_options(dataset))  # fmt: skip
     with model.adapters(adapters), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*were never sampled")
+        warnings.filterwarnings("ignore", message=".*were never sampled")  # said in words below, with both means
         start = time.perf_counter()
         metric, rows = evaluate_episodes(model, sampler, seed=config.seed, progress=config.progress, protocol=config.protocol,
                                          description=f"{dataset} fold {fold} {shots}-shot", **options)  # fmt: skip
         seconds = time.perf_counter() - start
-        return {"miou": float(metric.compute()["miou"]), "n_episodes": float(len(rows)), "seconds": seconds}
+        scores = metric.compute()
+    what = f"{dataset} fold {fold} {shots}-shot, {'SANSA' if adapters else 'frozen SAM2'}" + "".join(f", {k}={v}" for k, v in options.items())
+    for message in unsampled_warnings(scores, what=what):
+        warnings.warn(message, SanityWarning, stacklevel=2)
+    return {"miou": float(scores["miou"]), "n_episodes": float(len(rows)), "seconds": seconds, "unsampled": len(scores["unsampled"])}
 
 
 def evaluate_miou(model: SansaModel, config: RunConfig, **run: Any) -> float:

@@ -3,10 +3,12 @@
     python experiments/table9_sequence_length.py                    # offline: the shipped miniature, procedural benchmark
     python experiments/table9_sequence_length.py --data-root /data  # the paper's setting
 
-Every script prints the paper's numbers beside ours with the difference and writes, under
-``--out``: ``<table>.csv`` (the side-by-side table), ``<table>_ours.csv`` (our tidy rows) and
-``<table>.png``/``.pdf`` (bars, paper beside ours). Every row of ours names the model that
-produced it (``identity`` column; printed above the table).
+Every script prints the paper's numbers beside ours (on stdout) with the difference where the two
+are comparable (``n/c`` where ours ran on another model or benchmark) and writes, under ``--out``:
+``<table>.csv`` (the side-by-side table), ``<table>_ours.csv`` (our tidy rows),
+``<table>.png``/``.pdf`` (bars, paper beside ours, "not comparable" stamped where they are not)
+and ``summary.json`` (notes and warnings: also printed on stderr and drawn on the figure). Every
+row of ours names the model that produced it (``identity`` column; printed above the table).
 
 ``--out`` follows the output rule of every command (:mod:`sansa_probe.io.manifest`), checked before
 any work: its ``sansa-manifest.json`` (command :data:`PAPER_COMMAND`, shared by every paper script,
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
@@ -27,14 +31,16 @@ import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from sansa_probe.commands.grammar import BACKBONES, command_parser, default_device, episode_count, non_negative_int, positive_int, run_main
+from sansa_probe.commands.grammar import BACKBONES, command_parser, default_device, episode_count, non_negative_int, positive_int, run_main, say
 from sansa_probe.inference import PROTOCOLS
-from sansa_probe.io.atomic import atomic_write_text
+from sansa_probe.io.atomic import atomic_write_json, atomic_write_text
 from sansa_probe.io.manifest import RunFolder
-from sansa_probe.paper.compare import format_side_by_side, plot_side_by_side, side_by_side
+from sansa_probe.paper.compare import comparison_warnings, format_side_by_side, plot_side_by_side, side_by_side
 from sansa_probe.paper.numbers import TABLE_TITLES
 from sansa_probe.paper.runs import RunConfig
 from sansa_probe.probes.plots import FIGURE_SUFFIXES, add_footnote, save_figure
+from sansa_probe.reporting.sanity import SanityWarning
+from sansa_probe.reporting.sanity import report as sanity_report
 
 __all__ = ["PAPER_COMMAND", "experiment_parser", "config_from_args", "open_output", "report", "report_files", "run_experiment"]
 
@@ -92,26 +98,32 @@ def open_output(out: str | Path, inputs: dict[str, list] | None = None) -> RunFo
 
 def report_files(table: str) -> list[str]:
     """The files :func:`report` writes for ``table``."""
-    return [f"{table}.csv", f"{table}_ours.csv", *(f"{table}.{suffix}" for suffix in FIGURE_SUFFIXES)]
+    return [f"{table}.csv", f"{table}_ours.csv", *(f"{table}.{suffix}" for suffix in FIGURE_SUFFIXES), "summary.json"]
 
 
-def report(ours: pd.DataFrame, table: str, out: Path, *, all_paper_rows: bool = False) -> pd.DataFrame:
-    """Print the paper beside ours and write ``<table>.csv``, ``<table>_ours.csv`` and the figure."""
+def report(ours: pd.DataFrame, table: str, out: Path, *, all_paper_rows: bool = False, warnings: Sequence[str] = ()) -> pd.DataFrame:
+    """Print the paper beside ours (stdout) and write ``<table>.csv``, ``<table>_ours.csv``, the
+    figure and ``summary.json`` (the notes and warnings). ``warnings``: the runs' sanity messages
+    (e.g. classes never sampled); with the rows not comparable with the paper's (miniature, random
+    weights, another benchmark), they are printed on stderr, listed in ``summary.json`` and drawn
+    on the figure."""
     matplotlib.use("Agg")  # a script writes its figures, it shows none
     compared = side_by_side(ours, table, all_paper_rows=all_paper_rows)
-    print(format_side_by_side(compared, table, notes=ours.attrs.get("notes", ())))
+    messages = list(dict.fromkeys([*comparison_warnings(compared, table), *warnings]))
+    say(format_side_by_side(compared, table, notes=ours.attrs.get("notes", ())))
+    sanity_report(messages)
     atomic_write_text(out / f"{table}.csv", compared.to_csv(index=False))
     atomic_write_text(out / f"{table}_ours.csv", ours.to_csv(index=False))
     if not compared.empty:
-        ax = plot_side_by_side(compared)
+        ax = plot_side_by_side(compared)  # with the model behind ours under it
         ax.set_title(f"{table}: {TABLE_TITLES[table]}", fontsize=8)
-        # the weights behind ours, without the adapters' switch (frozen SAM2 and SANSA are one model object)
-        weights = sorted({i.split(" | ", 1)[-1] for part in compared["identity"] for i in part.split(" ; ") if i})
-        if weights:
-            add_footnote(ax.figure, "ours: " + (weights[0] if len(weights) == 1 else f"{len(weights)} models, see {table}.csv"))
+        shown = messages if len(messages) <= 4 else [*messages[:3], f"... and {len(messages) - 3} more (summary.json)"]
+        add_footnote(ax.figure, "", warnings=shown)
         save_figure(ax.figure, out / table)
         plt.close(ax.figure)
-    print(f"wrote {out / (table + '.csv')}, {out / (table + '_ours.csv')} and {out / table}.png/.pdf", file=sys.stderr)
+    atomic_write_json(out / "summary.json", {"table": table, "title": TABLE_TITLES[table], "notes": list(ours.attrs.get("notes", ())),
+                                             "warnings": messages, "files": [f"{table}.csv", f"{table}_ours.csv", f"{table}.png"]})
+    say(f"wrote {out / (table + '.csv')}, {out / (table + '_ours.csv')}, {out / table}.png/.pdf and {out / 'summary.json'}")
     return compared
 
 
@@ -126,10 +138,15 @@ def run_experiment(table: str, run: Callable[..., pd.DataFrame], argv: list[str]
         config = config_from_args(args)
         where = "the procedural benchmark (offline; the paper's numbers for reference only)" if config.synthetic else f"the paper's datasets under {config.data_root}"
         folder = open_output(config.out, {"--data-root": [config.data_root]})
-        print(f"{table}: {TABLE_TITLES[table]} -- on {where}; model: {config.model_label()}", file=sys.stderr)
+        say(f"{table}: {TABLE_TITLES[table]} -- on {where}; model: {config.model_label()}")
         folder.claim(*report_files(table), *RUN_FOLDERS)
-        ours = run(config, **(options(args) if options else {}))
-        report(ours, table, config.out, all_paper_rows=args.all_paper_rows)
+        with warnings.catch_warnings(record=True) as caught:  # the runs' sanity messages, said in words by report()
+            warnings.simplefilter("always", SanityWarning)
+            ours = run(config, **(options(args) if options else {}))
+        for other in (w for w in caught if not issubclass(w.category, SanityWarning)):  # anything else as Python shows it
+            warnings.showwarning(other.message, other.category, other.filename, other.lineno)
+        found = [str(w.message) for w in caught if issubclass(w.category, SanityWarning)]
+        report(ours, table, config.out, all_paper_rows=args.all_paper_rows, warnings=found)
         folder.finish(remove_stale=False, nested=RUN_FOLDERS)  # other tables' files in a shared --out stay
         return 0
 

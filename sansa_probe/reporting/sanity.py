@@ -20,6 +20,7 @@ import numpy as np
 from sansa_probe.reporting.figures import chance_reason, near_chance
 
 __all__ = [
+    "SanityWarning",
     "check_chance_accuracy",
     "check_unsampled",
     "check_small_groups",
@@ -31,6 +32,12 @@ __all__ = [
     "check_identical",
     "report",
 ]
+
+
+class SanityWarning(UserWarning):
+    """A sanity message raised as a Python warning by library code that has no summary of its own
+    (e.g. one evaluation inside a paper table); callers that report in words catch it with
+    ``warnings.catch_warnings(record=True)`` and print it, write it and draw it like any other."""
 
 
 def check_chance_accuracy(accuracy: float, *, n_classes: int, what: str, factor: float = 2.0) -> list[str]:
