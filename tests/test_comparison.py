@@ -77,4 +77,4 @@ def test_plot_has_one_marker_per_row():
     table = paired_bootstrap(_episodes({0: [0.2, 0.3], 1: [0.5, 0.1]}), _episodes({0: [0.4, 0.3], 1: [0.6, 0.2]}), n_boot=100)
     ax = plot_comparison(table, title="t")
     assert len(ax.get_yticklabels()) == len(table)
-    assert ax.get_yticklabels()[0].get_text() == "overall (mIoU)"
+    assert ax.get_yticklabels()[0].get_text().startswith("overall mIoU (n=4): ")  # with its episodes and both absolute mIoUs

@@ -250,3 +250,40 @@ def test_an_evaluation_inside_a_paper_table_says_when_classes_were_never_sampled
     with pytest.warns(SanityWarning, match=r"14 of 16 classes were never sampled by 2 episodes .* over the 2 sampled ones"):
         run = evaluate_run(load_miniature(0), config, dataset="synthetic", fold=0)
     assert run["unsampled"] == 14 and run["n_episodes"] == 2
+
+
+def test_the_compare_figure_shows_absolute_values_names_and_n_and_greys_thin_classes():
+    import pandas as pd
+
+    from sansa_probe.evaluation.comparison import plot_comparison
+
+    table = pd.DataFrame([
+        {"scope": "overall", "class_id": "", "class_name": "", "n_episodes": 100, "frozen": 27.65, "adapted": 28.53, "difference": 0.88, "ci_low": 0.6, "ci_high": 1.09},
+        {"scope": "class", "class_id": 0.0, "class_name": "striped-star", "n_episodes": 5, "frozen": 27.43, "adapted": 28.57, "difference": 1.14, "ci_low": 0.5, "ci_high": 1.8},
+        {"scope": "class", "class_id": 40.0, "class_name": "", "n_episodes": 2, "frozen": 20.0, "adapted": 21.2, "difference": 1.2, "ci_low": -1.5, "ci_high": 2.6},
+    ])  # fmt: skip
+    ax = plot_comparison(table)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["overall mIoU (n=100): 27.65 \u2192 28.53 %", "striped-star (n=5): 27.4 \u2192 28.6 %", "class 40 (n=2): 20.0 \u2192 21.2 %"]
+    points = [line for line in ax.lines if line.get_marker() == "o"]  # one per row, then its caps
+    grey = [line for line in points if line.get_gid() == GIDS["unreliable"]]
+    assert len(points) == 3 and len(grey) == 1 and grey[0].get_ydata()[0] == 0  # class 40, drawn last (bottom), only
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["overall mIoU", "per class", "per class, < 5 episodes: too few to read"]
+
+
+def test_compare_from_runs_names_classes_and_warns_about_thin_intervals(tmp_path):
+    import pandas as pd
+
+    from sansa_probe.evaluation.comparison import compare_evaluations
+
+    for name, shift in (("frozen", 0), ("adapted", 5)):
+        folder = tmp_path / name
+        folder.mkdir()
+        episodes = [{"episode": i, "class_id": c, "intersection": 10 + shift + i, "union": 100} for i, c in enumerate([3] * 6 + [7] * 2)]
+        pd.DataFrame(episodes).to_csv(folder / "episodes.csv", index=False)
+        pd.DataFrame([{"metric": "iou", "class_id": 3, "class_name": "dotted-ring", "value": 0.0},
+                      {"metric": "iou", "class_id": 7, "class_name": "plain-moon", "value": 0.0}]).to_csv(folder / "results.csv", index=False)
+    comparison = compare_evaluations(tmp_path / "frozen", tmp_path / "adapted", n_boot=200)
+    assert comparison.table.set_index("class_id").loc[7, "class_name"] == "plain-moon"
+    (thin,) = [w for w in comparison.warnings if "fewer than 5 episodes" in w]
+    assert "plain-moon: 2" in thin and "dotted-ring" not in thin

@@ -89,8 +89,8 @@ def test_comparison_figure_reads_in_percent_points():
 
     table = pd.DataFrame([{"scope": "overall", "class_id": "", "class_name": "", "difference": 0.58, "ci_low": 0.1, "ci_high": 1.0},
                           {"scope": "class", "class_id": 1, "class_name": "dog", "difference": -0.2, "ci_low": -0.9, "ci_high": 0.4}])
-    ax = plot_comparison(table)
-    assert "% points" in ax.get_xlabel() and [t.get_text() for t in ax.get_yticklabels()] == ["overall (mIoU)", "dog"]
+    ax = plot_comparison(table)  # a table without counts or absolute values: names only
+    assert "% points" in ax.get_xlabel() and [t.get_text() for t in ax.get_yticklabels()] == ["overall mIoU", "dog"]
     assert _legend_texts(ax) == ["overall mIoU", "per class"]
     unnamed = table.assign(class_id=[float("nan"), 28.0], class_name=["", float("nan")])  # as read back from a CSV
-    assert [t.get_text() for t in plot_comparison(unnamed).get_yticklabels()] == ["overall (mIoU)", "class 28"]
+    assert [t.get_text() for t in plot_comparison(unnamed).get_yticklabels()] == ["overall mIoU", "class 28"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Hashable, Mapping, Sequence
@@ -32,10 +33,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from sansa_probe.io.atomic import atomic_path, atomic_write_json, atomic_write_text
+from sansa_probe.reporting.figures import UNRELIABLE_COLOUR, annotate_figure, mark_unreliable, with_n
 from sansa_probe.reporting.identity import identity_footnote
-from sansa_probe.reporting.sanity import check_identical
+from sansa_probe.reporting.sanity import check_identical, check_small_groups
 
 __all__ = ["COMPARISON_COLUMNS", "COMPARISON_FILES", "Comparison", "compare_evaluations", "comparison_summary", "paired_bootstrap", "plot_comparison",
            "read_evaluation", "write_comparison"]
@@ -200,29 +203,50 @@ def comparison_summary(table: pd.DataFrame, *, confidence: float = 0.95) -> str:
     )
 
 
-def plot_comparison(table: pd.DataFrame, ax: Axes | None = None, *, title: str | None = None) -> Axes:
+def plot_comparison(table: pd.DataFrame, ax: Axes | None = None, *, title: str | None = None, min_episodes: int = 5) -> Axes:
     """Forest plot of the differences (percent points) with their intervals; overall on top
-    (on a new :class:`~matplotlib.figure.Figure` unless ``ax`` is given)."""
+    (on a new :class:`~matplotlib.figure.Figure` unless ``ax`` is given). Each label carries what
+    the difference is of and how much it rests on: the class's name, its episodes (``n=``) and both
+    absolute IoUs (``frozen -> SANSA``, %); a class with fewer than ``min_episodes`` episodes is
+    drawn grey (the legend says why). Columns ``n_episodes``, ``frozen`` and ``adapted`` are used
+    where the table has them."""
     if ax is None:
-        ax = Figure(figsize=(6.0, 1.2 + 0.28 * len(table))).add_subplot()
+        ax = Figure(figsize=(8.5, 1.8 + 0.28 * len(table)), layout="constrained").add_subplot()
     ordered = pd.concat([table[table["scope"] == "overall"], table[table["scope"] == "class"].sort_values("difference")])
-    labels = ["overall (mIoU)" if s == "overall" else _class_label(c, n) for s, c, n in zip(ordered["scope"], ordered["class_id"], ordered["class_name"])]
+    labels = [_row_label(row) for row in ordered.itertuples()]
     y = np.arange(len(ordered))[::-1]
     diff = ordered["difference"].to_numpy()
     err = np.vstack([diff - ordered["ci_low"].to_numpy(), ordered["ci_high"].to_numpy() - diff])
-    colors = ["black" if s == "overall" else "tab:blue" for s in ordered["scope"]]
-    seen: set[str] = set()
-    for yi, d, e0, e1, c, scope in zip(y, diff, err[0], err[1], colors, ordered["scope"]):
-        label = ("overall mIoU" if scope == "overall" else "per class") if scope not in seen else None
-        seen.add(scope)
-        ax.errorbar(d, yi, xerr=[[e0], [e1]], fmt="o", color=c, capsize=3, markersize=4, label=label)
+    counts = ordered["n_episodes"].to_numpy() if "n_episodes" in ordered else np.full(len(ordered), np.inf)
+    thin = []
+    for yi, d, e0, e1, scope, n in zip(y, diff, err[0], err[1], ordered["scope"], counts):
+        bar = ax.errorbar(d, yi, xerr=[[e0], [e1]], fmt="o", color="black" if scope == "overall" else "tab:blue", capsize=3, markersize=4)
+        if scope == "class" and n < min_episodes:
+            thin.append(bar)
+    mark_unreliable(thin, "")
     ax.axvline(0.0, color="grey", linewidth=1, linestyle="--")
-    ax.set_yticks(y, labels)
+    ax.set_yticks(y, labels, fontsize="small")
     ax.set_xlabel("IoU difference, SANSA - frozen SAM2 (% points, paired bootstrap CI)")
-    ax.legend(title="difference, CI", fontsize="small", loc="best")
+    handles = [Line2D([], [], color="black", marker="o", markersize=4, label="overall mIoU"),
+               Line2D([], [], color="tab:blue", marker="o", markersize=4, label="per class")]
+    if thin:
+        handles.append(Line2D([], [], color=UNRELIABLE_COLOUR, marker="o", markersize=4, linestyle=":",
+                              label=f"per class, < {min_episodes} episodes: too few to read"))
+    ax.legend(handles=handles, title="difference, CI", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
         ax.set_title(title)
     return ax
+
+
+def _row_label(row: Any) -> str:
+    """``"striped-star (n=5): 27.4 -> 28.6 %"``: the row's name, its episodes and both absolute IoUs."""
+    name = "overall mIoU" if row.scope == "overall" else _class_label(row.class_id, row.class_name)
+    if hasattr(row, "n_episodes") and pd.notna(row.n_episodes):
+        name = with_n(name, row.n_episodes)
+    if hasattr(row, "frozen") and hasattr(row, "adapted") and pd.notna(row.frozen) and pd.notna(row.adapted):
+        digits = 2 if row.scope == "overall" else 1
+        name += f": {row.frozen:.{digits}f} \u2192 {row.adapted:.{digits}f} %"
+    return name
 
 
 def _class_label(class_id: Any, name: Any) -> str:
@@ -241,16 +265,21 @@ def _class_label(class_id: Any, name: Any) -> str:
 
 def read_evaluation(folder: str | Path) -> tuple[pd.DataFrame, list, dict[str, Any]]:
     """An evaluate output folder's episodes (``episodes.csv``), the classes its mIoU averages over
-    (``results.csv``) and its ``summary.json`` (empty when absent)."""
+    (``results.csv``) and its ``summary.json`` (empty when absent). The classes' names, where
+    ``results.csv`` has them, are in the episodes table's ``attrs["class_names"]``."""
     folder = Path(folder)
     table_path, results_path, summary_path = folder / "episodes.csv", folder / "results.csv", folder / "summary.json"
     for path in (table_path, results_path):
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist; expected an evaluate output folder")
     results = pd.read_csv(results_path)
-    classes = results.loc[results["metric"] == "iou", "class_id"].tolist()
+    scored = results[results["metric"] == "iou"]
+    classes = scored["class_id"].tolist()
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    return pd.read_csv(table_path), classes, summary
+    episodes = pd.read_csv(table_path)
+    if "class_name" in scored:
+        episodes.attrs["class_names"] = {c: str(n) for c, n in zip(scored["class_id"], scored["class_name"]) if isinstance(n, str) and n}
+    return episodes, classes, summary
 
 
 @dataclass
@@ -260,7 +289,7 @@ class Comparison:
     ``table``: :func:`paired_bootstrap`'s, with an ``identity`` column when the runs name their
     models; ``line``: :func:`comparison_summary`; ``runs``/``summaries``: the folders and their
     ``summary.json``; ``footnote``: the models in one line; ``inherited``: the runs' own warnings;
-    ``warnings``: this comparison's (identical numbers).
+    ``warnings``: this comparison's (identical numbers, classes with too few episodes for their intervals).
     """
 
     table: pd.DataFrame
@@ -280,7 +309,9 @@ def compare_evaluations(frozen: str | Path, adapted: str | Path, *, n_boot: int 
     (frozen_rows, classes, frozen_summary), (adapted_rows, adapted_classes, adapted_summary) = (read_evaluation(p) for p in runs.values())
     if sorted(map(str, classes)) != sorted(map(str, adapted_classes)):
         raise ValueError(f"--from-runs: {runs['frozen']} and {runs['adapted']} score different classes; expected the same benchmark and fold")
-    table = paired_bootstrap(frozen_rows, adapted_rows, class_ids=classes or None, n_boot=n_boot, confidence=confidence, seed=seed)
+    names = frozen_rows.attrs.get("class_names") or adapted_rows.attrs.get("class_names") or None
+    table = paired_bootstrap(frozen_rows, adapted_rows, class_ids=classes or None, class_names=names, n_boot=n_boot, confidence=confidence,
+                             seed=seed)
     summaries = {"frozen": frozen_summary, "adapted": adapted_summary}
     footnote = identity_footnote({name: summary["identity"] for name, summary in summaries.items() if summary.get("identity")})
     overall = table.iloc[0]
@@ -291,21 +322,24 @@ def compare_evaluations(frozen: str | Path, adapted: str | Path, *, n_boot: int 
         summaries=summaries,
         footnote=footnote,
         inherited=list(dict.fromkeys(w for summary in summaries.values() for w in summary.get("warnings", []))),
-        warnings=check_identical(float(overall["frozen"]), float(overall["adapted"]), what="compare, overall mIoU"),
+        warnings=[*check_identical(float(overall["frozen"]), float(overall["adapted"]), what="compare, overall mIoU"),
+                  *check_small_groups({_class_label(r.class_id, r.class_name): int(r.n_episodes)
+                                       for r in table[(table["scope"] == "class") & (table["n_episodes"] > 0)].itertuples()},
+                                      what="compare, per-class intervals")],
     )
 
 
 def write_comparison(out: str | Path, comparison: Comparison, *, command: str, argv: Sequence[str],
                      bootstrap: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
-    """``comparison.csv``, ``comparison.png``/``.pdf`` (the forest plot, the result and the models
-    under it) and ``summary.json`` (the command and its ``argv``, the ``bootstrap`` settings, the
+    """``comparison.csv``, ``comparison.png``/``.pdf`` (the forest plot with the result above it, the
+    warnings and the models under it) and ``summary.json`` (the command and its ``argv``, the ``bootstrap`` settings, the
     result, the models, warnings) into ``out``; returns the summary."""
     out = Path(out)
     table, footnote = comparison.table, comparison.footnote
     atomic_write_text(out / "comparison.csv", table.to_csv(index=False))
-    ax = plot_comparison(table, title="frozen SAM2 vs SANSA, same episodes")
-    ax.figure.text(0.01, 0.005, comparison.line + (f"\nmodel: {footnote}" if footnote else ""), fontsize=6, wrap=True)
-    ax.figure.tight_layout(rect=(0, 0.08 if footnote else 0.04, 1, 1))
+    ax = plot_comparison(table, title="frozen SAM2 vs SANSA, same episodes\n" + "\n".join(textwrap.wrap(comparison.line, 110)))
+    ax.title.set_fontsize(7)
+    annotate_figure(ax.figure, f"model: {footnote}" if footnote else "", warnings=[*comparison.inherited, *comparison.warnings])
     for suffix in ("png", "pdf"):
         with atomic_path(out / f"comparison.{suffix}") as tmp:
             ax.figure.savefig(tmp, format=suffix, dpi=150)
