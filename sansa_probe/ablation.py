@@ -30,7 +30,6 @@ import argparse
 from pathlib import Path
 
 from sansa_probe.commands.grammar import (
-    say,
     add_data_group,
     add_model_group,
     add_output_group,
@@ -43,6 +42,7 @@ from sansa_probe.commands.grammar import (
     non_negative_int,
     positive_int,
     run_command,
+    say,
 )
 from sansa_probe.evaluation.ablation import ablate_behaviour
 from sansa_probe.io.atomic import atomic_write_json, atomic_write_text

@@ -80,7 +80,6 @@ from pathlib import Path
 from sansa_probe.annotation import AnnotateOptions, annotate, collect_targets, load_references
 from sansa_probe.annotation.run import open_output
 from sansa_probe.commands.grammar import (
-    say,
     add_model_group,
     add_output_group,
     add_run_group,
@@ -91,6 +90,7 @@ from sansa_probe.commands.grammar import (
     non_negative_int,
     positive_int,
     run_command,
+    say,
 )
 from sansa_probe.inference import PROTOCOLS
 from sansa_probe.reporting.identity import identity_line, model_identity, said_in_words

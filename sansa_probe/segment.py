@@ -31,7 +31,6 @@ from pathlib import Path
 from sansa_probe.annotation.segment import segment_targets
 from sansa_probe.io.manifest import RunFolder
 from sansa_probe.commands.grammar import (
-    say,
     add_model_group,
     add_output_group,
     add_run_group,
@@ -41,6 +40,7 @@ from sansa_probe.commands.grammar import (
     model_from_args,
     positive_int,
     run_command,
+    say,
 )
 from sansa_probe.inference import PROTOCOLS
 from sansa_probe.inference.predictor import SansaPredictor

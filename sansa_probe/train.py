@@ -34,7 +34,6 @@ from pathlib import Path
 import torch
 
 from sansa_probe.commands.grammar import (
-    say,
     UsageError,
     add_data_group,
     add_model_group,
@@ -53,6 +52,7 @@ from sansa_probe.commands.grammar import (
     positive_float,
     positive_int,
     run_command,
+    say,
 )
 from sansa_probe.data import list_datasets
 from sansa_probe.inference.protocol import PROTOCOLS

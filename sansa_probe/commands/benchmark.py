@@ -22,7 +22,6 @@ import pandas as pd
 import torch
 
 from sansa_probe.commands.grammar import (
-    say,
     add_data_group,
     add_model_group,
     add_output_group,
@@ -37,6 +36,7 @@ from sansa_probe.commands.grammar import (
     model_record,
     non_negative_int,
     positive_int,
+    say,
 )
 from sansa_probe.data import get_spec
 from sansa_probe.evaluation.benchmark import Benchmark, evaluate_folds, evaluation_summary, result_warnings, write_evaluation

@@ -38,7 +38,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sansa_probe.commands.grammar import (
-    say,
     add_data_group,
     add_model_group,
     add_output_group,
@@ -51,6 +50,7 @@ from sansa_probe.commands.grammar import (
     non_negative_int,
     positive_int,
     run_command,
+    say,
 )
 from sansa_probe.data import DatasetNotFoundError, SegmentationSource, get_dataset
 from sansa_probe.features import FeatureExtractor, ProbeSplits, SourceExtractor, probe_splits
