@@ -1,0 +1,94 @@
+"""One source for every number in the docs (issue 23): the README's and experiments/README's
+measured numbers stand in generated blocks, equal to what their sources give (the shipped
+results.csv, docs/measured.json with the command line of each run); the commands the README shows
+are the ones measured; no result number stands outside a block; docs/MINIATURE.md's results table
+is the shipped results.csv."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sansa_probe.miniature.weights import WEIGHTS_DIR
+from sansa_probe.paper import documented
+from sansa_probe.paper.documented import BLOCK, DOCS, INSTALL_CPU, MEASURED, RUNS, blocks, check, render
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORD = json.loads(MEASURED.read_text())
+
+
+def test_every_block_is_what_its_sources_give():
+    assert check(RECORD) == [], "run: python -m sansa_probe.paper.documented --write"
+    names = [name for doc in DOCS for name, _ in blocks((ROOT / doc).read_text())]
+    assert {"main-job", "times", "miniature", "ablation"} <= set(names) and len(names) == len(set(names))
+
+
+def test_the_measured_runs_are_the_documented_commands():
+    for name, entry in RECORD["runs"].items():
+        expected = list(INSTALL_CPU) if name == "install" else list(RUNS[name].argv)
+        assert entry["argv"] == expected, f"{name}: measured with another command line; measure it again"
+    for name in ("main-job", "pca-fold0", "suite"):  # the times the README states
+        assert RECORD["runs"][name]["seconds"].get("idle"), f"{name}: no idle time measured"
+    install = RECORD["runs"]["install"]
+    assert install["seconds"].get("idle") or install["note"].startswith("not measured: "), "install: a time, or why there is none"
+    for name in ("main-job", "pca-fold0"):
+        assert RECORD["runs"][name]["seconds"].get("busy"), f"{name}: no busy time measured"
+
+
+def test_the_readme_shows_the_measured_install_and_main_job():
+    text = (ROOT / "README.md").read_text()
+    first = re.search(r"```bash\n(.*?)```", text, re.S).group(1).strip().splitlines()
+    assert first[0] == " && ".join(INSTALL_CPU)  # the CPU-only line first
+    assert shlex.split(first[1]) == ["python", *RUNS["main-job"].argv]
+    assert "python -m sansa_probe.ablation " + " ".join(RUNS["ablation"].argv[2:]) in text
+    assert "python -m sansa_probe.pca --fold 0" in render("times", RECORD).replace("`", "")
+
+
+_RESULT = re.compile(r"(?<![\w.])[+-]?\d+\.\d+ ?(?:%|points|mIoU|s\b)|\b\d+ s (?:on|idle|busy)")
+
+
+def _outside_blocks(text: str) -> list[str]:
+    return [line for line in BLOCK.sub("", text).splitlines()]
+
+
+def test_no_result_number_stands_outside_a_block_in_the_readme():
+    """Measured numbers (percentages, mIoU, points, seconds) only in generated blocks; the release's
+    reported per-fold mIoU (its table) and the paper's numbers are quotes, not ours."""
+    stray = [line for line in _outside_blocks((ROOT / "README.md").read_text())
+             if _RESULT.search(line) and "drive.google.com" not in line and "reported by the release" not in line]
+    assert stray == []
+
+
+def test_miniature_doc_table_is_the_shipped_results():
+    results = pd.read_csv(WEIGHTS_DIR / "results.csv")
+    rows = re.findall(r"^\| (\d) \| ([\d.]+) \(([\d.]+)\) \| ([\d.]+) \(([\d.]+)\) \|", (ROOT / "docs" / "MINIATURE.md").read_text(), re.M)
+    assert rows, "docs/MINIATURE.md: no results table found"
+    value = results.set_index(["fold", "model", "metric"])["value"]
+    for fold, frozen, frozen_other, adapted, adapted_other in rows:
+        for shown, model, metric in ((frozen, "frozen", "few_shot_1shot_miou"), (frozen_other, "frozen", "few_shot_1shot_miou_other_class_reference"),
+                                     (adapted, "adapted", "few_shot_1shot_miou"), (adapted_other, "adapted", "few_shot_1shot_miou_other_class_reference")):
+            assert float(shown) == round(float(value[(fold, model, metric)]), 1), f"docs/MINIATURE.md fold {fold} {model} {metric}"
+
+
+def test_blocks_render_the_settings_beside_the_numbers():
+    record = {"machine": {"cpus": 2}, "runs": {
+        "main-job": {"values": {"frozen": 27.651, "adapted": 28.529, "difference": 0.878, "ci_low": 0.599, "ci_high": 1.091,
+                                "episodes": 100, "n_classes": 16, "fold": 0, "shots": 1, "prompt": "mask", "protocol": "release",
+                                "seed": 0, "model_size": 128, "data_size": 256, "confidence": 0.95}},
+        "pca-fold0": {"seconds": {"idle": 250.0, "busy": 731.0}, "date": "2026-12-07"},
+        "suite": {"seconds": {"idle": 420.4}, "values": {"passed": 700}, "date": "2026-12-08"},
+    }}  # fmt: skip
+    text = render("main-job", record)
+    assert "frozen SAM2 27.65 % vs SANSA 28.53 % mIoU, +0.88 points, 95 % CI [+0.60, +1.09]" in text
+    assert "100 1-shot mask episodes of fold 0's 16 novel classes, seed 0" in text and "drawn at 256 px" in text and "128 px" in text
+    times = render("times", record)
+    assert "2-core" in times and "2026-12-07 to 2026-12-08" in times and "4 min 10 s idle, 12 min 11 s busy" in times
+    assert "the CPU-only install not measured;" in times and "7 min 00 s idle (700 passed)" in times
+    with pytest.raises(ValueError, match="block 'nope'"):
+        render("nope", record)
+    assert documented.blocks("a\n<!-- numbers: x -->\nold\n<!-- /numbers -->\nb") == [("x", "old\n")]
