@@ -25,7 +25,7 @@ RECORD = json.loads(MEASURED.read_text())
 def test_every_block_is_what_its_sources_give():
     assert check(RECORD) == [], "run: python -m sansa_probe.paper.documented --write"
     names = [name for doc in DOCS for name, _ in blocks((ROOT / doc).read_text())]
-    assert {"main-job", "times", "miniature", "ablation"} <= set(names) and len(names) == len(set(names))
+    assert {"main-job", "times", "miniature", "ablation", "experiments"} <= set(names) and len(names) == len(set(names))
 
 
 def test_the_measured_runs_are_the_documented_commands():
@@ -56,10 +56,11 @@ def _outside_blocks(text: str) -> list[str]:
     return [line for line in BLOCK.sub("", text).splitlines()]
 
 
-def test_no_result_number_stands_outside_a_block_in_the_readme():
+@pytest.mark.parametrize("doc", DOCS)
+def test_no_result_number_stands_outside_a_block(doc):
     """Measured numbers (percentages, mIoU, points, seconds) only in generated blocks; the release's
     reported per-fold mIoU (its table) and the paper's numbers are quotes, not ours."""
-    stray = [line for line in _outside_blocks((ROOT / "README.md").read_text())
+    stray = [line for line in _outside_blocks((ROOT / doc).read_text())
              if _RESULT.search(line) and "drive.google.com" not in line and "reported by the release" not in line]
     assert stray == []
 
@@ -92,3 +93,21 @@ def test_blocks_render_the_settings_beside_the_numbers():
     with pytest.raises(ValueError, match="block 'nope'"):
         render("nope", record)
     assert documented.blocks("a\n<!-- numbers: x -->\nold\n<!-- /numbers -->\nb") == [("x", "old\n")]
+
+
+def test_every_experiment_script_has_its_measured_row():
+    missing = [script for _, script, _, _ in documented.EXPERIMENTS if script not in RECORD["runs"]]
+    assert missing == [], f"measure them: python -m sansa_probe.paper.documented --measure {' '.join(missing)}"
+    assert {script for _, script, _, _ in documented.EXPERIMENTS} == {p.stem for p in (ROOT / "experiments").glob("*.py") if not p.stem.startswith("bench_")} - {"ablation_release_options"}
+
+
+def test_the_experiments_table_cells_come_from_the_rows():
+    run = {"seconds": {"idle": 12.3}, "date": "2026-12-06",
+           "values": {"rows": [{"method": "SANSA", "setting": "strict", "shots": 1, "metric": "miou", "ours": 32.33},
+                               {"method": "SAM 2", "setting": "", "shots": 5, "metric": "img/s", "ours": 2.25}]}}
+    text = render("experiments", {"machine": {"cpus": 2}, "runs": {"table1_strict_fss": run, "fig2_pca_rgb": {**run, "values": {"rows": []}}}})
+    row = next(line for line in text.splitlines() if "`table1_strict_fss.py`" in line)
+    assert "SANSA strict 32.3; SAM 2 5-shot img/s 2.25 (`--small --episodes 100`)" in row
+    assert "figure only" in next(line for line in text.splitlines() if "`fig2_pca_rgb.py`" in line)
+    assert "not measured" in next(line for line in text.splitlines() if "`table9_sequence_length.py`" in line)
+    assert "each script took 12-12 s" in text

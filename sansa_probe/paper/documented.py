@@ -108,13 +108,34 @@ def _read_experiment(table: str) -> Callable[[Path, str], dict[str, Any]]:
         if not path.is_file():
             return {"rows": []}
         frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        folds = frame["fold"].astype(str).nunique() if "fold" in frame.columns else 1
         rows = [{"method": str(r.method), "setting": str(r.setting), "shots": int(r.shots), "metric": str(r.metric),
-                 "ours": float(r.ours)} for r in frame.itertuples() if pd.notna(r.ours)]  # fmt: skip
+                 "ours": float(r.ours), **({"fold": str(r.fold)} if folds > 1 else {})}
+                for r in frame.itertuples() if pd.notna(r.ours)]  # fmt: skip
         summary = out / "summary.json"
         warnings = json.loads(summary.read_text()).get("warnings", []) if summary.is_file() else []
         return {"rows": rows, "warnings": warnings}
 
     return read
+
+
+# encoders.csv's numbers the experiments table shows (probe, metric, setting pattern): the rest stay in the file
+_ENCODER_NUMBERS = (("pca", "full_accuracy", ""), ("linear_probe", "miou_percent", ""), ("spatial_coherence", "smoothness", "video"))
+
+
+def _read_encoders(out: Path, _: str) -> dict[str, Any]:
+    """The encoders script's headline numbers (:data:`_ENCODER_NUMBERS`, one per encoder) and the
+    warnings of its six probe runs (each ``config.json``)."""
+    frame = pd.read_csv(out / "encoders.csv", keep_default_na=False, na_values=[""])
+    rows = []
+    for probe, metric, setting in _ENCODER_NUMBERS:
+        part = frame[(frame["probe"] == probe) & (frame["metric"] == metric)]
+        part = part[part["setting"].fillna("").astype(str).str.contains(setting)]
+        for r in part.itertuples():
+            label = f"{probe.replace('_', ' ')} {metric.replace('_', ' ')}" + (f" {r.setting}" if setting else "")
+            rows.append({"method": str(r.model), "setting": label, "shots": 1, "metric": "miou", "ours": float(r.value)})
+    warnings = [str(w) for config in sorted(out.glob("*/config.json")) for w in json.loads(config.read_text()).get("warnings", [])]
+    return {"rows": rows, "warnings": list(dict.fromkeys(warnings))}
 
 
 def _read_suite(_: Path, stdout: str) -> dict[str, Any]:
@@ -146,10 +167,13 @@ EXPERIMENTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("Fig. 4 (feature space, part matching)", "fig4_feature_space", "`--data-root /data`", ("--small",)),
     ("Fig. 8 (semantics across principal components)", "fig8_pca_concentration", "`--data-root /data`", ("--small", "--images-per-class", "12")),
     ("Fig. 9 (linear probe vs few-shot)", "fig9_linear_probe", "`--data-root /data`", ("--small", "--images-per-class", "12", "--episodes", "100")),
+    ("SAM2, SANSA and DINOv2 on the probes (figs. 2, 4, 8, 9 left, table 12; not in the paper)", "encoders_sam2_sansa_dinov2",
+     "`--data-root /data --checkpoint sansa_coco_fold0.pt` (DINOv2 ViT-S/14 from the Hugging Face hub; `--encoders` for others, e.g. CLIP); "
+     "offline DINOv2's architecture runs with RANDOM weights beside the miniature (a smoke test); `encoders.csv` holds every probe's number", ("--small",)),
 )  # fmt: skip
 for _item, _script, _paper, _options in EXPERIMENTS:
     _table = _script.split("_", 1)[0]
-    RUNS[_script] = Run(_script, (f"experiments/{_script}.py", *_options), _read_experiment(_table))
+    RUNS[_script] = Run(_script, (f"experiments/{_script}.py", *_options), _read_encoders if _table == "encoders" else _read_experiment(_table))
 
 
 def _burners(n: int) -> list[subprocess.Popen]:
@@ -303,22 +327,43 @@ def _ours_cell(entry: Mapping[str, Any] | None) -> str:
         return "figure only"
     parts = []
     for r in rows:
+        fold = r.get("fold")
         label = " ".join(v for v in (r["method"], r["setting"] if r["setting"] not in ("", "nan") else "",
+                                     "" if fold is None else (fold if fold == "mean" else f"fold {fold}"),
                                      f"{r['shots']}-shot" if r["shots"] > 1 else "", r["metric"] if r["metric"] != "miou" else "") if v)
         parts.append(f"{label} {_format(r['ours'])}")
     return "; ".join(parts)
 
 
 def _format(value: float) -> str:
-    return f"{value:.1f}" if value == 0 or abs(value) >= 10 else f"{value:.3g}"
+    if float(value).is_integer():
+        return f"{value:.0f}" if value else "0.0"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
+
+
+# warnings every offline row carries (said once above the table), not repeated per script
+_GENERIC_WARNINGS = (re.compile(r"^\w+: not comparable with the paper"), re.compile(r"^SAM2 is the shipped MINIATURE"))
+
+
+def _specific_warnings(entry: Mapping[str, Any] | None) -> list[str]:
+    warnings = (entry or {}).get("values", {}).get("warnings") or []
+    return [str(w) for w in warnings if not any(p.search(str(w)) for p in _GENERIC_WARNINGS)]
 
 
 def _block_experiments(record: Mapping[str, Any]) -> str:
     runs = record.get("runs", {})
     lines = ["| paper | script | the paper's setting | ours on the miniature (offline; options) |", "| --- | --- | --- | --- |"]
+    notes: list[str] = []
     for item, script, paper, options in EXPERIMENTS:
         entry = runs.get(script)
-        lines.append(f"| {item} | `{script}.py` | {paper} | {_ours_cell(entry)} (`{' '.join(options)}`) |")
+        marks = []
+        for warning in _specific_warnings(entry):
+            notes.append(f"{len(notes) + 1}. `{script}.py`: {warning}")
+            marks.append(f"[{len(notes)}]")
+        mark = f" (warned: {', '.join(marks)})" if marks else ""
+        lines.append(f"| {item} | `{script}.py` | {paper} | {_ours_cell(entry)}{mark} (`{' '.join(options)}`) |")
+    if notes:
+        lines += ["", "Warnings these runs gave, besides the \"not comparable with the paper\" every row of ours carries:", "", *notes]
     seconds = [e["seconds"]["idle"] for name, e in runs.items() if name in RUNS and RUNS[name].argv[0].startswith("experiments/")
                and e.get("seconds", {}).get("idle")]
     if seconds:
