@@ -287,3 +287,85 @@ def test_compare_from_runs_names_classes_and_warns_about_thin_intervals(tmp_path
     assert comparison.table.set_index("class_id").loc[7, "class_name"] == "plain-moon"
     (thin,) = [w for w in comparison.warnings if "fewer than 5 episodes" in w]
     assert "plain-moon: 2" in thin and "dotted-ring" not in thin
+
+
+# ============================================================================ the probe figures
+
+
+def _pca_curve(fulls: dict[str, float]):
+    import pandas as pd
+
+    rows = []
+    for model, full in fulls.items():
+        for k in (1, 2, 4, 8):
+            rows += [{"model": model, "n_components": k, "metric": "relative_accuracy", "value": min(1.09, k / 4)},
+                     {"model": model, "n_components": k, "metric": "accuracy", "value": full * min(1.09, k / 4)}]
+        rows.append({"model": model, "n_components": 64, "metric": "full_accuracy", "value": full})
+    return pd.DataFrame(rows)
+
+
+def test_the_pca_curve_names_its_base_and_greys_a_curve_relative_to_chance():
+    """The issue's case: SAM2 at 8.3 % full-dimension accuracy on 16 classes (chance 6.25 %) "reaching 1.09x"."""
+    from sansa_probe.probes.plots import plot_pca_concentration
+
+    ax = plot_pca_concentration(_pca_curve({"sam2": 0.083, "sansa": 0.5}), chance=1 / 16)
+    lines = {line.get_label(): line for line in ax.lines}
+    assert set(lines) >= {"sam2 (full dimension 8.3 %)", "sansa (full dimension 50.0 %)", "chance (6.25 %) for sam2", "chance (6.25 %) for sansa"}
+    assert lines["sam2 (full dimension 8.3 %)"].get_gid() == GIDS["unreliable"] and lines["sam2 (full dimension 8.3 %)"].get_linestyle() == ":"
+    assert lines["sansa (full dimension 50.0 %)"].get_gid() is None
+    # each chance level on the relative scale: chance / that curve's full accuracy
+    assert lines["chance (6.25 %) for sansa"].get_ydata()[0] == pytest.approx(0.0625 / 0.5)
+    assert lines["chance (6.25 %) for sam2"].get_ydata()[0] == pytest.approx(0.0625 / 0.083)
+    (caveat,) = texts_with_gid(ax, GIDS["caveat"])
+    assert "sam2: full-dimension accuracy 8.3 % is near chance (6.25" in caveat.replace("\n  ", " ") and "sansa" not in caveat
+    below = plot_pca_concentration(_pca_curve({"sansa": 0.032}), chance=1 / 16)
+    assert "below chance" in texts_with_gid(below, GIDS["caveat"])[0]
+    plain = plot_pca_concentration(_pca_curve({"sam2": 0.083}))  # no chance given: nothing judged
+    assert texts_with_gid(plain, GIDS["caveat"]) == [] and all(line.get_gid() != GIDS["chance"] for line in plain.lines)
+
+
+def test_the_projection_scatter_tells_16_classes_apart_and_names_them_on_the_points():
+    import pandas as pd
+    from matplotlib.colors import to_hex
+
+    from sansa_probe.probes.plots import plot_projection
+
+    rng = np.random.default_rng(0)
+    names = [f"class-{i:02d}" for i in range(16)]
+    frame = pd.DataFrame({"x": rng.normal(size=160), "y": rng.normal(size=160), "class": [names[i % 16] for i in range(160)]})
+    ax = plot_projection(frame)
+    colours = [to_hex(collection.get_facecolor()[0]) for collection in ax.collections]
+    assert len(set(colours)) == 16 and _min_distance(colours) >= 40  # tab20's pale pairs differ by < 20
+    assert sorted(texts_with_gid(ax, GIDS["class_label"])) == names
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == names
+    many = pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300), "class": [f"c{i % 30:02d}" for i in range(300)]})
+    crowded = plot_projection(many)
+    assert crowded.get_legend() is None and len(texts_with_gid(crowded, GIDS["class_label"])) == 30
+
+
+def test_a_collapsed_linear_probe_bar_is_greyed_with_its_reason():
+    import pandas as pd
+
+    from sansa_probe.probes.plots import plot_linear_probe
+
+    rows = [{"model": m, "layer": "L", "metric": "miou", "value": v, "class_id": -1, "class_name": None} for m, v in (("sam2", 0.057), ("sansa", 0.2))]
+    for model, shares in (("sam2", (0.995, 0.005)), ("sansa", (0.6, 0.4))):
+        rows += [{"model": model, "layer": "L", "metric": "predicted_share", "value": s, "class_id": i, "class_name": n}
+                 for i, (s, n) in enumerate(zip(shares, ("background", "striped-star")))]
+    ax = plot_linear_probe(pd.DataFrame(rows), x="layer")
+    bars = {container.get_label(): list(container) for container in ax.containers}
+    assert [bar.get_gid() for bar in bars["sam2"]] == [GIDS["unreliable"]] and bars["sam2"][0].get_hatch() == "///"
+    assert [bar.get_gid() for bar in bars["sansa"]] == [None]
+    (caveat,) = texts_with_gid(ax, GIDS["caveat"])
+    assert "sam2: predicts background for 99.5 % of the pixels" in caveat.replace("\n  ", " ")
+
+
+def test_the_footnote_says_the_adapters_are_sansa_s_only():
+    from sansa_probe.reporting.identity import identity_footnote
+
+    base = {"backbone": "hiera_t", "sam2_version": "2.1", "image_size": 128, "sam2_weights": None, "precision": "float32",
+            "adapters": {"label": "miniature fold-0 adapters", "sha256": "0" * 64}}
+    both = {"sam2": {**base, "adapters_enabled": False, "model_run": "frozen SAM2 (adapters off)"},
+            "sansa": {**base, "adapters_enabled": True, "model_run": "SANSA (adapters on)"}}
+    assert "on for SANSA only (frozen SAM2 runs without them)" in identity_footnote(both)
+    assert "on for SANSA only" not in identity_footnote({"sansa": both["sansa"]})

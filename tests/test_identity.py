@@ -39,7 +39,9 @@ def test_footnote_flags_random_and_fresh_and_is_drawn_under_the_figure(tiny_mode
 
     both = {"sam2": model_identity(tiny_model, adapters_enabled=False), "sansa": model_identity(tiny_model, adapters_enabled=True)}
     line = identity_footnote(both)
-    assert line == "hiera_t SAM2 2.1 @256px | SAM2: RANDOM weights (results meaningless) | adapters: fresh = frozen SAM2 | float32"
+    assert line == ("hiera_t SAM2 2.1 @256px | SAM2: RANDOM weights (results meaningless) | adapters: fresh = frozen SAM2, on for SANSA "
+                    "only (frozen SAM2 runs without them) | float32")
+    assert "on for SANSA only" not in identity_footnote({"sansa": both["sansa"]})
     assert "adapters: off (frozen SAM2)" in identity_footnote({"sam2": both["sam2"]})
     assert identity_footnote({}) == ""
     figure = Figure(figsize=(3.0, 2.0), layout="constrained")

@@ -96,7 +96,10 @@ def figures(tables: Mapping[str, pd.DataFrame], images: Mapping[str, object] | N
     names = list(dict.fromkeys(projection["model"]))
     figure = Figure(figsize=(5.2 * (1 + len(names)), 3.8), layout="constrained")
     axes = figure.subplots(1, 1 + len(names), squeeze=False)[0]
-    plot_pca_concentration(tables["pca_concentration"], ax=axes[0], colors=encoder_colours(names))
+    summary = tables["summary"]
+    classes = summary.loc[summary["metric"] == "n_classes", "value"]
+    chance = 1.0 / float(classes.max()) if len(classes) and float(classes.max()) > 0 else None
+    plot_pca_concentration(tables["pca_concentration"], ax=axes[0], colors=encoder_colours(names), chance=chance)
     axes[0].set_title("(a) semantics across PCs")
     for ax, name, letter in zip(axes[1:], names, "bcdefg"):
         plot_projection(projection[projection["model"] == name], ax=ax)

@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from sansa_probe.io.atomic import atomic_path, atomic_write_text
-from sansa_probe.reporting.figures import annotate_figure
+from sansa_probe.reporting.figures import annotate_figure, chance_reason, class_styles, draw_chance, label_groups, mark_unreliable, near_chance
 
 __all__ = [
     "FIGURE_SUFFIXES",
@@ -106,16 +106,31 @@ def save_figure(fig: Figure, path_stem: str | os.PathLike, *, dpi: int = 200) ->
 
 
 def plot_pca_concentration(df: pd.DataFrame, ax: Axes | None = None, *, hue: str | None = "model",
-                           colors: Mapping[str, Any] | None = None) -> Axes:
+                           colors: Mapping[str, Any] | None = None, chance: float | None = None) -> Axes:
     """Relative accuracy vs number of principal components (fig. 8a), one line per ``hue``
     value (coloured by ``colors[value]`` where given, e.g. :func:`encoder_colours`), from
-    :meth:`PCAConcentration.accuracy_curve` tables (concatenated)."""
+    :meth:`PCAConcentration.accuracy_curve` tables (concatenated). Each curve's label names the
+    full-dimension accuracy it is relative to. With ``chance`` (the accuracy of a guess, 1 / number
+    of classes), each curve's chance level (``chance`` / its full accuracy) is a dotted line in its
+    colour, and a curve whose full accuracy is below twice chance is drawn grey and dotted, the
+    reason written on the axes (:func:`~sansa_probe.reporting.figures.mark_unreliable`)."""
     _require(df, ["n_components", "metric", "value"])
     ax = _new_axes(ax)
     curve = df[df["metric"] == "relative_accuracy"]
+    full_rows = df[df["metric"] == "full_accuracy"]
     for key, part in _groups(curve, hue):
         part = part.sort_values("n_components")
-        ax.plot(part["n_components"], part["value"], label=None if key is None else str(key), color=(colors or {}).get(str(key)))
+        name = None if key is None else str(key)
+        full_part = full_rows if key is None else full_rows[full_rows[hue] == key]
+        full = float(full_part["value"].iloc[0]) if len(full_part) else float("nan")
+        label = f"{name or 'accuracy'} (full dimension {100 * full:.1f} %)" if np.isfinite(full) else name
+        (line,) = ax.plot(part["n_components"], part["value"], label=label, color=(colors or {}).get(str(key)))
+        if chance is None or not np.isfinite(full) or full <= 0:
+            continue
+        level = draw_chance(ax, chance / full, label=f"chance ({100 * chance:.2f} %) for {name or 'it'}", color=line.get_color())
+        if near_chance(full, chance):
+            reason = f"{name + ': ' if name else ''}{chance_reason(full, chance, what='full-dimension accuracy')}: below 2x chance, its relative curve is noise"
+            mark_unreliable(line, reason, ax=ax)
     ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle="--", label="full dimension")
     ax.set_xlabel("number of principal components")
     ax.set_ylabel("relative accuracy (k PCs / full dimension)")
@@ -123,19 +138,23 @@ def plot_pca_concentration(df: pd.DataFrame, ax: Axes | None = None, *, hue: str
     return ax
 
 
-def plot_projection(df: pd.DataFrame, ax: Axes | None = None, *, hue: str = "class", s: float = 8.0) -> Axes:
-    """2-D embedding coloured by ``hue`` (figs. 4a, 8b-c) from :meth:`Projection2D.to_frame`."""
+def plot_projection(df: pd.DataFrame, ax: Axes | None = None, *, hue: str = "class", s: float = 8.0, legend_max: int = 24) -> Axes:
+    """2-D embedding coloured by ``hue`` (figs. 4a, 8b-c) from :meth:`Projection2D.to_frame`: each
+    class in a colour of a qualitative palette and a marker (:func:`~sansa_probe.reporting.figures.class_styles`;
+    sorted, so a class keeps its style across panels), its name written at the median of its
+    points, and a legend beside the axes up to ``legend_max`` classes."""
     _require(df, ["x", "y", hue])
     ax = _new_axes(ax)
     groups = list(df.groupby(hue, sort=True))
-    # one distinct colour per class up to 20 (a COCO-20i fold), so no two classes share one
-    cmap = matplotlib.colormaps["tab10" if len(groups) <= 10 else "tab20"]
-    for index, (key, part) in enumerate(groups):
-        color = cmap(index % cmap.N) if len(groups) <= 20 else None
-        ax.scatter(part["x"], part["y"], s=s, label=str(key), alpha=0.8, linewidths=0, color=color)
+    styles = class_styles([key for key, _ in groups])
+    for key, part in groups:
+        style = styles[key]
+        ax.scatter(part["x"], part["y"], s=s, label=str(key), alpha=0.8, linewidths=0, color=style["color"], marker=style["marker"])
+    label_groups(ax, {key: (float(part["x"].median()), float(part["y"].median())) for key, part in groups},
+                 colors={key: style["color"] for key, style in styles.items()})
     ax.set_xticks([])
     ax.set_yticks([])
-    if len(groups) <= 20:  # beside the points, never over them
+    if len(groups) <= legend_max:  # beside the points, never over them
         ax.legend(title=hue, fontsize="small", markerscale=2, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return ax
 
@@ -250,6 +269,9 @@ def _grouped_bars(ax: Axes, df: pd.DataFrame, x: str | None, hue: str | None, yl
     return ax
 
 
+COLLAPSED_SHARE = 0.99  # a linear probe predicting one class for this share of the pixels has collapsed (as reporting.sanity says)
+
+
 def plot_linear_probe(df: pd.DataFrame, ax: Axes | None = None, *, x: str | None = "layer", hue: str | None = "model",
                       colors: Mapping[str, Any] | None = None) -> Axes:
     """Linear-probe mIoU bars in % (fig. 9 left), one colour per model (in the legend; ``colors``
@@ -257,7 +279,21 @@ def plot_linear_probe(df: pd.DataFrame, ax: Axes | None = None, *, x: str | None
     _require(df, ["metric", "value"])
     ax = _new_axes(ax)
     data = df[df["metric"] == "miou"].assign(value=lambda d: 100.0 * d["value"])
-    return _grouped_bars(ax, data, x, hue, "mIoU (%)", colors)
+    _grouped_bars(ax, data, x, hue, "mIoU (%)", colors)
+    shares = df[df["metric"] == "predicted_share"]
+    if hue is None or hue not in df.columns or shares.empty:
+        return ax
+    bars = {label: container for container in ax.containers if (label := container.get_label()) and not label.startswith("_")}
+    for key, part in shares.groupby(hue, sort=False):
+        total = float(part["value"].sum())
+        if total <= 0 or str(key) not in bars:
+            continue
+        top = part.loc[part["value"].idxmax()]
+        share = float(top["value"]) / total
+        if share >= COLLAPSED_SHARE:
+            name = top["class_name"] if "class_name" in part.columns and pd.notna(top.get("class_name")) else top.get("class_id", "one class")
+            mark_unreliable(bars[str(key)], f"{key}: predicts {name} for {100 * share:.1f} % of the pixels (collapsed): its mIoU says nothing about the features", ax=ax)
+    return ax
 
 
 def plot_spatial_coherence(df: pd.DataFrame, ax: Axes | None = None, *, x: str | None = "setting", hue: str | None = "model",

@@ -193,8 +193,11 @@ def identity_footnote(identities: Any) -> str:
         return " | ".join(others)
     first = identities[0]
     weights = _describe(first.get("sam2_weights"), "RANDOM weights (results meaningless)")
-    if any(i.get("adapters_enabled") for i in identities):
+    enabled = [i for i in identities if i.get("adapters_enabled")]
+    if enabled:
         adapters = _describe(first.get("adapters"), "fresh = frozen SAM2")
+        if len(enabled) < len(identities):  # SAM2 beside SANSA: the frozen curves ran without them
+            adapters += ", on for SANSA only (frozen SAM2 runs without them)"
     else:
         adapters = "off (frozen SAM2)"
     parts = [f"{first.get('backbone')} SAM2 {first.get('sam2_version')} @{first.get('image_size')}px", f"SAM2: {weights}",
