@@ -369,3 +369,25 @@ def test_the_footnote_says_the_adapters_are_sansa_s_only():
             "sansa": {**base, "adapters_enabled": True, "model_run": "SANSA (adapters on)"}}
     assert "on for SANSA only (frozen SAM2 runs without them)" in identity_footnote(both)
     assert "on for SANSA only" not in identity_footnote({"sansa": both["sansa"]})
+
+
+def test_fig8_through_the_pca_pipeline_judges_each_curve_against_the_folds_chance():
+    """`pca --fold 0` on the miniature: SAM2 8.3 %, SANSA 8.9 % against 6.25 % for 16 classes; both
+    curves greyed with their reason on the figure, a DINOv2 curve at 60 % left as it is."""
+    import pandas as pd
+
+    from sansa_probe.pipelines import pca
+
+    fulls = {"sam2": 0.083, "sansa": 0.089, "dinov2": 0.6}
+    summary = pd.DataFrame([{"model": m, "layer": "l", "metric": metric, "value": v}
+                            for m, full in fulls.items() for metric, v in (("full_accuracy", full), ("n_classes", 16.0))])
+    rng = np.random.default_rng(0)
+    projection = pd.DataFrame({"model": np.repeat(list(fulls), 32), "layer": "l", "x": rng.normal(size=96), "y": rng.normal(size=96),
+                               "class": [f"class-{i % 16:02d}" for i in range(96)]})
+    figure = pca.figures({"pca_concentration": _pca_curve(fulls), "projection": projection, "summary": summary})["fig8"]
+    curve_ax = figure.axes[0]
+    grey = sorted(line.get_label() for line in curve_ax.lines if line.get_gid() == GIDS["unreliable"])
+    assert grey == ["sam2 (full dimension 8.3 %)", "sansa (full dimension 8.9 %)"]
+    caveat = texts_with_gid(curve_ax, GIDS["caveat"])[0].replace("\n  ", " ")
+    assert "sam2: full-dimension accuracy 8.3 % is near chance (6.25 %)" in caveat and "dinov2" not in caveat
+    assert all(len(texts_with_gid(ax, GIDS["class_label"])) == 16 for ax in figure.axes[1:4])
