@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -47,7 +48,7 @@ from sansa_probe.commands.grammar import command_parser, run_main, say
 from sansa_probe.io.atomic import atomic_write_json, atomic_write_text
 from sansa_probe.miniature.weights import WEIGHTS_DIR, read_manifest
 
-__all__ = ["BLOCK", "DOCS", "MEASURED", "RUNS", "Run", "blocks", "check", "main", "measure", "render", "write"]
+__all__ = ["BLOCK", "DOCS", "MEASURED", "RUNS", "Run", "blocks", "check", "main", "measure", "miniature_fingerprint", "render", "write"]
 
 REPO = Path(__file__).resolve().parents[2]
 MEASURED = REPO / "docs" / "measured.json"
@@ -181,6 +182,13 @@ def _burners(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
+def miniature_fingerprint() -> str:
+    """The shipped miniature a run used: the first 12 hex digits of the SHA-256 of its
+    ``manifest.json`` (which holds every weights file's SHA-256). A run recorded with another
+    fingerprint ran on other weights: measure it again."""
+    return hashlib.sha256((WEIGHTS_DIR / "manifest.json").read_bytes()).hexdigest()[:12]
+
+
 def _commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
@@ -217,6 +225,8 @@ def measure(names: list[str], *, conditions: tuple[str, ...] = ("idle",), path: 
                 entry.update(argv=argv, values=values)
             say(f"{name} ({condition}): {seconds:.1f} s")
         entry.update(date=datetime.date.today().isoformat(), commit=_commit())
+        if name not in ("install", "suite"):
+            entry["miniature"] = miniature_fingerprint()
         record["runs"][name] = entry
         atomic_write_json(path, record)
     return record
