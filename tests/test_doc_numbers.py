@@ -119,3 +119,9 @@ def test_the_experiments_table_cells_come_from_the_rows():
     assert "figure only" in next(line for line in text.splitlines() if "`fig2_pca_rgb.py`" in line)
     assert "not measured" in next(line for line in text.splitlines() if "`table9_sequence_length.py`" in line)
     assert "each script took 12-12 s" in text
+
+
+def test_measure_spells_out_experiments_and_stale_runs():
+    record = {"runs": {"main-job": {"miniature": "old"}, "ablation": {"miniature": documented.miniature_fingerprint()}, "suite": {}}}
+    assert documented.expand(["stale"], record) == ["main-job"]
+    assert documented.expand(["main-job", "experiments", "stale"], record) == ["main-job", *(s for _, s, _, _ in documented.EXPERIMENTS)]

@@ -16,6 +16,7 @@ Each block is rendered from one of two sources, with the settings that produced 
   run with two CPU-bound processes beside it), the machine, the date and the commit.
 
     python -m sansa_probe.paper.documented --measure main-job pca-fold0 --conditions idle busy   # run, record (slow)
+    python -m sansa_probe.paper.documented --measure stale --write                 # after new miniature weights
     python -m sansa_probe.paper.documented --write                                 # rewrite the blocks
     python -m sansa_probe.paper.documented --check                                 # 1 if a block is stale
 
@@ -232,6 +233,21 @@ def measure(names: list[str], *, conditions: tuple[str, ...] = ("idle",), path: 
     return record
 
 
+def expand(names: list[str], record: Mapping[str, Any]) -> list[str]:
+    """``--measure``'s names with ``experiments`` (every experiment script) and ``stale`` (every
+    recorded run measured on other miniature weights than the shipped ones) spelled out, in order, once each."""
+    fingerprint = miniature_fingerprint()
+    out: list[str] = []
+    for name in names:
+        if name == "experiments":
+            out += [script for _, script, _, _ in EXPERIMENTS]
+        elif name == "stale":
+            out += [n for n, e in record.get("runs", {}).items() if n not in ("install", "suite") and e.get("miniature") != fingerprint]
+        else:
+            out.append(name)
+    return list(dict.fromkeys(out))
+
+
 def _one(run: Run) -> tuple[float, dict[str, Any], list[str]]:
     with tempfile.TemporaryDirectory(prefix=f"documented-{run.name}-") as folder:
         out = Path(folder) / "out"
@@ -437,7 +453,8 @@ def write(record: Mapping[str, Any] | None = None, *, root: Path = REPO) -> list
 
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser("sansa_probe.paper.documented", __doc__)
-    parser.add_argument("--measure", nargs="+", default=None, metavar="RUN", help=f"runs to measure: install, {', '.join(RUNS)}")
+    parser.add_argument("--measure", nargs="+", default=None, metavar="RUN",
+                        help=f"runs to measure: install, {', '.join(RUNS)}; 'experiments' (every script), 'stale' (runs on other miniature weights)")
     parser.add_argument("--conditions", nargs="+", default=["idle"], metavar="idle|busy",
                         help="idle (nothing else running; default) and/or busy (beside two CPU-bound processes)")
     parser.add_argument("--write", action="store_true", help="rewrite the docs' blocks from the sources")
@@ -446,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         args = parser.parse_args(argv)
         if args.measure:
-            measure(args.measure, conditions=tuple(args.conditions))
+            record = json.loads(MEASURED.read_text()) if MEASURED.is_file() else {}
+            measure(expand(args.measure, record), conditions=tuple(args.conditions))
         if args.write:
             for path in write():
                 say(f"wrote {path}")
