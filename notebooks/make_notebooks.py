@@ -257,17 +257,17 @@ LAYER = None  # None: the output layer of every encoder; other values as the --l
                  "source = get_dataset(DATASET, fold=FOLD, split=SPLIT, root=DATA_ROOT, **DATASET_OPTIONS)"),
         ("md", "## (a) Semantic information across principal components (fig. 8), one curve per encoder"),
         ("code", "concentration = pca.compute(encoders, splits, layer=LAYER, images_per_class=IMAGES_PER_CLASS)\n"
-                 "display(concentration['summary'])\npca.figures(concentration)['fig8']"),
+                 "display(concentration['summary'])\nfootnoted(pca.figures(concentration)['fig8'], encoders, warnings=pca.check(concentration))"),
         ("md", "## (b) Linear probing for semantic segmentation (fig. 9 left)"),
         ("code", "probed = linear_probe.compute(encoders, splits, layer=LAYER, images_per_class=IMAGES_PER_CLASS, epochs=EPOCHS)\n"
-                 "display(probed['summary'])\nlinear_probe.figures(probed)['linear_probe']"),
+                 "display(probed['summary'])\nfootnoted(linear_probe.figures(probed)['linear_probe'], encoders, warnings=linear_probe.check(probed))"),
         ("md", "## (c) Object features, first two principal components (fig. 4a), one panel per encoder"),
         ("code", "projected = projection.compute(encoders, source, layer=LAYER, images_per_class=IMAGES_PER_CLASS)\n"
-                 "projection.figures(projected)['projection']"),
+                 "footnoted(projection.figures(projected)['projection'], encoders)"),
         ("md", "## (d) PCA to RGB (figs. 2, 4b), one row per encoder, each on its own grid"),
         ("code", "ids, images, masks = dataset_images(source, n_images=N_IMAGES)\n"
                  "colours = pca_rgb.compute(encoders, images, masks, layer=LAYER, image_ids=ids)\n"
-                 "pca_rgb.figures(colours, dict(zip(ids, images)))['pca_rgb']"),
+                 "footnoted(pca_rgb.figures(colours, dict(zip(ids, images)))['pca_rgb'], encoders)"),
         ("md", "## (e) Spatial coherence of feature matches (table 12; lower is smoother)"),
         ("code", "pairs = synthetic_pairs(n_videos=VIDEOS, n_frames=FRAMES_PER_VIDEO, image_size=VIDEO_SIZE, max_pairs=MAX_PAIRS)\n"
                  "coherence = spatial_coherence.compute(encoders, pairs, layer=LAYER)\ndisplay(coherence['table12'])"),

@@ -139,6 +139,29 @@ def test_notebook_figures_carry_the_identity_and_warnings(tiny_model):
     assert "RANDOM weights" in footnote and "SAM2 has RANDOM weights" in warnings and "accuracy near chance" in warnings
 
 
+def test_a_notebook_s_encoders_figure_carries_every_encoder_s_identity():
+    from matplotlib.figure import Figure
+
+    from sansa_probe.notebook_support.figures import footnoted
+    from sansa_probe.reporting.figures import GIDS, texts_with_gid
+
+    class Encoder:
+        def __init__(self, identity):
+            self._identity = identity
+
+        def identity(self):
+            return self._identity
+
+    vit = {"encoder": "timm:vit_small_patch14_dinov2.lvd142m:random", "weights": "random", "warnings": ["timm:vit_small_patch14_dinov2.lvd142m:random has RANDOM weights"]}
+    figure = Figure()
+    figure.add_subplot().plot([0, 1], [0, 1])
+    footnoted(figure, {"dinov2": Encoder(vit)}, warnings=["linear probe (dinov2): predicts one class"])
+    (footnote,) = texts_with_gid(figure, GIDS["footnote"])
+    (warnings,) = texts_with_gid(figure, GIDS["warning"])
+    assert footnote.startswith("timm:vit_small_patch14_dinov2.lvd142m:random: ") and "RANDOM" in footnote
+    assert "has RANDOM weights" in warnings and "predicts one class" in warnings
+
+
 def test_every_figure_a_notebook_shows_goes_through_footnoted():
     import importlib.util
     import re
@@ -154,4 +177,4 @@ def test_every_figure_a_notebook_shows_goes_through_footnoted():
             for call in re.findall(r"(?:\w+\.figures\(|plot_few_shot\()", cell.source):
                 drawn += 1
                 assert "footnoted(" in cell.source, f"{name}: a figure ({call}) without the identity footnote"
-    assert drawn >= 7
+    assert drawn >= 11  # the encoders notebook's four figures included
