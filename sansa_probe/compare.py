@@ -18,6 +18,7 @@ unless ``--overwrite``; files no compare run wrote are never replaced.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -65,6 +66,9 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     folder.finish()
     report([*comparison.inherited, *comparison.warnings] if args.from_runs else comparison.warnings)  # the evaluations printed theirs
     say(comparison.line)
+    warned = json.loads((out / "summary.json").read_text()).get("warnings") or []
+    if warned:  # the verdict's caveats, where a log of stdout alone keeps them
+        say(f"read it with the {len(warned)} warning(s) printed on stderr, listed in summary.json and written under the figure")
     say(f"wrote {out / 'comparison.csv'}, {out / 'comparison.png'} and {out / 'summary.json'}")
     return 0
 

@@ -46,11 +46,17 @@ def test_compare_runs_both_models_and_matches_their_mious(compared, capsys):
     assert not any("RANDOM" in w or "FRESH" in w for w in summary["warnings"])  # trained weights: nothing to flag
 
 
-def test_from_runs_recomputes_the_same_table(compared, tmp_path):
+def test_from_runs_recomputes_the_same_table(compared, tmp_path, capsys):
     out = tmp_path / "again"
     argv = ["--from-runs", str(compared / "frozen"), str(compared / "adapted"), "--bootstrap", "200", "--out", str(out)]
     assert compare.main(argv) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "comparison.csv"), pd.read_csv(compared / "comparison.csv"))
+    # stdout alone (cmd > log.txt) says the verdict holds for these episodes and that warnings go with it
+    stdout = capsys.readouterr().out
+    warned = json.loads((out / "summary.json").read_text())["warnings"]
+    assert any("MINIATURE" in w for w in warned)
+    assert f"read it with the {len(warned)} warning(s) printed on stderr" in stdout
+    assert "on these episodes (interval" in stdout or "no significant difference" in stdout
 
 
 def test_errors_are_one_line(compared, tmp_path, capsys):

@@ -192,8 +192,8 @@ def comparison_summary(table: pd.DataFrame, *, confidence: float = 0.95) -> str:
     row = table[table["scope"] == "overall"].iloc[0]
     level = f"{100 * confidence:.0f}%"
     verdict = (
-        "SANSA is better (interval above 0)" if row["ci_low"] > 0
-        else "frozen SAM2 is better (interval below 0)" if row["ci_high"] < 0
+        "SANSA is better on these episodes (interval above 0)" if row["ci_low"] > 0
+        else "frozen SAM2 is better on these episodes (interval below 0)" if row["ci_high"] < 0
         else "no significant difference (interval contains 0)"
     )  # fmt: skip
     return (
