@@ -257,6 +257,8 @@ def _one(run: Run) -> tuple[float, dict[str, Any], list[str]]:
         seconds = time.perf_counter() - start
         if done.returncode != 0 and run.name != "suite":
             raise RuntimeError(f"{run.name}: exit code {done.returncode}: {done.stderr.strip()[-500:]}")
+        if run.name == "suite":  # its result, failures included, where the one measuring sees it
+            print(done.stdout.strip()[-4000:], file=sys.stderr, flush=True)
         return seconds, run.reads(out, done.stdout), list(run.argv)
 
 
