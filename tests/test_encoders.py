@@ -443,9 +443,10 @@ def test_pca_command_with_three_encoders(commands_on_tiny, tmp_path, capsys):
     pca, _ = commands_on_tiny
     out = tmp_path / "out"
     assert pca.main([*SYNTHETIC, *TINY_ARGS, "--encoders", THREE, "--out", str(out)]) == 0
-    err = capsys.readouterr().err
-    assert "model: timm:test_vit:random | timm 1.0" in err and "weights: RANDOM | @160x160px" in err
-    assert "warning: timm:test_vit:random has RANDOM weights: a smoke test, meaningless for results" in err
+    printed = capsys.readouterr()
+    # the identities are results (stdout), their flags warnings (stderr)
+    assert "model: timm:test_vit:random | timm 1.0" in printed.out and "weights: RANDOM | @160x160px" in printed.out
+    assert "warning: timm:test_vit:random has RANDOM weights: a smoke test, meaningless for results" in printed.err
     names = THREE.split(",")
     curve = pd.read_csv(out / "pca_concentration.csv")
     assert list(dict.fromkeys(curve["model"])) == names  # one row set per encoder, in order
@@ -459,13 +460,23 @@ def test_pca_command_with_three_encoders(commands_on_tiny, tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert list(config["identity"]) == names and config["identity"]["timm:test_vit:random"]["weights"] == "random"
     assert config["encoders"] == THREE and any("test_vit:random has RANDOM weights" in w for w in config["warnings"])
-    # the figure: three curves, each in its encoder's colour (the same colours in every figure)
+    # the figure: three curves, each labelled with its encoder and the full-dimension accuracy it is
+    # relative to, each with its chance level in its encoder's colour (the same colours in every
+    # figure); a curve near chance is drawn grey (its chance line keeps the colour)
+    from sansa_probe.reporting.figures import GIDS, UNRELIABLE_COLOUR
+
     tables = {name: pd.read_csv(out / f"{name}.csv", dtype={"image_id": str}) for name in pipeline.TABLES}
     figure = pipeline.figures(tables)["fig8"]
-    curves = [line for line in figure.axes[0].get_lines() if line.get_label() in names]
-    assert [line.get_label() for line in curves] == names
+    lines = figure.axes[0].get_lines()
+    curves = [line for line in lines if line.get_label().split(" (full dimension ")[0] in names]
+    assert [line.get_label().split(" (full dimension ")[0] for line in curves] == names
+    n_classes = int(tables["summary"].query("metric == 'n_classes'")["value"].max())
+    chance = {line.get_label().rsplit(" for ", 1)[1]: line for line in lines if line.get_label().startswith(f"chance ({100 / n_classes:.2f} %) for ")}
     colours = encoder_colours(names)
-    assert [line.get_color() for line in curves] == [colours[n] for n in names] and len(set(map(str, colours.values()))) == 3
+    assert list(chance) == names and [line.get_color() for line in chance.values()] == [colours[n] for n in names]
+    assert len(set(map(str, colours.values()))) == 3
+    for name, line in zip(names, curves):
+        assert line.get_color() == (UNRELIABLE_COLOUR if line.get_gid() == GIDS["unreliable"] else colours[name])
     assert [ax.get_title() for ax in figure.axes[1:4]] == ["(b) sam2: PC1 vs PC2", "(c) sansa: PC1 vs PC2", "(d) timm:test_vit:random: PC1 vs PC2"]
     # features cached per encoder and layer: one file per encoder and split
     cached = sorted(p.relative_to(out / "feature_cache") for p in (out / "feature_cache").rglob("*.objects.pt"))
@@ -573,7 +584,8 @@ def test_experiment_script_compares_encoders_on_every_probe(tmp_path, capsys):
     miniature = file_sha256(WEIGHTS_DIR / "sam2.pt")[:12]
     assert summary[summary["model"] == "sam2"]["identity"].str.contains(f"sha256 {miniature}").all()  # offline: the miniature's SAM2
     printed = capsys.readouterr().out
-    assert "timm:test_vit:random" in printed.splitlines()[0] and "fig. 8" not in printed  # the wide table: one column per encoder
+    header = next(line for line in printed.splitlines() if line.split()[:3] == ["probe", "metric", "setting"])
+    assert "timm:test_vit:random" in header and "fig. 8" not in printed  # the wide table: one column per encoder
     config = json.loads((out / "spatial_coherence" / "config.json").read_text())
     assert config["encoders"] == "sam2,sansa,timm:test_vit:random" and list(config["identity"]) == ["sam2", "sansa", "timm:test_vit:random"]
     files = json.loads((out / "sansa-manifest.json").read_text())["files"]  # encoders.csv recorded as the script's, probes' folders as theirs
