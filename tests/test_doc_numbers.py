@@ -73,15 +73,48 @@ def test_no_result_number_stands_outside_a_block(doc):
     assert stray == []
 
 
+def _cells(text: str, header_has: str) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of the first markdown table in ``text`` whose header line holds ``header_has``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|") and header_has in line)
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return header, rows
+
+
+# a column of docs/MINIATURE.md's results table (its header holds the key) -> the results.csv rows it shows, how it is printed
+_MINIATURE_COLUMNS = {
+    "every-object oracle": ([("every_object_oracle", "few_shot_1shot_miou")], 1, 1.0),
+    "frozen (other-class ref.)": ([("frozen", "few_shot_1shot_miou"), ("frozen", "few_shot_1shot_miou_other_class_reference")], 1, 1.0),
+    "adapted (other-class ref.)": ([("adapted", "few_shot_1shot_miou"), ("adapted", "few_shot_1shot_miou_other_class_reference")], 1, 1.0),
+    "linear probe frozen / adapted": ([("frozen", "linear_probe_miou"), ("adapted", "linear_probe_miou")], 1, 1.0),
+    "PCA area frozen / adapted": ([("frozen", "pca_auc_relative_accuracy"), ("adapted", "pca_auc_relative_accuracy")], 3, 1.0),
+    "NCC acc. frozen / adapted": ([("frozen", "pca_full_accuracy"), ("adapted", "pca_full_accuracy")], 1, 100.0),
+}
+
+
 def test_miniature_doc_table_is_the_shipped_results():
     results = pd.read_csv(WEIGHTS_DIR / "results.csv")
-    rows = re.findall(r"^\| (\d) \| ([\d.]+) \(([\d.]+)\) \| ([\d.]+) \(([\d.]+)\) \|", (ROOT / "docs" / "MINIATURE.md").read_text(), re.M)
-    assert rows, "docs/MINIATURE.md: no results table found"
     value = results.set_index(["fold", "model", "metric"])["value"]
-    for fold, frozen, frozen_other, adapted, adapted_other in rows:
-        for shown, model, metric in ((frozen, "frozen", "few_shot_1shot_miou"), (frozen_other, "frozen", "few_shot_1shot_miou_other_class_reference"),
-                                     (adapted, "adapted", "few_shot_1shot_miou"), (adapted_other, "adapted", "few_shot_1shot_miou_other_class_reference")):
-            assert float(shown) == round(float(value[(fold, model, metric)]), 1), f"docs/MINIATURE.md fold {fold} {model} {metric}"
+    header, rows = _cells((ROOT / "docs" / "MINIATURE.md").read_text(), "| fold |")
+    assert rows, "docs/MINIATURE.md: no results table found"
+    checked = 0
+    for column, name in enumerate(header):
+        spec = next((v for k, v in _MINIATURE_COLUMNS.items() if k in name), None)
+        if spec is None:
+            continue
+        keys, decimals, scale = spec
+        for row in rows:
+            shown = [float(x) for x in re.findall(r"\d+\.\d+", row[column])]
+            assert len(shown) == len(keys), f"docs/MINIATURE.md fold {row[0]}, {name!r}: {row[column]!r}"
+            for number, (model, metric) in zip(shown, keys):
+                assert number == round(scale * float(value[(row[0], model, metric)]), decimals), f"docs/MINIATURE.md fold {row[0]} {model} {metric}"
+                checked += 1
+    assert checked >= 16  # both 1-shot columns of four folds at least
 
 
 def test_blocks_render_the_settings_beside_the_numbers():

@@ -320,17 +320,59 @@ def _block_times(record: Mapping[str, Any]) -> str:
                                                if kind in ("failed", "error", "errors") and n) + ")" if passed else "") + ".")
 
 
+def _span(values: pd.Series) -> str:
+    return f"{values.min():+.1f} to {values.max():+.1f}"
+
+
 def _block_miniature(record: Mapping[str, Any]) -> str:
+    """The shipped miniature's measured numbers (``results.csv``), each with what was measured: the
+    adapters' gain, the reference check, tracking (own vs another clip's prompt, mirrored, one
+    click) and the attribute probe, where the file has them."""
     results, manifest = _results()
-    few = results[results["metric"] == "few_shot_1shot_miou"].pivot(index="fold", columns="model", values="value")
-    gain = (few["adapted"] - few["frozen"]).astype(float)
-    tracking = results[results["metric"] == "tracking_miou"].set_index("model")["value"]
-    measure_settings = manifest.get("measure", {})
-    return (f"Measured (`sansa_probe/miniature/weights/results.csv`): adapted - frozen {gain.min():+.1f} to {gain.max():+.1f} mIoU on novel classes, folds "
-            f"{', '.join(str(f) for f in few.index)} (`results.csv`: {measure_settings.get('episodes', '?')} one-shot episodes per "
-            f"fold, procedural images drawn at the model's {manifest.get('image_size', '?')} px); tracking "
-            f"{tracking.get('pretrained', float('nan')):.1f} mIoU on held-out clips ({tracking.get('random_init', float('nan')):.1f} "
-            "at random init).")
+    settings = manifest.get("measure", {})
+    rows = results.assign(fold=results["fold"].astype(str))
+    value = rows.set_index(["fold", "model", "metric"])["value"].astype(float)
+    few = rows[rows["metric"] == "few_shot_1shot_miou"].pivot(index="fold", columns="model", values="value").astype(float)
+    folds = [f for f in few.index if f != "all"]
+    text = (f"Measured (`sansa_probe/miniature/weights/results.csv`; {settings.get('episodes', '?')} one-shot episodes per fold, "
+            f"procedural images drawn at the model's {manifest.get('image_size', '?')} px): adapted - frozen "
+            f"{_span(few['adapted'] - few['frozen'])} mIoU on novel classes, folds {', '.join(folds)}")
+    other = rows[rows["metric"] == "few_shot_1shot_miou_other_class_reference"].pivot(index="fold", columns="model", values="value").astype(float)
+    if "adapted" in other:
+        text += (f"; the adapted model with the right reference - with another class's {_span(few['adapted'] - other['adapted'])} "
+                 "(a model that reads its reference scores far lower with the wrong one)")
+    if "every_object_oracle" in few:
+        text += f"; an oracle segmenting every object of the target scores {few['every_object_oracle'].min():.1f} to {few['every_object_oracle'].max():.1f}"
+
+    def get(model: str, metric: str, fold: str = "all") -> float | None:
+        key = (fold, model, metric)
+        return float(value[key]) if key in value.index else None
+
+    track, other_clip = get("pretrained", "tracking_miou"), get("pretrained", "tracking_miou_other_clip_prompt")
+    if track is not None:
+        clips = f"{settings['tracking_clips']} held-out clips" if settings.get("tracking_clips") else "held-out clips"
+        text += f". Tracking on {clips}: {track:.1f} mIoU from its own prompt"
+        if other_clip is not None:
+            text += f", {other_clip:.1f} from another clip's"
+        mirrored, mirrored_other = get("pretrained", "tracking_miou_mirrored"), get("pretrained", "tracking_miou_mirrored_other_clip_prompt")
+        if mirrored is not None and mirrored_other is not None:
+            text += f"; {mirrored:.1f} vs {mirrored_other:.1f} with every object moved to its mirrored place"
+        click, click_other = get("pretrained", "click_miou"), get("pretrained", "click_miou_other_clip_click")
+        if click is not None and click_other is not None:
+            text += f"; {click:.1f} vs {click_other:.1f} IoU from one click"
+        random_init = get("random_init", "tracking_miou")
+        if random_init is not None:
+            text += f" ({random_init:.1f} at random init)"
+    probe = rows[rows["metric"].str.startswith("attribute_probe_") & (rows["fold"] == "0")]
+    if len(probe):
+        parts = []
+        for metric in dict.fromkeys(probe["metric"]):
+            name = metric.removeprefix("attribute_probe_").removesuffix("_accuracy")
+            frozen, majority = get("frozen", metric, "0"), get("majority", metric, "0")
+            if frozen is not None:
+                parts.append(f"{name} {frozen:.1f} %" + (f" (majority label {majority:.1f} %)" if majority is not None else ""))
+        text += f". Attribute probe on each object's stride-16 feature, fold 0, frozen: {', '.join(parts)}"
+    return text + "."
 
 
 def _block_ablation(record: Mapping[str, Any]) -> str:
