@@ -158,3 +158,38 @@ def test_measure_spells_out_experiments_and_stale_runs():
     record = {"runs": {"main-job": {"miniature": "old"}, "ablation": {"miniature": documented.miniature_fingerprint()}, "suite": {}}}
     assert documented.expand(["stale"], record) == ["main-job"]
     assert documented.expand(["main-job", "experiments", "stale"], record) == ["main-job", *(s for _, s, _, _ in documented.EXPERIMENTS)]
+
+
+def test_keep_times_records_new_numbers_beside_the_old_times(tmp_path, monkeypatch):
+    path = tmp_path / "measured.json"
+    path.write_text(json.dumps({"runs": {"main-job": {"seconds": {"idle": 33.2}, "argv": list(RUNS["main-job"].argv), "values": {"frozen": 1.0},
+                                                      "commit": "old"}}}))
+    monkeypatch.setattr(documented, "_one", lambda run: (99.0, {"frozen": 2.0}, list(run.argv)))
+    monkeypatch.setattr(documented, "_commit", lambda: "new")
+    entry = documented.measure(["main-job"], path=path, keep_times=True)["runs"]["main-job"]
+    assert entry["values"] == {"frozen": 2.0} and entry["seconds"] == {"idle": 33.2} and entry["times_commit"] == "old" and entry["commit"] == "new"
+    entry = documented.measure(["main-job"], path=path)["runs"]["main-job"]
+    assert entry["seconds"] == {"idle": 99.0} and "times_commit" not in entry
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_the_busy_machine_s_burners_end_with_the_measuring_process():
+    """Killed by a timeout, the measuring process runs no cleanup: its burners must end by themselves."""
+    import subprocess
+    import sys
+    import time
+
+    code = "from sansa_probe.paper.documented import _burners; import os; print(' '.join(str(b.pid) for b in _burners(2)), flush=True); os._exit(0)"
+    pids = [int(p) for p in subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout.split()]
+    assert len(pids) == 2
+    deadline = time.time() + 10
+    while time.time() < deadline and any(map(_running, pids)):
+        time.sleep(0.1)
+    assert not any(map(_running, pids))

@@ -180,7 +180,9 @@ for _item, _script, _paper, _options in EXPERIMENTS:
 
 def _burners(n: int) -> list[subprocess.Popen]:
     """``n`` CPU-bound processes: the "busy machine" of the measured times."""
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    spin = f"import os\nwhile os.getppid() == {os.getpid()}: pass"  # ends with the measuring process, however that ends
+    return [subprocess.Popen([sys.executable, "-c", spin], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(n)]
 
 
 def miniature_fingerprint() -> str:
@@ -197,12 +199,14 @@ def _commit() -> str:
         return "unknown"
 
 
-def measure(names: list[str], *, conditions: tuple[str, ...] = ("idle",), path: Path = MEASURED) -> dict[str, Any]:
+def measure(names: list[str], *, conditions: tuple[str, ...] = ("idle",), path: Path = MEASURED, keep_times: bool = False) -> dict[str, Any]:
     """Run each documented run (``"install"``: the CPU-only install into a fresh virtual
     environment, no pip cache) once per condition: ``idle`` (nothing else running) and ``busy``
     (beside two CPU-bound processes); record its command line, numbers (from the idle run, else
     the first), times, machine, date and commit into ``path``, keeping the times of the other
-    condition recorded before. Returns the whole record."""
+    condition recorded before. ``keep_times``: a time recorded before stays (new numbers from the
+    same workload, e.g. new weights of the same model; ``times_commit`` says where the times were
+    measured), so that numbers can be re-measured on a machine that is not idle. Returns the whole record."""
     unknown = [c for c in conditions if c not in ("idle", "busy")]
     if unknown:
         raise ValueError(f"--conditions {' '.join(unknown)}: expected idle and/or busy")
@@ -221,10 +225,15 @@ def measure(names: list[str], *, conditions: tuple[str, ...] = ("idle",), path: 
                 for burner in burners:
                     burner.kill()
                     burner.wait()
-            entry["seconds"][condition] = round(seconds, 1)
+            kept = keep_times and condition in entry["seconds"]
+            if kept:
+                entry.setdefault("times_commit", entry.get("commit"))
+            else:
+                entry["seconds"][condition] = round(seconds, 1)
+                entry.pop("times_commit", None)
             if condition == "idle" or "values" not in entry or entry.get("argv") != argv:
                 entry.update(argv=argv, values=values)
-            say(f"{name} ({condition}): {seconds:.1f} s")
+            say(f"{name} ({condition}): {seconds:.1f} s" + (" (not recorded: --keep-times)" if kept else ""))
         entry.update(date=datetime.date.today().isoformat(), commit=_commit())
         if name not in ("install", "suite"):
             entry["miniature"] = miniature_fingerprint()
@@ -502,6 +511,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"runs to measure: install, {', '.join(RUNS)}; 'experiments' (every script), 'stale' (runs on other miniature weights)")
     parser.add_argument("--conditions", nargs="+", default=["idle"], metavar="idle|busy",
                         help="idle (nothing else running; default) and/or busy (beside two CPU-bound processes)")
+    parser.add_argument("--keep-times", action="store_true",
+                        help="record the new numbers but keep the times recorded before (the same workload, e.g. new weights; a machine that is not idle)")
     parser.add_argument("--write", action="store_true", help="rewrite the docs' blocks from the sources")
     parser.add_argument("--check", action="store_true", help="exit 1 when a block differs from the sources")
 
@@ -509,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.measure:
             record = json.loads(MEASURED.read_text()) if MEASURED.is_file() else {}
-            measure(expand(args.measure, record), conditions=tuple(args.conditions))
+            measure(expand(args.measure, record), conditions=tuple(args.conditions), keep_times=args.keep_times)
         if args.write:
             for path in write():
                 say(f"wrote {path}")
