@@ -123,14 +123,14 @@ def test_blocks_render_the_settings_beside_the_numbers():
                                 "episodes": 100, "n_classes": 16, "fold": 0, "shots": 1, "prompt": "mask", "protocol": "release",
                                 "seed": 0, "model_size": 128, "data_size": 256, "confidence": 0.95}},
         "pca-fold0": {"seconds": {"idle": 250.0, "busy": 731.0}, "date": "2026-12-07"},
-        "suite": {"seconds": {"idle": 420.4}, "values": {"passed": 700}, "date": "2026-12-08"},
+        "suite": {"seconds": {"idle": 420.4}, "values": {"passed": 700}, "date": "2026-12-08", "commit": "abc1234"},
     }}  # fmt: skip
     text = render("main-job", record)
     assert "frozen SAM2 27.65 % vs SANSA 28.53 % mIoU, +0.88 points, 95 % CI [+0.60, +1.09]" in text
     assert "100 1-shot mask episodes of fold 0's 16 novel classes, seed 0" in text and "drawn at 256 px" in text and "128 px" in text
     times = render("times", record)
     assert "2-core" in times and "2026-12-07 to 2026-12-08" in times and "4 min 10 s idle, 12 min 11 s busy" in times
-    assert "the CPU-only install not measured;" in times and "7 min 00 s idle (700 passed)" in times
+    assert "the CPU-only install not measured;" in times and "7 min 00 s idle (at abc1234)" in times
     with pytest.raises(ValueError, match="block 'nope'"):
         render("nope", record)
     assert documented.blocks("a\n<!-- numbers: x -->\nold\n<!-- /numbers -->\nb") == [("x", "old\n")]

@@ -325,8 +325,7 @@ def _block_times(record: Mapping[str, Any]) -> str:
             f"CPU-bound processes beside it): the CPU-only install {install_text}; the main job "
             f"{_minutes(job['idle'])} idle, {_minutes(job['busy'])} busy; `python -m sansa_probe.pca --fold 0` "
             f"{_minutes(pca['idle'])} idle, {_minutes(pca['busy'])} busy; the test suite {_minutes(suite['idle'])} idle"
-            + (f" ({passed} passed" + "".join(f", {n} {kind}" for kind, n in runs.get("suite", {}).get("values", {}).items()
-                                               if kind in ("failed", "error", "errors") and n) + ")" if passed else "") + ".")
+            + (f" (at {runs['suite']['commit']})" if passed else "") + ".")
 
 
 def _span(values: pd.Series) -> str:
