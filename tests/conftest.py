@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import warnings
 from pathlib import Path
 
@@ -12,6 +13,12 @@ import pytest
 import torch
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+# The Ctrl-C tests send a real SIGINT. A shell starts background jobs (`cmd &`, nohup) with SIGINT
+# ignored and Python keeps that, so those tests would see no interruption: give the session the
+# handler an interactive terminal gives (subprocesses then start with SIGINT at its default too).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def shared_dir() -> Path | None:
