@@ -12,6 +12,7 @@ pixel noise).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -103,24 +104,7 @@ def random_scene(rng: np.random.Generator, *, primary: int, pool: list[int]) -> 
     """1-3 instances of ``primary`` and 1-3 distractors from ``pool``, placed, in paint order."""
     n_primary = int(rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15]))
     n_distractors = int(rng.integers(1, 4))
-    shape, texture = class_shape_texture(primary)
-    others = [c for c in pool if c != primary]
-    hard = [c for c in others if set(class_shape_texture(c)) & {shape, texture}]
-    placed: list[ObjectSpec] = []
-    for i in range(n_primary + n_distractors):
-        if i < n_primary:
-            class_id = primary
-        else:
-            class_id = int(rng.choice(hard if hard and rng.random() < 0.5 else others))
-        radius = rng.uniform(0.07, 0.13)
-        spec = None
-        while spec is None and radius > 0.03:
-            spec = place(placed, random_object(class_id, rng, radius=radius), rng)
-            radius *= 0.85
-        if spec is not None:
-            placed.append(spec)
-    order = rng.permutation(len(placed))
-    return [placed[i] for i in order]
+    return _fill_scene(rng, primary, pool, n_primary, n_distractors, max_radius=0.13)
 
 
 def crowded_scene(rng: np.random.Generator, *, primary: int, pool: list[int]) -> list[ObjectSpec]:
@@ -130,19 +114,39 @@ def crowded_scene(rng: np.random.Generator, *, primary: int, pool: list[int]) ->
     paint order. "Every object" then scores low, and so does following colour."""
     n_primary = int(rng.choice([1, 2], p=[0.7, 0.3]))
     n_distractors = int(rng.integers(3, 6))
+    return _fill_scene(rng, primary, pool, n_primary, n_distractors, max_radius=0.11, paint=_palette_pair)
+
+
+def _palette_pair(spec: ObjectSpec, rng: np.random.Generator) -> ObjectSpec:
+    pair = PALETTE[int(rng.integers(PALETTE_SIZE))]
+    return replace(spec, colors=(pair if rng.random() < 0.5 else pair[::-1]).copy())
+
+
+def _fill_scene(
+    rng: np.random.Generator,
+    primary: int,
+    pool: list[int],
+    n_primary: int,
+    n_distractors: int,
+    *,
+    max_radius: float,
+    paint: Callable[[ObjectSpec, np.random.Generator], ObjectSpec] | None = None,
+) -> list[ObjectSpec]:
+    """``n_primary`` instances of ``primary`` then ``n_distractors`` of ``pool`` (half of them, when
+    possible, hard negatives sharing its shape or texture), radius drawn in [0.07, max_radius) and
+    shrunk until the object fits, ``paint`` applied to each candidate; returned in a random paint
+    order. The draws happen in one fixed order, so a seed gives the same scene every time."""
     shape, texture = class_shape_texture(primary)
     others = [c for c in pool if c != primary]
     hard = [c for c in others if set(class_shape_texture(c)) & {shape, texture}]
     placed: list[ObjectSpec] = []
     for i in range(n_primary + n_distractors):
         class_id = primary if i < n_primary else int(rng.choice(hard if hard and rng.random() < 0.5 else others))
-        radius = rng.uniform(0.07, 0.11)
+        radius = rng.uniform(0.07, max_radius)
         spec = None
         while spec is None and radius > 0.03:
             candidate = random_object(class_id, rng, radius=radius)
-            pair = PALETTE[int(rng.integers(PALETTE_SIZE))]
-            candidate = replace(candidate, colors=(pair if rng.random() < 0.5 else pair[::-1]).copy())
-            spec = place(placed, candidate, rng)
+            spec = place(placed, paint(candidate, rng) if paint else candidate, rng)
             radius *= 0.85
         if spec is not None:
             placed.append(spec)
